@@ -1,0 +1,54 @@
+# AMAS: `make run` starts everything on the embedded stack, `make test` runs the checks.
+PYTHON ?= python3
+VENV ?= venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install install-test lint format browser clean-var bench help
+
+help:
+	@echo "make run    start AMAS (embedded Postgres + pgvector, Redis, daphne, worker, beat)"
+	@echo "make test   install test dependencies, run ruff and pytest against real services"
+	@echo "make bench  run the benchmarks in bench/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install whenever a lock file changes; the stamp records what is installed.
+$(VENV)/.installed-runtime: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.lock $(VENV)/.installed-runtime
+	$(BIN)/pip install --quiet -r requirements-test.lock
+	touch $@
+
+install: $(VENV)/.installed-runtime
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/python -m amas.runner
+
+# Browser tests drive Debian's Chromium (never a downloaded browser build).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			echo "Installing Debian's chromium for the browser tests ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+		fi; \
+	fi
+
+lint: install-test
+	$(BIN)/ruff check .
+
+test: install-test browser lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python bench/run_all.py
+
+clean-var:
+	rm -rf var/

@@ -1,0 +1,43 @@
+"""The REST API under /api/v1/. Each app contributes a router; domain errors map to HTTP here."""
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from apps.core.exceptions import ApplicationError
+
+api = NinjaAPI(
+    title="AMAS API",
+    version="1.0.0",
+    description="Submit tasks to AMAS agents, follow them and read their results.",
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(ApplicationError)
+def application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    return api.create_response(request, {"detail": exc.message, **exc.extra}, status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    # Name each failing field plainly ("body.priority") besides ninja's raw error list.
+    fields = [".".join(str(p) for p in err.get("loc", [])) for err in exc.errors]
+    return api.create_response(
+        request, {"detail": "Invalid input: " + ", ".join(fields), "errors": exc.errors}, status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(request, {"detail": "Authentication required."}, status=401)
+
+
+def _register_routers() -> None:
+    from apps.tasks.api import router as tasks_router
+
+    api.add_router("/", tasks_router)
+
+
+_register_routers()

