@@ -8,6 +8,7 @@ them and then Redis and Postgres; data stays in var/ for the next run. A lock fi
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -52,10 +53,8 @@ def _stop_leftover_redis(redis: EmbeddedRedis) -> None:
         pid = int(redis.pidfile.read_text().strip())
     except (OSError, ValueError):
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     redis.pidfile.unlink(missing_ok=True)
 
 

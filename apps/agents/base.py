@@ -1,0 +1,139 @@
+"""The agent contract. An agent is a class with a `type`, what it can do, the parameters it takes,
+and `run(ctx) -> AgentResult`. It runs inside a Celery worker; everything it needs from AMAS comes
+through the context (progress, cancellation, AI router, storage, knowledge graph)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from apps.tasks.models import Task, TaskStep
+
+
+class AgentParams(BaseModel):
+    """Base for agent parameter schemas; unknown keys are refused so typos surface as 422s."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentError(Exception):
+    """An agent failure. `retryable` errors (a timeout, a 503) are retried with backoff."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class AgentCancelled(Exception):
+    """Raised by `ctx.check_cancelled()` when the user cancelled the task."""
+
+
+@dataclass
+class Entity:
+    kind: str  # domain, ip, url, email, hash, cve, organization, person, file ...
+    value: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Relation:
+    source: Entity
+    type: str  # resolves_to, mail_handled_by, hosted_on, links_to, contains ...
+    target: Entity
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AgentResult:
+    data: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    status: str = "completed"  # completed | failed (a clean, reported failure, not a crash)
+    error_message: str = ""
+    entities: list[Entity] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+
+
+class AgentContext:
+    """What an agent sees of AMAS while it runs. Slots `ai`, `storage` and `graph` are filled by
+    context contributors that other apps register (apps.agents.context)."""
+
+    def __init__(
+        self,
+        *,
+        task: Task,
+        step: TaskStep,
+        parameters: AgentParams,
+        previous_results: list[dict[str, Any]] | None = None,
+        progress_callback: Any = None,
+        cancelled_callback: Any = None,
+    ) -> None:
+        self.task = task
+        self.step = step
+        self.parameters = parameters
+        self.previous_results = previous_results or []
+        self.logger = logging.LoggerAdapter(
+            logging.getLogger(f"amas.agents.{step.agent_type}"),
+            {"task_id": str(task.id), "step_id": step.id},
+        )
+        self._progress = progress_callback
+        self._cancelled = cancelled_callback
+        self.ai: Any = None
+        self.storage: Any = None
+        self.graph: Any = None
+        self.extras: dict[str, Any] = {}
+
+    def progress(self, pct: int, message: str = "") -> None:
+        if self._progress is not None:
+            self._progress(max(0, min(100, int(pct))), message)
+
+    def is_cancelled(self) -> bool:
+        return bool(self._cancelled and self._cancelled())
+
+    def check_cancelled(self) -> None:
+        if self.is_cancelled():
+            raise AgentCancelled("The task was cancelled.")
+
+
+class Agent:
+    """Subclass, set the class attributes, implement run()."""
+
+    type: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    task_types: ClassVar[frozenset[str]] = frozenset()
+    target_kinds: ClassVar[frozenset[str]] = frozenset()  # domain, ip, url, email, hash, text, file
+    Params: ClassVar[type[AgentParams]] = AgentParams
+    default_timeout_seconds: ClassVar[int] = 300
+    default_queue: ClassVar[str] = "agents"
+    aggregator: ClassVar[bool] = False  # runs last and sees every other step's result
+
+    def run(self, ctx: AgentContext) -> AgentResult:
+        raise NotImplementedError
+
+    def health(self) -> tuple[bool, str]:
+        """A cheap self-check (resolver reachable, rules compiled). Override where it matters."""
+        return True, "ok"
+
+    @classmethod
+    def parameter_schema(cls) -> dict[str, Any]:
+        return cls.Params.model_json_schema()
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "type": cls.type,
+            "label": cls.label,
+            "description": cls.description,
+            "capabilities": sorted(cls.capabilities),
+            "task_types": sorted(cls.task_types),
+            "target_kinds": sorted(cls.target_kinds),
+            "parameter_schema": cls.parameter_schema(),
+        }
