@@ -163,6 +163,32 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 AMAS_QUEUES = ["default", "agents", "providers", "webhooks", "maintenance"]
 
+# Task pipeline
+AMAS_STEP_LEASE_SECONDS = env.int("AMAS_STEP_LEASE_SECONDS", default=30)
+AMAS_STEP_HEARTBEAT_SECONDS = env.float("AMAS_STEP_HEARTBEAT_SECONDS", default=10.0)
+AMAS_STEP_POLL_SECONDS = env.float("AMAS_STEP_POLL_SECONDS", default=0.2)
+AMAS_STEP_GRACE_SECONDS = env.float("AMAS_STEP_GRACE_SECONDS", default=2.0)
+AMAS_PROGRESS_MIN_INTERVAL = env.float("AMAS_PROGRESS_MIN_INTERVAL", default=0.5)
+AMAS_RETRY_BACKOFF_BASE = env.float("AMAS_RETRY_BACKOFF_BASE", default=2.0)
+AMAS_RETRY_BACKOFF_MAX = env.float("AMAS_RETRY_BACKOFF_MAX", default=300.0)
+AMAS_STATS_WINDOW_HOURS = env.int("AMAS_STATS_WINDOW_HOURS", default=48)
+AMAS_MIN_SCHEDULE_SECONDS = env.int("AMAS_MIN_SCHEDULE_SECONDS", default=60)
+AMAS_REAPER_INTERVAL_SECONDS = env.float("AMAS_REAPER_INTERVAL_SECONDS", default=15.0)
+
+# Beat entries are synced into django-celery-beat's tables by the DatabaseScheduler.
+CELERY_BEAT_SCHEDULE = {
+    "reap-expired-steps": {
+        "task": "tasks.reap_steps",
+        "schedule": AMAS_REAPER_INTERVAL_SECONDS,
+        "options": {"queue": "maintenance"},
+    },
+    "refresh-task-stats": {
+        "task": "tasks.refresh_stats",
+        "schedule": env.float("AMAS_STATS_REFRESH_SECONDS", default=60.0),
+        "options": {"queue": "maintenance"},
+    },
+}
+
 # Optional integrations: on when their variable is set.
 NEO4J_URL = env.str("NEO4J_URL", default="")
 NEO4J_USER = env.str("NEO4J_USER", default="neo4j")
@@ -192,8 +218,68 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("AMAS_MAX_BODY_BYTES", default=1024 * 1024)
 AMAS_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 
+# Attachments and analysis limits. Uploads over the first three are refused with 413 before
+# anything is stored; the rest bound what one agent step may expand or load into a worker's memory.
+AMAS_MAX_FILE_BYTES = env.int("AMAS_MAX_FILE_BYTES", default=50 * 1024 * 1024)
+AMAS_MAX_FILES_PER_TASK = env.int("AMAS_MAX_FILES_PER_TASK", default=20)
+AMAS_MAX_TOTAL_BYTES = env.int("AMAS_MAX_TOTAL_BYTES", default=200 * 1024 * 1024)
+AMAS_ARCHIVE_MAX_DEPTH = env.int("AMAS_ARCHIVE_MAX_DEPTH", default=3)
+AMAS_ARCHIVE_MAX_RATIO = env.int("AMAS_ARCHIVE_MAX_RATIO", default=100)
+AMAS_ARCHIVE_MAX_MEMBERS = env.int("AMAS_ARCHIVE_MAX_MEMBERS", default=500)
+AMAS_ARCHIVE_MAX_EXPANDED_BYTES = env.int("AMAS_ARCHIVE_MAX_EXPANDED_BYTES", default=128 * 1024 * 1024)
+AMAS_FORENSICS_FUZZY_MAX_BYTES = env.int("AMAS_FORENSICS_FUZZY_MAX_BYTES", default=32 * 1024 * 1024)
+AMAS_YARA_TIMEOUT_SECONDS = env.int("AMAS_YARA_TIMEOUT_SECONDS", default=60)
+AMAS_ANALYSIS_MAX_TEXT_CHARS = env.int("AMAS_ANALYSIS_MAX_TEXT_CHARS", default=5_000_000)
+AMAS_ANALYSIS_MAX_ROWS = env.int("AMAS_ANALYSIS_MAX_ROWS", default=1_000_000)
+AMAS_ML_MAX_ROWS = env.int("AMAS_ML_MAX_ROWS", default=200_000)
+AMAS_ML_MAX_FEATURES = env.int("AMAS_ML_MAX_FEATURES", default=5_000)
+
 # Secrets at rest: comma-separated Fernet keys, newest first; older keys still decrypt.
 AMAS_ENCRYPTION_KEYS = env.list("AMAS_ENCRYPTION_KEYS", default=[])
+
+# AI providers (apps/providers): routing strategy, breaker, retries, rate limits, cache, budgets.
+# Strategy: priority | round_robin | fastest | cheapest | intelligent; per agent type via JSON.
+AMAS_PROVIDER_STRATEGY = env.str("AMAS_PROVIDER_STRATEGY", default="priority")
+AMAS_PROVIDER_AGENT_STRATEGIES = env.json("AMAS_PROVIDER_AGENT_STRATEGIES", default={})
+AMAS_PROVIDER_INTELLIGENT_WEIGHTS = env.json(
+    "AMAS_PROVIDER_INTELLIGENT_WEIGHTS", default={"success": 0.5, "latency": 0.3, "cost": 0.2}
+)
+AMAS_PROVIDER_REDIS_URL = env.str("AMAS_PROVIDER_REDIS_URL", default=REDIS_URL)
+AMAS_PROVIDER_BREAKER_FAILURES = env.int("AMAS_PROVIDER_BREAKER_FAILURES", default=5)
+AMAS_PROVIDER_BREAKER_COOLDOWN = env.float("AMAS_PROVIDER_BREAKER_COOLDOWN", default=30.0)
+AMAS_PROVIDER_BREAKER_HALF_OPEN_SUCCESSES = env.int("AMAS_PROVIDER_BREAKER_HALF_OPEN_SUCCESSES", default=2)
+AMAS_PROVIDER_BACKOFF_BASE = env.float("AMAS_PROVIDER_BACKOFF_BASE", default=0.25)
+AMAS_PROVIDER_BACKOFF_MAX = env.float("AMAS_PROVIDER_BACKOFF_MAX", default=4.0)
+AMAS_PROVIDER_MAX_RETRY_AFTER = env.float("AMAS_PROVIDER_MAX_RETRY_AFTER", default=2.0)
+AMAS_PROVIDER_RATE_LIMIT_WAIT = env.float("AMAS_PROVIDER_RATE_LIMIT_WAIT", default=0.5)
+AMAS_PROVIDER_CACHE_TTL = env.int("AMAS_PROVIDER_CACHE_TTL", default=3600)  # 0 disables
+AMAS_PROVIDER_CACHE_L1_SIZE = env.int("AMAS_PROVIDER_CACHE_L1_SIZE", default=1024)
+AMAS_PROVIDER_DEFAULT_CLASSIFICATION = env.str("AMAS_PROVIDER_DEFAULT_CLASSIFICATION", default="amber")
+AMAS_OLLAMA_URL = env.str("AMAS_OLLAMA_URL", default="http://127.0.0.1:11434")
+# Budgets in USD, 0 = unlimited; admin-managed Budget rows override them per organisation/user.
+AMAS_BUDGET_PER_TASK_USD = env.float("AMAS_BUDGET_PER_TASK_USD", default=0.0)
+AMAS_BUDGET_PER_USER_DAY_USD = env.float("AMAS_BUDGET_PER_USER_DAY_USD", default=0.0)
+AMAS_BUDGET_PER_DAY_USD = env.float("AMAS_BUDGET_PER_DAY_USD", default=0.0)
+
+# Agents (apps/agents): decision engine weights (admin's DecisionSettings and a task's
+# parameters["decision_weights"] override them), learning window, latency smoothing.
+AMAS_DECISION_WEIGHTS = env.json(
+    "AMAS_DECISION_WEIGHTS", default={"performance": 0.25, "cost": 0.25, "reliability": 0.5}
+)
+AMAS_DECISION_WINDOW = env.int("AMAS_DECISION_WINDOW", default=200)
+AMAS_DECISION_EWMA_ALPHA = env.float("AMAS_DECISION_EWMA_ALPHA", default=0.3)
+# Egress (apps/core/egress.py): every outbound request of agents and webhooks. Private, loopback,
+# link-local, metadata and reserved addresses are refused unless listed here (CIDRs, IPs or host
+# names) or in the admin's egress allowlist. Resolvers: "ip[:port]" (empty: the system resolver).
+AMAS_EGRESS_ALLOWLIST = env.list("AMAS_EGRESS_ALLOWLIST", default=[])
+AMAS_EGRESS_RESOLVERS = env.list("AMAS_EGRESS_RESOLVERS", default=[])
+AMAS_EGRESS_USER_AGENT = env.str("AMAS_EGRESS_USER_AGENT", default="AMAS/0.1 (intelligence agent)")
+AMAS_EGRESS_MAX_BYTES = env.int("AMAS_EGRESS_MAX_BYTES", default=5 * 1024 * 1024)
+AMAS_EGRESS_TIMEOUT = env.float("AMAS_EGRESS_TIMEOUT", default=15.0)
+AMAS_EGRESS_MAX_REDIRECTS = env.int("AMAS_EGRESS_MAX_REDIRECTS", default=5)
+# Active probing (port checks, exposure checks) only against these domains/CIDRs and the admin's
+# authorised targets.
+AMAS_AUTHORISED_TARGETS = env.list("AMAS_AUTHORISED_TARGETS", default=[])
 
 # Readiness probes give up after this many seconds per dependency.
 AMAS_READY_TIMEOUT = env.float("AMAS_READY_TIMEOUT", default=2.0)

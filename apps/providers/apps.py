@@ -5,3 +5,12 @@ class ProvidersConfig(AppConfig):
     name = "apps.providers"
     label = "providers"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.providers import budgets
+        from apps.providers.models import Budget
+
+        post_save.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_saved")
+        post_delete.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_deleted")

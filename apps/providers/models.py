@@ -1,0 +1,169 @@
+"""AI providers (admin-managed), the ledger (one row per router call) and budgets."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.crypto import EncryptedTextField
+from apps.core.models import TimeStampedModel
+
+ALL_CLASSIFICATIONS = ["clear", "green", "amber", "red"]
+EXTERNAL_DEFAULT_CLASSIFICATIONS = ["clear", "green"]
+
+
+def default_allowed_classifications() -> list[str]:
+    return list(EXTERNAL_DEFAULT_CLASSIFICATIONS)
+
+
+class ProviderKind(models.TextChoices):
+    """The API style an adapter speaks (apps/providers/adapters)."""
+
+    OPENAI = "openai", "OpenAI-compatible (chat completions)"
+    ANTHROPIC = "anthropic", "Anthropic Messages"
+    GEMINI = "gemini", "Google Gemini (generateContent)"
+    COHERE = "cohere", "Cohere chat (v2)"
+    OLLAMA = "ollama", "Ollama (native API)"
+    BUILTIN = "builtin", "Built-in offline provider"
+
+
+# Kinds that run on the operator's own machines; they may receive every classification.
+LOCAL_KINDS = frozenset({ProviderKind.OLLAMA, ProviderKind.BUILTIN})
+
+
+class Provider(TimeStampedModel):
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=ProviderKind.choices)
+    base_url = models.URLField(max_length=500, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    embedding_model = models.CharField(
+        max_length=200, blank=True, help_text="Empty: this provider is not used for embeddings."
+    )
+    api_key = EncryptedTextField(blank=True, help_text="Encrypted at rest; never shown again after saving.")
+    priority = models.IntegerField(default=100, help_text="Lower runs first (priority strategy).")
+    enabled = models.BooleanField(default=False)
+    auto_enable = models.BooleanField(
+        default=False, help_text="Enable automatically when a health check succeeds (local Ollama)."
+    )
+    timeout = models.FloatField(default=30.0, help_text="Seconds per HTTP request.")
+    max_retries = models.PositiveSmallIntegerField(default=2)
+    rpm_limit = models.PositiveIntegerField(default=0, help_text="Requests per minute; 0 = no limit.")
+    tpm_limit = models.PositiveIntegerField(default=0, help_text="Tokens per minute; 0 = no limit.")
+    cost_per_1k_input = models.DecimalField(max_digits=10, decimal_places=6, default=Decimal("0"))
+    cost_per_1k_output = models.DecimalField(max_digits=10, decimal_places=6, default=Decimal("0"))
+    allowed_classifications = models.JSONField(
+        default=default_allowed_classifications,
+        help_text="TLP levels this provider may receive (clear, green, amber, red).",
+    )
+    tags = models.JSONField(default=list, blank=True)
+    last_health_at = models.DateTimeField(null=True, blank=True)
+    last_health_ok = models.BooleanField(null=True, blank=True)
+    last_health_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["priority", "name"]
+        indexes = [models.Index(fields=["enabled", "priority"], name="provider_enabled_prio")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.kind == ProviderKind.BUILTIN
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.api_key)
+
+    def allows(self, classification: str) -> bool:
+        return classification in (self.allowed_classifications or [])
+
+
+class CallOutcome(models.TextChoices):
+    OK = "ok"
+    CACHED = "cached"
+    ERROR = "error"
+    REFUSED_BUDGET = "refused_budget"
+    REFUSED_POLICY = "refused_policy"
+
+
+class ProviderCall(models.Model):
+    """The ledger: one row per router call (generate or embed), whatever its outcome."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    operation = models.CharField(max_length=16, default="generate")  # generate | embed
+    task = models.ForeignKey(
+        "tasks.Task", on_delete=models.SET_NULL, null=True, blank=True, related_name="provider_calls"
+    )
+    step = models.ForeignKey(
+        "tasks.TaskStep", on_delete=models.SET_NULL, null=True, blank=True, related_name="provider_calls"
+    )
+    agent = models.CharField(max_length=64, blank=True)
+    provider = models.ForeignKey(
+        Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+    )
+    provider_name = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    purpose = models.CharField(max_length=64, blank=True)
+    classification = models.CharField(max_length=8, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    latency_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=CallOutcome.choices)
+    error = models.TextField(blank=True)
+    attempts = models.JSONField(default=list, blank=True)
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["provider", "-created_at"], name="call_provider_created"),
+            models.Index(fields=["task", "-created_at"], name="call_task_created"),
+            models.Index(fields=["organization", "-created_at"], name="call_org_created"),
+            models.Index(fields=["user", "-created_at"], name="call_user_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_name or '-'} {self.purpose} {self.outcome}"
+
+
+class BudgetScope(models.TextChoices):
+    PER_TASK = "per_task", "Per task"
+    PER_USER_DAY = "per_user_day", "Per user per day (UTC)"
+    PER_DAY = "per_day", "Per organisation per day (UTC)"
+
+
+class Budget(TimeStampedModel):
+    """A spending limit in USD. The most specific row wins (user, then organisation, then a row
+    with neither); without a row the AMAS_BUDGET_* setting applies. 0 means unlimited."""
+
+    scope = models.CharField(max_length=16, choices=BudgetScope.choices)
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    limit_usd = models.DecimalField(max_digits=12, decimal_places=4)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "organization", "user"],
+                name="budget_unique_scope_owner",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        owner = self.user or self.organization or "everyone"
+        return f"{self.get_scope_display()} {owner}: ${self.limit_usd}"
