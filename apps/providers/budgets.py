@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -118,8 +117,8 @@ def _limit_for(scope: str, *, organization_id: int | None, user_id: int | None) 
 def applicable_limits(
     *, task_id: Any = None, user_id: int | None = None, organization_id: int | None = None
 ) -> list[BudgetLimit]:
-    today = datetime.now(dt_timezone.utc).date()
-    day_start = datetime(today.year, today.month, today.day, tzinfo=dt_timezone.utc)
+    today = datetime.now(UTC).date()
+    day_start = datetime(today.year, today.month, today.day, tzinfo=UTC)
     limits: list[BudgetLimit] = []
 
     def add(scope: str, counter: str, ttl: int, label: str, ledger_filter: dict[str, Any]) -> None:
