@@ -1,10 +1,27 @@
 """The REST API under /api/v1/. Each app contributes a router; domain errors map to HTTP here."""
 
+import json
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
+from ninja.parser import Parser
+from ninja.security import django_auth
 
 from apps.core.exceptions import ApplicationError
+
+
+class JsonOrMultipartParser(Parser):
+    """JSON bodies, or multipart forms whose `payload` field holds the JSON (files ride beside
+    it in request.FILES), so one operation accepts both."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        if request.content_type == "multipart/form-data":
+            raw = request.POST.get("payload") or "{}"
+            return json.loads(raw)
+        return super().parse_body(request)
+
 
 api = NinjaAPI(
     title="AMAS API",
@@ -12,6 +29,8 @@ api = NinjaAPI(
     description="Submit tasks to AMAS agents, follow them and read their results.",
     urls_namespace="api",
     docs_url="/docs",
+    auth=[django_auth],
+    parser=JsonOrMultipartParser(),
 )
 
 
@@ -35,9 +54,11 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError) -> Http
 
 
 def _register_routers() -> None:
+    from apps.agents.api import router as agents_router
     from apps.tasks.api import router as tasks_router
 
     api.add_router("/", tasks_router)
+    api.add_router("/", agents_router)
 
 
 _register_routers()

@@ -1,3 +1,95 @@
-from ninja import Router
+"""REST API for tasks under /api/v1/. Operations are thin: parse, check scope, call a service or
+selector, shape the answer. Domain errors become HTTP errors in amas/api.py."""
+
+from datetime import datetime
+from http import HTTPStatus
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Query, Router
+from ninja.pagination import PageNumberPagination, paginate
+
+from apps.tasks import selectors, services
+from apps.tasks.schemas import EventOut, ResultOut, StatsRowOut, TaskDetailOut, TaskFilterIn, TaskIn, TaskOut
+from apps.users.permissions import require_scope
 
 router = Router(tags=["tasks"])
+
+
+class TaskPagination(PageNumberPagination):
+    class Input(PageNumberPagination.Input):
+        page_size: int = 25
+
+
+@router.post("/tasks", response={HTTPStatus.CREATED: TaskDetailOut}, url_name="create_task")
+def create_task(request: HttpRequest, payload: TaskIn):  # noqa: ANN201
+    """Submit a task. JSON body, or multipart/form-data with the JSON in a `payload` field and
+    attachments in `files`."""
+    user = require_scope(request, "tasks:write")
+    task = services.task_create(
+        user=user,
+        title=payload.title,
+        task_type=payload.task_type,
+        target=payload.target,
+        description=payload.description,
+        parameters=payload.parameters,
+        agents=payload.agents,
+        priority=payload.priority,
+        classification=payload.classification,
+        files=request.FILES.getlist("files") if request.FILES else None,
+        schedule=payload.schedule.model_dump(exclude_none=True) if payload.schedule else None,
+    )
+    return HTTPStatus.CREATED, task
+
+
+@router.get("/tasks", response=list[TaskOut], url_name="list_tasks")
+@paginate(TaskPagination)
+def list_tasks(request: HttpRequest, filters: Query[TaskFilterIn]):  # noqa: ANN201
+    user = require_scope(request, "tasks:read")
+    return selectors.task_list(user=user, filters=selectors.TaskFilters(**filters.model_dump()))
+
+
+@router.get("/tasks/{task_id}", response=TaskDetailOut, url_name="get_task")
+def get_task(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+    user = require_scope(request, "tasks:read")
+    return selectors.task_get(user=user, task_id=task_id)
+
+
+@router.get("/tasks/{task_id}/events", response=list[EventOut], url_name="list_task_events")
+def list_task_events(request: HttpRequest, task_id: UUID, after: int = 0):  # noqa: ANN201
+    user = require_scope(request, "tasks:read")
+    return selectors.task_events(task=selectors.task_get(user=user, task_id=task_id), after_seq=after)
+
+
+@router.get("/tasks/{task_id}/results", response=list[ResultOut], url_name="list_task_results")
+def list_task_results(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+    user = require_scope(request, "tasks:read")
+    return selectors.task_results(task=selectors.task_get(user=user, task_id=task_id))
+
+
+@router.get("/tasks/{task_id}/runs", response=list[TaskOut], url_name="list_task_runs")
+@paginate(TaskPagination)
+def list_task_runs(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+    """The runs (child tasks) of a recurring task."""
+    user = require_scope(request, "tasks:read")
+    parent = selectors.task_get(user=user, task_id=task_id)
+    return selectors.task_list(user=user, filters=selectors.TaskFilters(parent=str(parent.id)))
+
+
+@router.post("/tasks/{task_id}/cancel", response=TaskOut, url_name="cancel_task")
+def cancel_task(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+    user = require_scope(request, "tasks:write")
+    return services.task_cancel(task=selectors.task_get(user=user, task_id=task_id), by=user)
+
+
+@router.post("/tasks/{task_id}/retry", response=TaskOut, url_name="retry_task")
+def retry_task(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+    user = require_scope(request, "tasks:write")
+    return services.task_retry(task=selectors.task_get(user=user, task_id=task_id), by=user)
+
+
+@router.get("/stats/tasks", response=list[StatsRowOut], url_name="task_stats")
+def task_stats(request: HttpRequest, since: datetime | None = None):  # noqa: ANN201
+    """Counts and mean duration per hour, task type and status (refreshed by beat every minute)."""
+    user = require_scope(request, "tasks:read")
+    return selectors.task_stats(user=user, since=since)

@@ -1,11 +1,81 @@
+"""Live task progress. Consumers authorise in connect(), send a snapshot, then relay events.
+
+Close codes: 4401 not authenticated, 4403 not allowed, 4404 no such task (for this user)."""
+
+from typing import Any
+from uuid import UUID
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from apps.core.exceptions import NotFound
+from apps.tasks import realtime, selectors
 
 
 class TaskConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        await self.close(code=4404)
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        task_id: UUID = self.scope["url_route"]["kwargs"]["task_id"]
+        self.group = realtime.task_group(task_id)
+        # Join before reading the snapshot, so nothing can fall between the two; events already
+        # in the snapshot (seq <= snapshot seq) are dropped in task_event.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        snapshot = await self._snapshot(user, task_id)
+        if snapshot is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.close(code=4404)
+            return
+        self.last_seq = snapshot["seq"]
+        await self.accept()
+        await self.send_json({"type": "snapshot", "task": snapshot})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    @database_sync_to_async
+    def _snapshot(self, user: Any, task_id: UUID) -> dict | None:
+        try:
+            task = selectors.task_get(user=user, task_id=task_id)
+        except NotFound:
+            return None
+        return selectors.task_snapshot(task=task)
+
+    async def task_event(self, message: dict) -> None:
+        event = message["event"]
+        if event["seq"] <= self.last_seq:
+            return
+        self.last_seq = event["seq"]
+        await self.send_json({"type": "event", "event": event})
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Clients may only ping; everything else goes through the REST API."""
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
+    """Every event of the user's organisation."""
+
     async def connect(self) -> None:
-        await self.close(code=4403)
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        if not user.organization_id:
+            await self.close(code=4403)
+            return
+        self.group = realtime.monitor_group(user.organization_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "hello", "organization": user.organization_id})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def task_event(self, message: dict) -> None:
+        await self.send_json({"type": "event", "event": message["event"]})

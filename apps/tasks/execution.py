@@ -1,0 +1,331 @@
+"""Running one step on a worker: claim it under a lease, run the agent in a thread while the
+worker thread heartbeats the lease and watches for cancellation and the timeout, then record the
+outcome. Every write is idempotent with respect to re-delivered messages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+from pydantic import ValidationError as PydanticValidationError
+
+from apps.agents.base import AgentCancelled, AgentContext, AgentError, AgentResult
+from apps.agents.context import contribute
+from apps.agents.registry import agent_registry
+from apps.tasks import cancellation, hooks
+from apps.tasks.events import EventType, event_append
+from apps.tasks.models import Result, StepStatus, Task, TaskStatus, TaskStep
+from apps.tasks.orchestrator import steps_progress, steps_send, task_advance
+from apps.tasks.state import step_transition, task_transition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepOutcome:
+    status: str
+    detail: str = ""
+
+
+def lease_owner(celery_task_id: str) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{celery_task_id}"
+
+
+def _lease_until() -> Any:
+    return timezone.now() + timedelta(seconds=settings.AMAS_STEP_LEASE_SECONDS)
+
+
+@transaction.atomic
+def step_claim(step_id: int, owner: str) -> tuple[Task, TaskStep] | None:
+    """Move a queued step to running under our lease. None if there is nothing to do: the step
+    ended already, was cancelled, or another worker holds a live lease on it."""
+    step = TaskStep.objects.select_related("task").filter(pk=step_id).first()
+    if step is None:
+        return None
+    task = Task.objects.select_for_update().get(pk=step.task_id)
+    step = TaskStep.objects.select_for_update().get(pk=step_id)
+    if task.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMED_OUT):
+        return None
+    if step.status != StepStatus.QUEUED:
+        return None  # running elsewhere under a live lease, or finished: a duplicate delivery
+    if task.status == TaskStatus.QUEUED:
+        task_transition(task, TaskStatus.RUNNING)
+    now = timezone.now()
+    step_transition(
+        task,
+        step,
+        StepStatus.RUNNING,
+        attempt=step.attempt + 1,
+        lease_owner=owner,
+        heartbeat_at=now,
+        lease_expires_at=_lease_until(),
+        error_message="",
+    )
+    return task, step
+
+
+def _heartbeat(step_id: int, owner: str) -> bool:
+    """Extend our lease; False when we lost it (reaped, cancelled)."""
+    now = timezone.now()
+    return bool(
+        TaskStep.objects.filter(pk=step_id, status=StepStatus.RUNNING, lease_owner=owner).update(
+            heartbeat_at=now, lease_expires_at=_lease_until()
+        )
+    )
+
+
+class _Progress:
+    """Throttled progress writes from the agent thread (its own DB connection)."""
+
+    def __init__(self, step_id: int, owner: str) -> None:
+        self.step_id = step_id
+        self.owner = owner
+        self.last_pct = -1
+        self.last_at = 0.0
+
+    def __call__(self, pct: int, message: str) -> None:
+        now = time.monotonic()
+        if pct == self.last_pct or (now - self.last_at < settings.AMAS_PROGRESS_MIN_INTERVAL and pct < 100):
+            return
+        self.last_pct, self.last_at = pct, now
+        with transaction.atomic():
+            step = TaskStep.objects.filter(pk=self.step_id).only("task_id").first()
+            if step is None:
+                return
+            task = Task.objects.select_for_update().get(pk=step.task_id)
+            updated = TaskStep.objects.filter(
+                pk=self.step_id, status=StepStatus.RUNNING, lease_owner=self.owner
+            ).update(progress=pct, message=message[:500])
+            if not updated:
+                return
+            task.progress = _task_progress(task)
+            task.save(update_fields=["progress", "updated_at"])
+            event_append(
+                task,
+                EventType.STEP_PROGRESS,
+                {
+                    "step_id": self.step_id,
+                    "agent": step.agent_type,
+                    "progress": pct,
+                    "message": message[:500],
+                    "task_progress": task.progress,
+                },
+            )
+
+
+def _task_progress(task: Task) -> int:
+    return steps_progress(task.steps.filter(is_aggregate=False).only("status", "progress", "is_aggregate"))
+
+
+def _previous_results(task: Task) -> list[dict[str, Any]]:
+    return [
+        {"agent": r.agent, "status": r.status, "summary": r.summary, "data": r.data}
+        for r in Result.objects.filter(task=task, step__is_aggregate=False).order_by(
+            "step__group_index", "step__position"
+        )
+    ]
+
+
+def _agent_thread(agent: Any, ctx: AgentContext, box: dict[str, Any]) -> None:
+    try:
+        box["result"] = agent.run(ctx)
+    except BaseException as exc:  # noqa: BLE001 - reported to the worker thread as the outcome
+        box["error"] = exc
+    finally:
+        connection.close()  # the agent thread's own connection
+
+
+def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
+    owner = lease_owner(celery_task_id)
+    claimed = step_claim(step_id, owner)
+    if claimed is None:
+        return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
+    task, step = claimed
+    started = time.monotonic()
+    try:
+        agent_class = agent_registry.get(step.agent_type)
+        params = agent_class.Params.model_validate(
+            {**(step.agent_config.get("parameters") or {}), **(task.parameters.get(step.agent_type) or {})}
+        )
+    except (KeyError, PydanticValidationError) as exc:
+        return step_fail(step_id, owner, f"Cannot start agent {step.agent_type}: {exc}", started=started)
+
+    stop = threading.Event()
+    ctx = AgentContext(
+        task=task,
+        step=step,
+        parameters=params,
+        previous_results=_previous_results(task) if agent_class.aggregator else None,
+        progress_callback=_Progress(step_id, owner),
+        cancelled_callback=stop.is_set,
+    )
+    contribute(ctx)
+    box: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=_agent_thread, args=(agent_class(), ctx, box), name=f"agent-{step_id}", daemon=True
+    )
+    thread.start()
+    deadline = started + step.timeout_seconds
+    next_beat = time.monotonic() + settings.AMAS_STEP_HEARTBEAT_SECONDS
+    reason = ""
+    while thread.is_alive():
+        thread.join(timeout=settings.AMAS_STEP_POLL_SECONDS)
+        now = time.monotonic()
+        if not thread.is_alive():
+            break
+        if cancellation.is_cancelled(task.id):
+            reason = "cancelled"
+        elif now >= deadline:
+            reason = "timeout"
+        elif now >= next_beat:
+            next_beat = now + settings.AMAS_STEP_HEARTBEAT_SECONDS
+            if not _heartbeat(step_id, owner):
+                reason = "lease-lost"
+        if reason:
+            stop.set()  # the agent sees is_cancelled(); we do not wait for it to comply
+            thread.join(timeout=settings.AMAS_STEP_GRACE_SECONDS)
+            break
+    close_old_connections()
+    if reason == "timeout":
+        return step_fail(
+            step_id,
+            owner,
+            f"Timed out after {step.timeout_seconds}s.",
+            started=started,
+            status=StepStatus.TIMED_OUT,
+        )
+    if reason in ("cancelled", "lease-lost"):
+        return StepOutcome(reason)
+    error = box.get("error")
+    if isinstance(error, AgentCancelled):
+        return StepOutcome("cancelled")
+    if isinstance(error, AgentError) and error.retryable:
+        return step_retry_later(step_id, owner, str(error), started=started)
+    if error is not None:
+        message = f"{type(error).__name__}: {error}"
+        log.warning("Agent %s failed on step %s: %s", step.agent_type, step_id, message)
+        return step_fail(step_id, owner, message, started=started)
+    return step_complete(step_id, owner, box["result"], started=started)
+
+
+def _locked(step_id: int, owner: str) -> tuple[Task, TaskStep] | None:
+    task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
+    if task_id is None:
+        return None
+    task = Task.objects.select_for_update().get(pk=task_id)
+    step = TaskStep.objects.select_for_update().get(pk=step_id)
+    if step.status != StepStatus.RUNNING or step.lease_owner != owner:
+        return None  # the lease was lost meanwhile; whoever holds it now records the outcome
+    return task, step
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+@transaction.atomic
+def step_complete(step_id: int, owner: str, outcome: AgentResult, *, started: float) -> StepOutcome:
+    locked = _locked(step_id, owner)
+    if locked is None:
+        return StepOutcome("discarded", "lease lost before completion")
+    task, step = locked
+    elapsed = _elapsed_ms(started)
+    status = "completed" if outcome.status == "completed" else "failed"
+    result, _ = Result.objects.update_or_create(
+        step=step,
+        defaults={
+            "task": task,
+            "agent": step.agent_type,
+            "status": status,
+            "data": outcome.data,
+            "summary": outcome.summary,
+            "processing_time_ms": elapsed,
+            "error_message": outcome.error_message,
+            "tokens_in": outcome.tokens_in,
+            "tokens_out": outcome.tokens_out,
+            "cost": Decimal(str(outcome.cost)),
+        },
+    )
+    result_payload = {
+        "result_id": str(result.id),
+        "result_status": status,
+        "summary": outcome.summary,
+        "data": outcome.data,
+        "processing_time_ms": elapsed,
+        "tokens_in": outcome.tokens_in,
+        "tokens_out": outcome.tokens_out,
+        "cost": str(result.cost),
+        "entities": len(outcome.entities),
+        "relations": len(outcome.relations),
+    }
+    if status == "completed":
+        step_transition(task, step, StepStatus.COMPLETED, payload=result_payload)
+    else:
+        step_transition(
+            task, step, StepStatus.FAILED, payload=result_payload, error_message=outcome.error_message[:2000]
+        )
+    hooks.run_result_hooks(result, outcome)
+    task_advance(task)
+    return StepOutcome(status)
+
+
+@transaction.atomic
+def step_fail(
+    step_id: int, owner: str, message: str, *, started: float, status: str = StepStatus.FAILED
+) -> StepOutcome:
+    locked = _locked(step_id, owner)
+    if locked is None:
+        return StepOutcome("discarded", "lease lost before failure was recorded")
+    task, step = locked
+    elapsed = _elapsed_ms(started)
+    result, _ = Result.objects.update_or_create(
+        step=step,
+        defaults={
+            "task": task,
+            "agent": step.agent_type,
+            "status": status,
+            "data": {},
+            "processing_time_ms": elapsed,
+            "error_message": message[:2000],
+        },
+    )
+    step_transition(
+        task,
+        step,
+        status,
+        error_message=message[:2000],
+        payload={"result_id": str(result.id), "result_status": status, "processing_time_ms": elapsed},
+    )
+    task_advance(task)
+    return StepOutcome(status, message)
+
+
+@transaction.atomic
+def step_retry_later(step_id: int, owner: str, message: str, *, started: float) -> StepOutcome:
+    """A retryable error: queue the step again with exponential backoff, up to max_attempts."""
+    locked = _locked(step_id, owner)
+    if locked is None:
+        return StepOutcome("discarded")
+    task, step = locked
+    if step.attempt >= step.max_attempts:
+        return step_fail(
+            step_id, owner, f"{message} (gave up after {step.attempt} attempts)", started=started
+        )
+    countdown = min(
+        settings.AMAS_RETRY_BACKOFF_MAX, settings.AMAS_RETRY_BACKOFF_BASE * 2 ** (step.attempt - 1)
+    )
+    step.error_message = message[:2000]
+    steps_send(
+        task, [step], countdown=countdown, payload={"retry_in_seconds": countdown, "reason": message[:500]}
+    )
+    return StepOutcome("retrying", message)

@@ -1,0 +1,123 @@
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from ninja import Field, FilterSchema, Schema
+
+from apps.tasks.models import Classification, TaskType
+
+TaskTypeLiteral = Literal[tuple(TaskType.values)]  # type: ignore[valid-type]
+ClassificationLiteral = Literal[tuple(Classification.values)]  # type: ignore[valid-type]
+StatusLiteral = Literal["pending", "queued", "running", "completed", "failed", "cancelled", "timed_out"]
+
+
+class ScheduleIn(Schema):
+    every_seconds: int | None = Field(None, ge=1)
+    crontab: str | None = Field(
+        None, max_length=100, description="minute hour day-of-month month day-of-week"
+    )
+
+
+class TaskIn(Schema):
+    title: str = Field(..., min_length=1, max_length=200)
+    task_type: TaskTypeLiteral
+    target: str = Field("", max_length=2048)
+    description: str = Field("", max_length=20000)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    agents: list[str] = Field(default_factory=list, max_length=20)
+    priority: int = Field(5, ge=1, le=10)
+    classification: ClassificationLiteral = Classification.AMBER
+    schedule: ScheduleIn | None = None
+
+
+class StepOut(Schema):
+    id: int
+    agent_type: str
+    group_index: int
+    is_aggregate: bool
+    status: str
+    progress: int
+    message: str
+    attempt: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    error_message: str
+
+
+class TaskOut(Schema):
+    id: UUID
+    title: str
+    description: str
+    task_type: str
+    target: str
+    parameters: dict[str, Any]
+    requested_agents: list[str]
+    priority: int
+    classification: str
+    status: str
+    progress: int
+    plan: dict[str, Any]
+    summary: dict[str, Any]
+    error_message: str
+    attempt: int
+    parent_id: UUID | None
+    is_recurring: bool = Field(False, alias="is_recurring")
+    created_by: str | None = Field(None, alias="created_by.email")
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_is_recurring(obj: Any) -> bool:
+        return obj.schedule_id is not None
+
+
+class TaskDetailOut(TaskOut):
+    steps: list[StepOut]
+
+    @staticmethod
+    def resolve_steps(obj: Any) -> list[Any]:
+        return list(obj.steps.all())
+
+
+class EventOut(Schema):
+    seq: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class ResultOut(Schema):
+    id: UUID
+    step_id: int
+    agent: str
+    status: str
+    data: dict[str, Any]
+    summary: str
+    processing_time_ms: int
+    error_message: str
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    created_at: datetime
+
+
+class StatsRowOut(Schema):
+    hour: datetime
+    task_type: str
+    status: str
+    count: int
+    mean_duration_ms: float | None
+
+
+class TaskFilterIn(FilterSchema):
+    status: StatusLiteral | None = None
+    task_type: TaskTypeLiteral | None = None
+    priority_min: int | None = Field(None, ge=1, le=10)
+    priority_max: int | None = Field(None, ge=1, le=10)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    q: str | None = Field(None, max_length=200)
+    parent: UUID | None = None
+    agent: str | None = Field(None, max_length=64)

@@ -1,0 +1,103 @@
+"""Reads for tasks. Every query is scoped to the user's organisation."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from apps.core.exceptions import NotFound
+from apps.tasks.models import Result, Task, TaskEvent, TaskStatsHourly
+from apps.users.models import User
+
+
+@dataclass(frozen=True)
+class TaskFilters:
+    status: str | None = None
+    task_type: str | None = None
+    priority_min: int | None = None
+    priority_max: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    q: str | None = None
+    parent: str | None = None
+    agent: str | None = None
+
+
+def task_visible(*, user: User) -> QuerySet[Task]:
+    if not user.is_authenticated:
+        return Task.objects.none()
+    return Task.objects.filter(organization_id=user.organization_id)
+
+
+def task_list(*, user: User, filters: TaskFilters | None = None) -> QuerySet[Task]:
+    f = filters or TaskFilters()
+    qs = task_visible(user=user).select_related("created_by")
+    if f.status:
+        qs = qs.filter(status=f.status)
+    if f.task_type:
+        qs = qs.filter(task_type=f.task_type)
+    if f.priority_min is not None:
+        qs = qs.filter(priority__gte=f.priority_min)
+    if f.priority_max is not None:
+        qs = qs.filter(priority__lte=f.priority_max)
+    if f.created_after:
+        qs = qs.filter(created_at__gte=f.created_after)
+    if f.created_before:
+        qs = qs.filter(created_at__lt=f.created_before)
+    if f.parent:
+        qs = qs.filter(parent_id=f.parent)
+    if f.agent:
+        qs = qs.filter(steps__agent_type=f.agent).distinct()
+    if f.q:
+        qs = qs.filter(Q(title__icontains=f.q) | Q(description__icontains=f.q) | Q(target__icontains=f.q))
+    return qs.order_by("-created_at", "-id")
+
+
+def task_get(*, user: User, task_id: object) -> Task:
+    task = task_visible(user=user).filter(pk=task_id).first()
+    if task is None:
+        raise NotFound("Task not found.")
+    return task
+
+
+def task_events(*, task: Task, after_seq: int = 0) -> QuerySet[TaskEvent]:
+    return task.events.filter(seq__gt=after_seq).order_by("seq")
+
+
+def task_results(*, task: Task) -> QuerySet[Result]:
+    return task.results.select_related("step").order_by("step__group_index", "step__position")
+
+
+def task_snapshot(*, task: Task) -> dict:
+    """What a websocket client gets on connect: the task and its steps as of `last_event_seq`."""
+    steps = list(task.steps.order_by("group_index", "position"))
+    return {
+        "id": str(task.id),
+        "title": task.title,
+        "status": task.status,
+        "progress": task.progress,
+        "seq": task.last_event_seq,
+        "summary": task.summary,
+        "error": task.error_message,
+        "steps": [
+            {
+                "step_id": s.id,
+                "agent": s.agent_type,
+                "group": s.group_index,
+                "aggregate": s.is_aggregate,
+                "status": s.status,
+                "progress": s.progress,
+                "message": s.message,
+                "attempt": s.attempt,
+                "error": s.error_message,
+            }
+            for s in steps
+        ],
+    }
+
+
+def task_stats(*, user: User, since: datetime | None = None) -> QuerySet[TaskStatsHourly]:
+    qs = TaskStatsHourly.objects.filter(organization_id=user.organization_id)
+    if since:
+        qs = qs.filter(hour__gte=since)
+    return qs.order_by("-hour", "task_type", "status")
