@@ -193,6 +193,20 @@ CELERY_BEAT_SCHEDULE = {
 NEO4J_URL = env.str("NEO4J_URL", default="")
 NEO4J_USER = env.str("NEO4J_USER", default="neo4j")
 NEO4J_PASSWORD = env.str("NEO4J_PASSWORD", default="")
+NEO4J_DATABASE = env.str("NEO4J_DATABASE", default="")
+# The knowledge graph lives in Neo4j when NEO4J_URL is set, otherwise in Postgres.
+AMAS_GRAPH_BACKEND = env.str("AMAS_GRAPH_BACKEND", default="neo4j" if NEO4J_URL else "postgres")
+
+# Knowledge: how text is cut into passages for search, how embeddings are batched, how the
+# hybrid ranking fuses vector and full-text results (see apps/knowledge/search.py).
+AMAS_CHUNK_SIZE = env.int("AMAS_CHUNK_SIZE", default=1200)  # characters
+AMAS_CHUNK_OVERLAP = env.int("AMAS_CHUNK_OVERLAP", default=200)  # characters
+AMAS_EMBED_BATCH_SIZE = env.int("AMAS_EMBED_BATCH_SIZE", default=64)
+AMAS_INDEX_MAX_ARTEFACT_BYTES = env.int("AMAS_INDEX_MAX_ARTEFACT_BYTES", default=2 * 1024 * 1024)
+AMAS_KNOWLEDGE_QUEUE = env.str("AMAS_KNOWLEDGE_QUEUE", default="default")
+AMAS_SEARCH_CANDIDATES = env.int("AMAS_SEARCH_CANDIDATES", default=100)  # per ranking, before fusion
+AMAS_SEARCH_RRF_K = env.int("AMAS_SEARCH_RRF_K", default=60)
+AMAS_SEARCH_EF_SEARCH = env.int("AMAS_SEARCH_EF_SEARCH", default=100)  # pgvector hnsw.ef_search
 
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
