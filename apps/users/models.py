@@ -68,3 +68,60 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_org_admin(self) -> bool:
         return self.is_superuser or self.role == Role.ADMIN
+
+
+class TokenScope(models.TextChoices):
+    TASKS_READ = "tasks:read", "Read tasks"
+    TASKS_WRITE = "tasks:write", "Create and run tasks"
+    AGENTS_READ = "agents:read", "Read agents"
+    ADMIN = "admin", "Administer the organisation"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API and websockets. Only the SHA-256 of the token is stored; the
+    token itself is shown once, when created. `prefix` identifies it in lists and logs."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_secret = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.CharField(max_length=64, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def is_active(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class KnownClient(models.Model):
+    """An IP address or device (fingerprint cookie) from which the user completed a login or a
+    re-authentication. Requests from anywhere else score lower trust."""
+
+    class Kind(models.TextChoices):
+        IP = "ip", "IP address"
+        DEVICE = "device", "Device"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="known_clients")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    value = models.CharField(max_length=128)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "value"], name="known_client_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind} {self.value}"
