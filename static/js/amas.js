@@ -1,0 +1,307 @@
+/* AMAS live updates. Pages work without this file; it only adds what the websockets tell us.
+ *
+ * The htmx ws extension owns the connections (ws-connect, reconnect with backoff). Our consumers
+ * speak JSON, not HTML, so every message is taken here (htmx:wsBeforeMessage, default prevented)
+ * and re-dispatched as an `amas:ws` DOM event on the connecting element. Page sections that should
+ * simply re-render listen with hx-trigger="amas:task-event from:body" and fetch their partial. */
+(function () {
+  "use strict";
+
+  var TASK_STATUS = {
+    "task.queued": "queued", "task.started": "running", "task.completed": "completed",
+    "task.failed": "failed", "task.cancelled": "cancelled", "task.timed_out": "timed_out"
+  };
+  var STEP_STATUS = {
+    "step.queued": "queued", "step.started": "running", "step.progress": "running",
+    "step.completed": "completed", "step.failed": "failed", "step.retrying": "retrying",
+    "step.cancelled": "cancelled", "step.timed_out": "timed_out"
+  };
+  var TERMINAL = ["completed", "failed", "cancelled", "timed_out"];
+
+  function label(status) { return String(status).replace(/_/g, " "); }
+
+  function setStatus(el, status) {
+    Array.prototype.slice.call(el.classList).forEach(function (c) {
+      if (c.indexOf("s-") === 0) { el.classList.remove(c); }
+    });
+    el.classList.add("s-" + status);
+    el.textContent = label(status);
+    el.setAttribute("data-status", status);
+  }
+
+  function utcTime(iso) {
+    var d = new Date(iso);
+    return isNaN(d) ? "" : d.toISOString().slice(11, 19);
+  }
+
+  /* Must say the same as apps/tasks/dashboard/presenters.py:event_detail. */
+  function describe(ev) {
+    var p = ev.payload || {};
+    var parts = [];
+    if (p.title) { parts.push(p.title); }
+    if (p.agent) { parts.push(p.agent); }
+    if (ev.type === "step.progress" && p.progress !== undefined) { parts.push(p.progress + "%"); }
+    if (p.message) { parts.push(p.message); }
+    if (p.retry !== undefined) { parts.push("retry #" + p.retry); }
+    if (p.retry_in_seconds !== undefined) { parts.push("retry in " + p.retry_in_seconds + " s"); }
+    if (p.reason) { parts.push(p.reason); }
+    if (typeof p.summary === "string" && p.summary) { parts.push(p.summary); }
+    if (p.error) { parts.push("error: " + p.error); }
+    if (p.by) { parts.push("by " + p.by); }
+    return parts.join(" · ");
+  }
+
+  function feedItem(ev, withTask) {
+    var li = document.createElement("li");
+    li.className = "new";
+    li.setAttribute("data-seq", ev.seq);
+    li.setAttribute("data-type", ev.type);
+    li.setAttribute("data-task-id", ev.task_id);
+    var when = document.createElement("time");
+    when.className = "when";
+    when.setAttribute("datetime", ev.created_at);
+    when.textContent = utcTime(ev.created_at);
+    var what = document.createElement("span");
+    what.className = "what";
+    what.textContent = ev.type;
+    li.appendChild(when);
+    li.appendChild(what);
+    if (withTask) {
+      var task = document.createElement("a");
+      task.href = "/tasks/" + ev.task_id + "/";
+      task.className = "mono";
+      task.textContent = (ev.payload && ev.payload.title) || ev.task_id.slice(0, 8);
+      li.appendChild(task);
+    }
+    var detail = document.createElement("span");
+    detail.className = "detail";
+    detail.textContent = describe(ev);
+    li.appendChild(detail);
+    return li;
+  }
+
+  /* Everywhere: status badges and task progress of any task on the page. */
+  function applyToBadges(ev) {
+    var status = TASK_STATUS[ev.type];
+    if (status) {
+      document.querySelectorAll('[data-task-badge="' + ev.task_id + '"]').forEach(function (el) {
+        setStatus(el, status);
+      });
+    }
+    var pct = ev.payload && ev.payload.task_progress;
+    if (status === "completed") { pct = 100; }
+    if (pct !== undefined) {
+      document.querySelectorAll('[data-task-progress="' + ev.task_id + '"]').forEach(function (el) {
+        el.value = pct;
+        el.textContent = pct + "%";
+      });
+    }
+  }
+
+  /* Task detail: steps, timeline, status; sections re-render when the task changes status. */
+  function onTaskMessage(root, msg) {
+    if (msg.type === "snapshot") {
+      var t = msg.task;
+      root.setAttribute("data-seq", Math.max(Number(root.getAttribute("data-seq") || 0), t.seq));
+      document.querySelectorAll('[data-task-badge="' + t.id + '"]').forEach(function (el) { setStatus(el, t.status); });
+      document.querySelectorAll('[data-task-progress="' + t.id + '"]').forEach(function (el) { el.value = t.progress; });
+      t.steps.forEach(function (s) { applyStep(s.step_id, s.status, s.progress, s.message); });
+      return;
+    }
+    if (msg.type !== "event") { return; }
+    var ev = msg.event;
+    var last = Number(root.getAttribute("data-seq") || 0);
+    if (ev.seq <= last) { return; }
+    root.setAttribute("data-seq", ev.seq);
+    var timeline = document.getElementById("timeline");
+    if (timeline) {
+      var empty = timeline.querySelector(".empty");
+      if (empty) { empty.remove(); }
+      timeline.appendChild(feedItem(ev, false));
+      timeline.scrollTop = timeline.scrollHeight;
+    }
+    var p = ev.payload || {};
+    if (p.step_id !== undefined) {
+      var known = applyStep(p.step_id, STEP_STATUS[ev.type], p.progress, p.message);
+      if (!known) { htmx.trigger(document.body, "amas:task-changed"); }
+    }
+    if (TASK_STATUS[ev.type] || ev.type === "step.completed" || ev.type === "step.failed") {
+      htmx.trigger(document.body, "amas:task-changed", { type: ev.type });
+    }
+  }
+
+  function applyStep(stepId, status, progress, message) {
+    var row = document.querySelector('[data-step-id="' + stepId + '"]');
+    if (!row) { return false; }
+    if (status) {
+      var badge = row.querySelector("[data-step-status]");
+      if (badge) { setStatus(badge, status); }
+    }
+    if (progress !== undefined && progress !== null) {
+      var bar = row.querySelector("progress");
+      if (bar) { bar.value = progress; bar.textContent = progress + "%"; }
+      var pct = row.querySelector("[data-step-pct]");
+      if (pct) { pct.textContent = progress + "%"; }
+    }
+    if (status === "completed") {
+      var done = row.querySelector("progress");
+      if (done) { done.value = 100; }
+      var donePct = row.querySelector("[data-step-pct]");
+      if (donePct) { donePct.textContent = "100%"; }
+    }
+    if (message) {
+      var m = row.querySelector("[data-step-message]");
+      if (m) { m.textContent = message; }
+    }
+    return true;
+  }
+
+  /* Monitor: a pausable, filterable feed of the organisation's events. */
+  var monitorBuffer = [];
+  function monitorMatches(ev) {
+    var form = document.getElementById("monitor-filters");
+    if (!form) { return true; }
+    var kind = form.elements.kind.value;
+    var text = form.elements.text.value.trim().toLowerCase();
+    if (kind && ev.type.indexOf(kind + ".") !== 0 && ev.type !== kind) { return false; }
+    if (text) {
+      var hay = (ev.type + " " + ev.task_id + " " + describe(ev)).toLowerCase();
+      if (hay.indexOf(text) === -1) { return false; }
+    }
+    return true;
+  }
+  function monitorPaused() {
+    var button = document.getElementById("monitor-pause");
+    return button && button.getAttribute("aria-pressed") === "true";
+  }
+  function monitorShow(ev) {
+    var feed = document.getElementById("monitor-feed");
+    if (!feed) { return; }
+    var empty = feed.querySelector(".empty");
+    if (empty) { empty.remove(); }
+    var item = feedItem(ev, true);
+    item.hidden = !monitorMatches(ev);
+    feed.insertBefore(item, feed.firstChild);
+    while (feed.children.length > 500) { feed.removeChild(feed.lastChild); }
+    var count = document.getElementById("monitor-count");
+    if (count) { count.textContent = String(Number(count.textContent || 0) + 1); }
+  }
+  function onMonitorMessage(msg) {
+    if (msg.type !== "event") { return; }
+    if (monitorPaused()) {
+      monitorBuffer.push(msg.event);
+      var held = document.getElementById("monitor-held");
+      if (held) { held.textContent = monitorBuffer.length + " held while paused"; }
+      return;
+    }
+    monitorShow(msg.event);
+  }
+  function refilterMonitor() {
+    document.querySelectorAll("#monitor-feed li[data-type]").forEach(function (li) {
+      var ev = { type: li.getAttribute("data-type"), task_id: li.getAttribute("data-task-id") || "", payload: {} };
+      var form = document.getElementById("monitor-filters");
+      var text = form.elements.text.value.trim().toLowerCase();
+      var kind = form.elements.kind.value;
+      var hidden = (kind && ev.type.indexOf(kind + ".") !== 0) ||
+        (text && li.textContent.toLowerCase().indexOf(text) === -1);
+      li.hidden = Boolean(hidden);
+    });
+  }
+
+  document.addEventListener("htmx:wsBeforeMessage", function (e) {
+    var msg;
+    try { msg = JSON.parse(e.detail.message); } catch (err) { return; }
+    e.preventDefault();
+    var root = e.target;
+    if (msg.type === "event") {
+      applyToBadges(msg.event);
+      htmx.trigger(document.body, "amas:task-event", { type: msg.event.type });
+    }
+    var kind = root.getAttribute("data-live");
+    if (kind === "task") { onTaskMessage(root, msg); }
+    if (kind === "monitor") { onMonitorMessage(msg); }
+  });
+
+  function setLiveState(root, state, text) {
+    var el = root.querySelector("[data-live-state]");
+    if (!el) { return; }
+    el.setAttribute("data-state", state);
+    el.textContent = text;
+  }
+  document.addEventListener("htmx:wsOpen", function (e) { setLiveState(e.target, "open", "● live"); });
+  document.addEventListener("htmx:wsClose", function (e) { setLiveState(e.target, "closed", "reconnecting…"); });
+
+  document.addEventListener("click", function (e) {
+    var pause = e.target.closest("#monitor-pause");
+    if (pause) {
+      var paused = pause.getAttribute("aria-pressed") === "true";
+      pause.setAttribute("aria-pressed", paused ? "false" : "true");
+      pause.textContent = paused ? "Pause" : "Resume";
+      if (paused) {
+        monitorBuffer.splice(0).forEach(monitorShow);
+        var held = document.getElementById("monitor-held");
+        if (held) { held.textContent = ""; }
+      }
+      return;
+    }
+    var all = e.target.closest("[data-select-all]");
+    if (all) {
+      document.querySelectorAll('input[name="' + all.getAttribute("data-select-all") + '"]').forEach(function (box) {
+        box.checked = all.checked;
+      });
+    }
+    var clear = e.target.closest("#monitor-clear");
+    if (clear) {
+      var feed = document.getElementById("monitor-feed");
+      if (feed) { feed.innerHTML = ""; }
+    }
+  });
+
+  document.addEventListener("input", function (e) {
+    if (e.target.closest("#monitor-filters")) { refilterMonitor(); }
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.closest("#monitor-filters")) { refilterMonitor(); }
+    /* New task: show only the inputs of the chosen schedule and agent mode. */
+    var form = e.target.closest("form[data-task-form]");
+    if (form) { syncTaskForm(form); }
+  });
+
+  function syncTaskForm(form) {
+    var schedule = form.querySelector('input[name="schedule"]:checked');
+    form.querySelectorAll("[data-schedule]").forEach(function (el) {
+      el.hidden = !schedule || el.getAttribute("data-schedule") !== schedule.value;
+    });
+    var mode = form.querySelector('input[name="agent_mode"]:checked');
+    form.querySelectorAll("[data-agent-mode]").forEach(function (el) {
+      el.hidden = !mode || el.getAttribute("data-agent-mode") !== mode.value;
+    });
+    var files = form.querySelector('input[type="file"]');
+    var flag = form.querySelector('input[name="has_files"]');
+    if (files && flag) { flag.value = files.files && files.files.length ? "1" : ""; }
+  }
+
+  /* Upload progress for htmx-posted forms (htmx:xhr:progress carries loaded/total). */
+  document.addEventListener("htmx:xhr:progress", function (e) {
+    var form = e.target.closest ? e.target.closest("form[data-task-form]") : null;
+    if (!form || !e.detail.lengthComputable) { return; }
+    var box = form.querySelector(".upload-progress");
+    if (!box) { return; }
+    box.classList.add("active");
+    var pct = Math.round((e.detail.loaded / e.detail.total) * 100);
+    var bar = box.querySelector("progress");
+    bar.value = pct;
+    bar.textContent = pct + "%";
+    box.querySelector("[data-upload-pct]").textContent = pct + "%";
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-task-form]").forEach(syncTaskForm);
+  });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    if (e.target.querySelectorAll) {
+      e.target.querySelectorAll("form[data-task-form]").forEach(syncTaskForm);
+      if (e.target.matches && e.target.matches("form[data-task-form]")) { syncTaskForm(e.target); }
+    }
+  });
+})();
