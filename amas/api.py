@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.parser import Parser
-from ninja.security import django_auth
 
 from apps.core.exceptions import ApplicationError
+from apps.users.auth import api_auth
 
 
 class JsonOrMultipartParser(Parser):
@@ -29,14 +29,17 @@ api = NinjaAPI(
     description="Submit tasks to AMAS agents, follow them and read their results.",
     urls_namespace="api",
     docs_url="/docs",
-    auth=[django_auth],
+    auth=api_auth,  # Bearer token or session (+CSRF); see apps/users/auth.py
     parser=JsonOrMultipartParser(),
 )
 
 
 @api.exception_handler(ApplicationError)
 def application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return api.create_response(request, {"detail": exc.message, **exc.extra}, status=exc.status)
+    response = api.create_response(request, {"detail": exc.message, **exc.extra}, status=exc.status)
+    for header, value in getattr(exc, "headers", {}).items():  # e.g. Retry-After on 429
+        response[header] = value
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -56,8 +59,10 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError) -> Http
 def _register_routers() -> None:
     from apps.agents.api import router as agents_router
     from apps.tasks.api import router as tasks_router
+    from apps.users.api import router as users_router
 
     api.add_router("/", tasks_router)
+    api.add_router("/", users_router)
     api.add_router("/", agents_router)
 
 

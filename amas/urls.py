@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("audit/", include("apps.audit.urls")),
+    path("tokens/", include("apps.users.urls")),
     path("", include("apps.tasks.urls")),
 ]
 

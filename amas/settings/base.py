@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "django_htmx",
+    "ninja",  # serves the API docs' assets locally (the CSP allows no CDN)
     "template_partials",
     "allauth",
     "allauth.account",
@@ -35,14 +36,19 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.security.SecurityHeadersMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.security.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.context.AuditRequestMiddleware",
+    "apps.users.middleware.TrustMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "apps.users.middleware.MFARequiredMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -106,6 +112,30 @@ ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = False
 MFA_TOTP_ISSUER = "AMAS"
+ACCOUNT_ADAPTER = "apps.users.adapters.AccountAdapter"
+MFA_ADAPTER = "apps.users.adapters.MFAAdapter"
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", default=300)
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = False
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=False)
+# Staff and organisation admins always need MFA (apps/users/middleware.py); this makes it everyone.
+AMAS_REQUIRE_MFA_FOR_ALL = env.bool("AMAS_REQUIRE_MFA_FOR_ALL", default=False)
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AMAS <amas@localhost>")
+
+# Identity and abuse limits (apps/users, apps/core/security.py).
+AMAS_TOKEN_DEFAULT_DAYS = env.int("AMAS_TOKEN_DEFAULT_DAYS", default=90)
+AMAS_TOKEN_MAX_DAYS = env.int("AMAS_TOKEN_MAX_DAYS", default=365)
+AMAS_API_RATE_LIMIT = env.str("AMAS_API_RATE_LIMIT", default="120/m")  # per user, all their clients
+AMAS_API_TOKEN_RATE_LIMIT = env.str("AMAS_API_TOKEN_RATE_LIMIT", default=AMAS_API_RATE_LIMIT)
+AMAS_TRUST_STEP_UP_THRESHOLD = env.int("AMAS_TRUST_STEP_UP_THRESHOLD", default=60)
+AMAS_TRUST_RATE_BASELINE = env.int("AMAS_TRUST_RATE_BASELINE", default=60)  # requests/min before penalty
+AMAS_PROXY_COUNT = env.int("AMAS_PROXY_COUNT", default=0)  # trusted proxies appending X-Forwarded-For
+ALLAUTH_TRUSTED_PROXY_COUNT = AMAS_PROXY_COUNT
+AMAS_MASK_EMAILS_IN_LOGS = env.bool("AMAS_MASK_EMAILS_IN_LOGS", default=True)
+# Multipart API bodies (attachments) may be this large; other API bodies AMAS_MAX_BODY_BYTES.
+AMAS_MAX_UPLOAD_BYTES = env.int("AMAS_MAX_UPLOAD_BYTES", default=256 * 1024 * 1024)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -303,7 +333,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler masks passwords, tokens, keys and (AMAS_MASK_EMAILS_IN_LOGS) e-mail addresses.
+    "filters": {"redact": {"()": "apps.core.security.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

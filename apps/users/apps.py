@@ -5,3 +5,10 @@ class UsersConfig(AppConfig):
     name = "apps.users"
     label = "users"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from allauth.account.decorators import secure_admin_login
+        from django.contrib import admin
+
+        # The admin signs in through allauth, so it gets the same MFA, rate limits and audit.
+        admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]

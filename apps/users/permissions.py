@@ -3,6 +3,8 @@
 A request is made by a user through a session or through an API token (request.auth_token, set
 by the token authentication); tokens carry scopes that narrow what the user's role allows."""
 
+from typing import Any
+
 from django.http import HttpRequest
 
 from apps.core.exceptions import PermissionDenied
@@ -19,6 +21,14 @@ def user_scopes(user: User) -> set[str]:
     if user.is_superuser:
         return ROLE_SCOPES["admin"]
     return ROLE_SCOPES.get(user.role, set())
+
+
+def has_scope(*, user: Any, token: Any, scope: str) -> bool:
+    """Whether a user (and, for token requests, their token) allows `scope`. For consumers:
+    pass scope["user"] and scope.get("auth_token")."""
+    if user is None or not user.is_authenticated or scope not in user_scopes(user):
+        return False
+    return token is None or scope in token.scopes
 
 
 def require_scope(request: HttpRequest, scope: str) -> User:

@@ -1,0 +1,94 @@
+"""The audit trail: append-only rows, each holding the hash of the previous one.
+
+Rows are written only by apps.audit.services.audit_record, which numbers them gaplessly (`seq`)
+under a Postgres advisory lock, so the chain is one line across every process. A database
+trigger (migration 0002) refuses UPDATE and DELETE; `manage.py audit_verify` recomputes the chain
+and names the first row that was edited, deleted or moved by someone who got around it."""
+
+import hashlib
+import json
+from datetime import UTC
+
+from django.conf import settings
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(models.Model):
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField(db_index=True)
+    event_type = models.CharField(max_length=64, db_index=True)
+    entity_type = models.CharField(max_length=64)
+    entity_id = models.CharField(max_length=128, blank=True)
+    # No database constraint: audit rows outlive the users and organisations they mention, and
+    # the append-only trigger forbids the UPDATE that SET_NULL would need.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    organization = models.ForeignKey(
+        "users.Organization",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    changes = models.JSONField(default=dict, blank=True)
+    ip = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    trust_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    trust_factors = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["organization", "-seq"]),
+            models.Index(fields=["entity_type", "entity_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.event_type} {self.entity_type}:{self.entity_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise RuntimeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise RuntimeError("Audit events are append-only.")
+
+    def canonical(self) -> bytes:
+        """The bytes the hash covers: every column but the hash itself, in a fixed form that
+        reads back identically from the database."""
+        created = self.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+        payload = {
+            "seq": self.seq,
+            "created_at": created,
+            "event_type": self.event_type,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "organization_id": self.organization_id,
+            "changes": self.changes,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "request_id": self.request_id,
+            "trust_score": self.trust_score,
+            "trust_factors": self.trust_factors,
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()

@@ -1,0 +1,97 @@
+"""Writing the audit trail. Other apps call `audit_record` from their services, inside the
+transaction that makes the change, so the row commits or rolls back with it."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.audit.context import current_request
+from apps.audit.models import GENESIS_HASH, AuditEvent
+from apps.core import request_context
+from apps.core.security import client_ip, redact_data
+
+if TYPE_CHECKING:
+    from apps.users.models import Organization, User
+
+# One constant key: every append in every process takes the same transaction-scoped lock, reads
+# the head and writes the next row. Callers should audit late in their transaction: the lock is
+# held until it commits.
+AUDIT_LOCK_KEY = 0x414D415341554454  # "AMASAUDT"
+
+
+def _jsonable(value: Any) -> Any:
+    """The value as it will read back from jsonb, so the hash computed now matches the row later
+    (string keys, no NUL characters, huge integral floats printed by Postgres as integers)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value.is_integer() and abs(value) >= 1e16:
+            return int(value)
+        return value
+    return str(value).replace("\x00", "")
+
+
+def audit_record(
+    *,
+    event_type: str,
+    entity_type: str,
+    entity_id: str | int = "",
+    actor: User | None = None,
+    organization: Organization | None = None,
+    changes: dict | None = None,
+    request: HttpRequest | None = None,
+) -> AuditEvent:
+    """Append one audit row. `changes` passes through the redactor (secret-looking keys become
+    "[redacted]"). The request, if given (or if one is being served), supplies ip, user agent,
+    request id and the trust score of its user."""
+    request = request if request is not None else current_request.get()
+    ip = user_agent = ""
+    request_id = request_context.request_id.get()
+    trust_score = None
+    trust_factors: dict = {}
+    if request is not None:
+        ip = client_ip(request)
+        user_agent = request.META.get("HTTP_USER_AGENT", "")[:512]
+        request_id = getattr(request, "request_id", "") or request_id
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            from apps.users.trust import trust_evaluate
+
+            trust = trust_evaluate(request)
+            trust_score, trust_factors = trust.score, trust.factors
+    if organization is None and actor is not None:
+        organization = actor.organization
+    event = AuditEvent(
+        event_type=event_type,
+        entity_type=entity_type,
+        entity_id=str(entity_id)[:128],
+        actor=actor if actor is not None and actor.pk else None,
+        actor_label=(actor.email if actor is not None else "")[:254],
+        organization=organization,
+        changes=_jsonable(redact_data(changes or {})),
+        ip=ip[:64],
+        user_agent=user_agent,
+        request_id=request_id[:64],
+        trust_score=trust_score,
+        trust_factors=_jsonable(trust_factors),
+    )
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+        head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+        event.created_at = timezone.now()
+        event.hash = event.compute_hash()
+        event.save(force_insert=True)
+    return event

@@ -1,0 +1,48 @@
+"""allauth adapters: where a login lands, who may sign up, and how MFA secrets are stored."""
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+from django.http import HttpRequest
+from django.urls import reverse
+
+from apps.core import crypto
+from apps.users.mfa import SECOND_FACTOR_TYPES, mfa_missing, mfa_required
+from apps.users.models import Role, User
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        if mfa_missing(request.user):
+            return reverse("mfa_activate_totp")
+        return super().get_login_redirect_url(request)
+
+    def save_user(self, request: HttpRequest, user: User, form: object, commit: bool = True) -> User:
+        """Self sign-up (off unless AMAS_ALLOW_SIGNUP) joins the default organisation as a
+        viewer; an admin grants more."""
+        from apps.users.services import DEFAULT_ORGANIZATION, organization_get_or_create
+
+        user = super().save_user(request, user, form, commit=False)
+        user.organization = organization_get_or_create(name=DEFAULT_ORGANIZATION)
+        user.role = Role.VIEWER
+        if commit:
+            user.save()
+        return user
+
+
+class MFAAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        """TOTP secrets are stored encrypted with AMAS_ENCRYPTION_KEYS like every other secret."""
+        return crypto.encrypt(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        if not encrypted_text.startswith(crypto.PREFIX):
+            return encrypted_text  # written before encryption was switched on
+        return crypto.decrypt(encrypted_text)
+
+    def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
+        """Users who must use MFA cannot remove their last second factor."""
+        if authenticator.type not in SECOND_FACTOR_TYPES or not mfa_required(authenticator.user):
+            return True
+        others = Authenticator.objects.filter(user_id=authenticator.user_id, type__in=SECOND_FACTOR_TYPES)
+        return others.exclude(pk=authenticator.pk).exists()

@@ -1,0 +1,66 @@
+"""Authentication for the REST API: `Authorization: Bearer <token>` or the Django session (with
+CSRF on unsafe methods). Either way the operation sees request.user, and request.auth_token is the
+ApiToken (None for sessions) that apps.users.permissions.require_scope checks. Both are rate
+limited per user, tokens also per token (AMAS_API_RATE_LIMIT, AMAS_API_TOKEN_RATE_LIMIT)."""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+from ninja.errors import AuthenticationError, HttpError
+from ninja.security import APIKeyCookie, HttpBearer
+from ninja.utils import check_csrf
+
+from apps.core.exceptions import PermissionDenied
+from apps.core.security import client_ip, rate_limit_enforce
+from apps.users.mfa import mfa_missing
+from apps.users.services import token_authenticate
+from apps.users.trust import trust_note_activity
+
+
+def _limit_user(user_id: int) -> None:
+    rate_limit_enforce(f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT)
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        api_token = token_authenticate(secret=token.strip(), ip=client_ip(request))
+        if api_token is None:
+            # A wrong token is an error, never a silent fall-back to the session.
+            raise AuthenticationError()
+        request.user = api_token.user
+        request.auth_token = api_token
+        trust_note_activity(user_id=api_token.user_id)
+        rate_limit_enforce(f"api:token:{api_token.pk}", settings.AMAS_API_TOKEN_RATE_LIMIT)
+        _limit_user(api_token.user_id)
+        return api_token.user
+
+
+class SessionAuth(APIKeyCookie):
+    """The signed-in browser session; unsafe methods need the CSRF token (X-CSRFToken header)."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if not request.user.is_authenticated:
+            return None  # anonymous: 401, not a CSRF failure
+        if not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            raise HttpError(403, "CSRF check failed: send the csrftoken cookie's value in X-CSRFToken.")
+        return request.COOKIES.get(self.param_name)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = request.user
+        if not user.is_authenticated:
+            return None
+        request.auth_token = None
+        if mfa_missing(user):
+            raise PermissionDenied(
+                "Your account must use two-factor authentication: set it up first.",
+                extra={"code": "mfa_required", "mfa_setup_url": reverse("mfa_activate_totp")},
+            )
+        _limit_user(user.pk)
+        return user
+
+
+api_auth = [TokenAuth(), SessionAuth()]

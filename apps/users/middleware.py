@@ -1,0 +1,72 @@
+"""Per-request identity checks: the device cookie and activity count behind trust scoring, and
+the redirect that makes users who must use MFA set it up before anything else."""
+
+import uuid
+from collections.abc import Callable
+from http import HTTPStatus
+
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+
+from apps.users.mfa import mfa_missing
+from apps.users.trust import DEVICE_COOKIE, DEVICE_SALT, trust_note_activity
+
+DEVICE_COOKIE_AGE = 60 * 60 * 24 * 400  # browsers cap cookie lifetimes at 400 days
+
+
+class TrustMiddleware:
+    """Gives every browser a stable device id in a signed cookie (a forged or missing cookie
+    counts as no device) and counts each signed-in request for the request-rate factor. Token
+    requests are counted by the token authentication, which runs later."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            presented = request.get_signed_cookie(DEVICE_COOKIE, default="", salt=DEVICE_SALT)
+        except signing.BadSignature:
+            presented = ""
+        request.device_presented = presented
+        request.auth_token = None
+        if request.user.is_authenticated:
+            trust_note_activity(user_id=request.user.pk)
+        response = self.get_response(request)
+        if not presented and not request.path.startswith(("/static/", "/health", "/ready")):
+            response.set_signed_cookie(
+                DEVICE_COOKIE,
+                uuid.uuid4().hex,
+                salt=DEVICE_SALT,
+                max_age=DEVICE_COOKIE_AGE,
+                httponly=True,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+            )
+        return response
+
+
+# Paths a user without required MFA may still reach: allauth (set up MFA, log out, re-authenticate)
+# and what the pages need.
+MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/health", "/ready", "/favicon")
+
+
+class MFARequiredMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(MFA_EXEMPT_PREFIXES) and mfa_missing(request.user):
+            setup_url = reverse("mfa_activate_totp")
+            if request.path.startswith("/api/"):
+                return JsonResponse(
+                    {
+                        "detail": "Your account must use two-factor authentication: set it up first.",
+                        "code": "mfa_required",
+                        "mfa_setup_url": setup_url,
+                    },
+                    status=HTTPStatus.FORBIDDEN,
+                )
+            return HttpResponseRedirect(setup_url)
+        return self.get_response(request)

@@ -1,0 +1,246 @@
+"""Trust scoring: how much the current request looks like its user.
+
+Each authenticated request scores 0-100 from how it authenticated (session or token), whether it
+comes from a device (signed fingerprint cookie) and an IP address the user has completed a login
+or step-up from, how many requests the user is making this minute compared with a baseline, and
+recent failed sign-ins for the account. Below AMAS_TRUST_STEP_UP_THRESHOLD, sensitive actions
+(`require_trust`) ask the user to re-authenticate (with MFA where they have it); afterwards the
+device and IP are known and the score recovers.
+
+Counters live in Redis (the Django cache), known devices and IPs in the database, so every process
+scores the same."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.exceptions import PermissionDenied
+from apps.core.security import client_ip
+from apps.users.mfa import mfa_enabled
+from apps.users.models import KnownClient, User
+
+DEVICE_COOKIE = "amas_device"
+DEVICE_SALT = "amas.device"
+FAILED_AUTH_WINDOW = 3600
+
+PENALTY_TOKEN = 15
+PENALTY_NO_MFA_SESSION = 10
+PENALTY_DEVICE_UNKNOWN = 25
+PENALTY_DEVICE_MISSING = 30
+PENALTY_NEW_IP = 20
+PENALTY_RATE = 20
+PENALTY_RATE_SEVERE = 35
+PENALTY_PER_FAILED_AUTH = 10
+PENALTY_FAILED_AUTH_MAX = 40
+
+
+@dataclass
+class TrustScore:
+    score: int
+    factors: dict[str, object] = field(default_factory=dict)
+
+
+class StepUpRequired(PermissionDenied):
+    """A sensitive action from a request whose trust score is below the threshold."""
+
+    status = HTTPStatus.FORBIDDEN
+
+    def __init__(self, *, trust: TrustScore, step_up_url: str) -> None:
+        super().__init__(
+            "Please re-authenticate to continue: this request's trust score is too low for this action.",
+            extra={
+                "code": "step_up_required",
+                "step_up_url": step_up_url,
+                "trust_score": trust.score,
+                "trust_factors": trust.factors,
+            },
+        )
+        self.trust = trust
+        self.step_up_url = step_up_url
+
+
+# --- counters ------------------------------------------------------------------------------------
+
+
+def _activity_key(user_id: int, minute: int) -> str:
+    return f"trust:act:{user_id}:{minute}"
+
+
+def trust_note_activity(*, user_id: int) -> None:
+    """Counts one authenticated request for the user in the current minute (Redis)."""
+    key = _activity_key(user_id, int(time.time() // 60))
+    cache.add(key, 0, timeout=180)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.add(key, 1, timeout=180)
+
+
+def _activity_last_minute(user_id: int) -> int:
+    return int(cache.get(_activity_key(user_id, int(time.time() // 60))) or 0)
+
+
+def _failed_key(user_id: int) -> str:
+    return f"trust:failed:{user_id}"
+
+
+def trust_note_failed_auth(*, user_id: int) -> None:
+    """A failed password or MFA code for the account; counted for an hour after the last one."""
+    key = _failed_key(user_id)
+    cache.add(key, 0, timeout=FAILED_AUTH_WINDOW)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.add(key, 1, timeout=FAILED_AUTH_WINDOW)
+    cache.touch(key, FAILED_AUTH_WINDOW)
+
+
+def trust_failed_auth_count(*, user_id: int) -> int:
+    return int(cache.get(_failed_key(user_id)) or 0)
+
+
+# --- devices and addresses -----------------------------------------------------------------------
+
+
+def device_id(request: HttpRequest) -> str:
+    """The device id from the signed cookie this request presented ('' if none or forged)."""
+    return getattr(request, "device_presented", "") or ""
+
+
+def _known_key(user_id: int, kind: str, value: str) -> str:
+    return f"trust:known:{user_id}:{kind}:{value}"
+
+
+def _is_known(user_id: int, kind: str, value: str) -> bool:
+    if not value:
+        return False
+    key = _known_key(user_id, kind, value)
+    if cache.get(key):
+        return True
+    known = KnownClient.objects.filter(user_id=user_id, kind=kind, value=value).exists()
+    if known:
+        cache.set(key, 1, timeout=3600)
+    return known
+
+
+def trust_remember_client(*, user: User, ip: str, device: str) -> None:
+    """Marks this IP and device as the user's own (called after a login or a step-up)."""
+    now = timezone.now()
+    for kind, value in ((KnownClient.Kind.IP, ip), (KnownClient.Kind.DEVICE, device)):
+        if not value:
+            continue
+        obj, created = KnownClient.objects.get_or_create(
+            user=user, kind=kind, value=value[:128], defaults={"first_seen": now, "last_seen": now}
+        )
+        if not created:
+            KnownClient.objects.filter(pk=obj.pk).update(last_seen=now)
+        cache.set(_known_key(user.pk, kind, value[:128]), 1, timeout=3600)
+
+
+# --- scoring -------------------------------------------------------------------------------------
+
+
+def _session_records(request: HttpRequest) -> list[dict]:
+    from allauth.account.internal.flows.login import get_authentication_records
+
+    try:
+        return get_authentication_records(request, request.user)
+    except Exception:  # no session (e.g. a bare test request)
+        return []
+
+
+def trust_evaluate(request: HttpRequest) -> TrustScore:
+    """The request's trust score and the factors that lowered it (cached on the request)."""
+    cached = getattr(request, "_amas_trust", None)
+    if cached is not None:
+        return cached
+    user = request.user
+    if not user.is_authenticated:
+        return TrustScore(0, {"auth": "anonymous"})
+    penalties: dict[str, int] = {}
+    factors: dict[str, object] = {}
+    token = getattr(request, "auth_token", None)
+    if token is not None:
+        factors["auth"] = "token"
+        penalties["auth"] = PENALTY_TOKEN
+    else:
+        factors["auth"] = "session"
+        if not any(r.get("method") == "mfa" for r in _session_records(request)):
+            factors["mfa"] = "not used"
+            penalties["mfa"] = PENALTY_NO_MFA_SESSION
+        device = device_id(request)
+        if not device:
+            factors["device"] = "missing"
+            penalties["device"] = PENALTY_DEVICE_MISSING
+        elif not _is_known(user.pk, KnownClient.Kind.DEVICE, device):
+            factors["device"] = "unknown"
+            penalties["device"] = PENALTY_DEVICE_UNKNOWN
+        else:
+            factors["device"] = "known"
+    ip = client_ip(request)
+    if _is_known(user.pk, KnownClient.Kind.IP, ip):
+        factors["ip"] = "known"
+    else:
+        factors["ip"] = "new"
+        penalties["ip"] = PENALTY_NEW_IP
+    rate = _activity_last_minute(user.pk)
+    baseline = settings.AMAS_TRUST_RATE_BASELINE
+    factors["rate_per_minute"] = rate
+    if rate > 3 * baseline:
+        penalties["rate"] = PENALTY_RATE_SEVERE
+    elif rate > baseline:
+        penalties["rate"] = PENALTY_RATE
+    failed = trust_failed_auth_count(user_id=user.pk)
+    factors["failed_auth"] = failed
+    if failed:
+        penalties["failed_auth"] = min(PENALTY_FAILED_AUTH_MAX, failed * PENALTY_PER_FAILED_AUTH)
+    factors["penalties"] = penalties
+    score = TrustScore(max(0, 100 - sum(penalties.values())), factors)
+    request._amas_trust = score  # type: ignore[attr-defined]
+    return score
+
+
+# --- step-up -------------------------------------------------------------------------------------
+
+
+def _recently_stepped_up(request: HttpRequest) -> bool:
+    """A re-authentication within ACCOUNT_REAUTHENTICATION_TIMEOUT in this session: with MFA for
+    users who have it, else with the password."""
+    timeout = getattr(settings, "ACCOUNT_REAUTHENTICATION_TIMEOUT", 300)
+    accepted = {"mfa"} if mfa_enabled(request.user) else {"mfa", "password"}
+    now = time.time()
+    return any(
+        r.get("reauthenticated") and r.get("method") in accepted and now - float(r.get("at", 0)) < timeout
+        for r in _session_records(request)
+    )
+
+
+def step_up_url(request: HttpRequest, *, next_url: str | None = None) -> str:
+    name = "mfa_reauthenticate" if mfa_enabled(request.user) else "account_reauthenticate"
+    if next_url is None:
+        next_url = "/" if request.path.startswith("/api/") else request.get_full_path()
+    return f"{reverse(name)}?{urlencode({'next': next_url})}"
+
+
+def require_trust(request: HttpRequest, *, next_url: str | None = None) -> TrustScore:
+    """Guard for sensitive actions (creating tokens, changing providers, exporting the audit
+    trail). Passes when the trust score reaches AMAS_TRUST_STEP_UP_THRESHOLD, or when the session
+    re-authenticated moments ago (then this device and IP become known). Raises StepUpRequired
+    (403, with `step_up_url`) otherwise; API tokens cannot step up."""
+    trust = trust_evaluate(request)
+    if trust.score >= settings.AMAS_TRUST_STEP_UP_THRESHOLD:
+        return trust
+    if getattr(request, "auth_token", None) is None and _recently_stepped_up(request):
+        trust_remember_client(user=request.user, ip=client_ip(request), device=device_id(request))
+        trust.factors["step_up"] = "recent re-authentication"
+        return trust
+    raise StepUpRequired(trust=trust, step_up_url=step_up_url(request, next_url=next_url))
