@@ -28,3 +28,9 @@ class Conflict(ApplicationError):
 
 class ValidationFailed(ApplicationError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class PayloadTooLarge(ApplicationError):
+    """An upload over a configured limit (file size, file count or total bytes)."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE

@@ -1,15 +1,57 @@
-import hashlib
+"""Artefacts: files attached to a task by a user or written by an agent. Stored through Django's
+storage API only (local files by default, S3 when configured); the storage key is ours, the
+uploaded name is only metadata."""
 
-from django.core.files.uploadedfile import UploadedFile
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import File
 from django.db import transaction
 
+from apps.core.exceptions import PayloadTooLarge
 from apps.knowledge.models import Artefact
+
+CHUNK_BYTES = 1024 * 1024
+
+
+def artefact_check_limits(files: Iterable[Any]) -> None:
+    """Refuse an upload over the configured limits before anything is stored. `files` are Django
+    uploaded files (anything with `.size` and `.name`)."""
+    files = list(files)
+    max_files = settings.AMAS_MAX_FILES_PER_TASK
+    max_file = settings.AMAS_MAX_FILE_BYTES
+    max_total = settings.AMAS_MAX_TOTAL_BYTES
+    if len(files) > max_files:
+        raise PayloadTooLarge(
+            f"Too many files: {len(files)} (at most {max_files} per task).",
+            extra={"limit": "files_per_task", "max": max_files, "got": len(files)},
+        )
+    total = 0
+    for file in files:
+        size = _size_of(file)
+        if size > max_file:
+            raise PayloadTooLarge(
+                f"File {safe_filename(file.name)!r} is {size} bytes (at most {max_file}).",
+                extra={"limit": "file_bytes", "max": max_file, "got": size},
+            )
+        total += size
+    if total > max_total:
+        raise PayloadTooLarge(
+            f"The files add up to {total} bytes (at most {max_total} per task).",
+            extra={"limit": "total_bytes", "max": max_total, "got": total},
+        )
 
 
 def artefact_create(
     *,
     task,  # noqa: ANN001 - apps.tasks.models.Task
-    file: UploadedFile,
+    file: File,
     uploaded_by=None,  # noqa: ANN001
     step=None,  # noqa: ANN001
     produced_by_agent: str = "",
@@ -24,22 +66,86 @@ def artefact_create(
     file.seek(0)
     head = file.read(4096)
     file.seek(0)
+    name = safe_filename(file.name)
     artefact = Artefact(
         organization_id=task.organization_id,
         task=task,
         step=step,
-        original_name=(file.name or "upload")[:255],
+        original_name=name,
         size=size,
         sha256=digest.hexdigest(),
         detected_type=detect_type(head),
-        content_type=getattr(file, "content_type", "") or "",
+        content_type=(getattr(file, "content_type", "") or "")[:100],
         produced_by_agent=produced_by_agent,
         uploaded_by=uploaded_by,
     )
     with transaction.atomic():
-        artefact.file.save(artefact.original_name, file, save=False)
+        artefact.file.save(name, file, save=False)
         artefact.save()
     return artefact
+
+
+def artefact_delete(*, artefact: Artefact) -> None:
+    """Delete the row and its stored file (the file after commit, so a rollback keeps both)."""
+    storage, key = artefact.file.storage, artefact.file.name
+    artefact.delete()
+    if key:
+        transaction.on_commit(lambda: storage.delete(key))
+
+
+def artefact_delete_produced_by_step(*, step) -> int:  # noqa: ANN001 - apps.tasks.models.TaskStep
+    """A re-delivered step starts clean: drop what an earlier attempt of it wrote."""
+    count = 0
+    for artefact in list(Artefact.objects.filter(step=step).exclude(produced_by_agent="")):
+        artefact_delete(artefact=artefact)
+        count += 1
+    return count
+
+
+def artefact_iter_chunks(artefact: Artefact, *, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:
+    with artefact.file.open("rb") as fh:
+        while chunk := fh.read(chunk_size):
+            yield chunk
+
+
+def artefact_read(artefact: Artefact, *, limit: int | None = None) -> bytes:
+    """The artefact's bytes, at most `limit` of them (default: the upload limit), read in chunks."""
+    limit = settings.AMAS_MAX_FILE_BYTES if limit is None else limit
+    parts: list[bytes] = []
+    total = 0
+    for chunk in artefact_iter_chunks(artefact):
+        parts.append(chunk[: limit - total])
+        total += len(parts[-1])
+        if total >= limit:
+            break
+    return b"".join(parts)
+
+
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+
+
+def safe_filename(name: str | None, *, default: str = "upload") -> str:
+    """A display name that can never act as a path: last path component only, no control or
+    separator characters, no leading dots, at most 255 characters."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = re.split(r"[/\\]", name)[-1]
+    name = _UNSAFE_CHARS.sub("_", name).strip().lstrip(".")
+    if not name:
+        return default
+    if len(name) > 255:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 254 - len(ext)] + dot + ext) if dot and len(ext) < 20 else name[:255]
+    return name
+
+
+def _size_of(file: Any) -> int:
+    size = getattr(file, "size", None)
+    if size is None:
+        pos = file.tell()
+        file.seek(0, 2)
+        size = file.tell()
+        file.seek(pos)
+    return int(size)
 
 
 _MAGIC = [
@@ -62,6 +168,8 @@ def detect_type(head: bytes) -> str:
             return mime
     try:
         head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "application/octet-stream"
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the 4 KiB head is still text.
+        if exc.start < len(head) - 3 or exc.reason != "unexpected end of data":
+            return "application/octet-stream"
     return "text/plain"

@@ -1,0 +1,72 @@
+"""Run one of the file agents directly on a task carrying the given files: a Task, a TaskStep and
+Artefact rows stored through the real artefact service, then `Agent().run(ctx)`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+
+from apps.agents.base import Agent, AgentContext, AgentResult
+from apps.knowledge.services import artefact_create
+from apps.tasks.models import Task, TaskStep
+
+
+@pytest.fixture(autouse=False)
+def media_root(settings, tmp_path):
+    """Artefacts written by a test go to a throw-away folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return settings.MEDIA_ROOT
+
+
+@dataclass
+class Run:
+    task: Task
+    step: TaskStep
+    result: AgentResult
+    progress: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.result.data
+
+
+def make_task(
+    organization, *, task_type: str, target: str = "", files: dict[str, bytes | str] | None = None, user=None
+) -> Task:
+    task = Task.objects.create(
+        organization=organization, title="file task", task_type=task_type, target=target, created_by=user
+    )
+    for name, content in (files or {}).items():
+        raw = content.encode() if isinstance(content, str) else content
+        artefact_create(task=task, file=ContentFile(raw, name=name), uploaded_by=user)
+    return task
+
+
+def run_agent(agent_cls: type[Agent], task: Task, **params: Any) -> Run:
+    step = TaskStep.objects.create(task=task, agent_type=agent_cls.type, position=task.steps.count())
+    progress: list[tuple[int, str]] = []
+    ctx = AgentContext(
+        task=task,
+        step=step,
+        parameters=agent_cls.Params(**params),
+        progress_callback=lambda pct, message: progress.append((pct, message)),
+    )
+    result = agent_cls().run(ctx)
+    return Run(task=task, step=step, result=result, progress=progress)
+
+
+def run_on_files(
+    agent_cls: type[Agent],
+    organization,
+    files: dict[str, bytes | str],
+    *,
+    task_type: str,
+    target: str = "",
+    **params: Any,
+) -> Run:
+    return run_agent(
+        agent_cls, make_task(organization, task_type=task_type, target=target, files=files), **params
+    )
