@@ -8,7 +8,18 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.agents.builtin import AggregatorAgent
+        from apps.agents.context import register_context_contributor
         from apps.agents.registry import agent_registry, load_entry_point_agents
+        from apps.agents.secrets_context import add_config_secrets
 
         agent_registry.register(AggregatorAgent)
+        _register_file_agents(agent_registry)
         load_entry_point_agents()
+        register_context_contributor(add_config_secrets)
+
+
+def _register_file_agents(registry) -> None:  # noqa: ANN001
+    """The agents that work on attached files, documents and data (issue 6)."""
+    from apps.agents.forensics import ForensicsAgent
+
+    registry.register(ForensicsAgent)

@@ -122,6 +122,11 @@ class Agent:
         """A cheap self-check (resolver reachable, rules compiled). Override where it matters."""
         return True, "ok"
 
+    def check_health(self, params: AgentParams) -> tuple[bool, str]:
+        """Health against one config's parameters (its resolvers, its base URLs). Agents whose
+        health depends on configuration override this; the default is `health()`."""
+        return self.health()
+
     @classmethod
     def parameter_schema(cls) -> dict[str, Any]:
         return cls.Params.model_json_schema()

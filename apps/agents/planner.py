@@ -1,16 +1,17 @@
 """Which agents run a task, in which parallel groups, and why.
 
-`plan_for_task` is what the orchestrator calls. This first rule takes the agents the user asked
-for, otherwise every registered agent that accepts the task type; the decision engine (issue 5)
-replaces the choice while keeping this interface."""
+`plan_for_task` is what the orchestrator calls. The decision engine (apps.agents.decision)
+chooses the agents, honouring (and validating) the ones the user asked for; every chosen agent
+runs in the first parallel group, and the orchestrator adds the aggregating step. The plan's
+explanation holds every candidate's scores and why it was or was not chosen."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from apps.agents.registry import agent_registry
-from apps.core.exceptions import ValidationFailed
+from apps.agents.decision import Candidate, decide
 
 if TYPE_CHECKING:
     from apps.tasks.models import Task
@@ -36,34 +37,36 @@ class Plan:
         return {"steps": [asdict(s) for s in self.steps], "explanation": self.explanation}
 
 
-def _step_for(agent_type: str, group_index: int = 0) -> PlannedStep:
-    agent = agent_registry.get(agent_type)
+def _step_for(candidate: Candidate) -> PlannedStep:
+    agent = candidate.agent_class
+    config = candidate.config
+    if config is None:
+        return PlannedStep(
+            agent_type=candidate.agent_type,
+            timeout_seconds=agent.default_timeout_seconds,
+            queue=agent.default_queue,
+        )
     return PlannedStep(
-        agent_type=agent_type,
-        group_index=group_index,
-        timeout_seconds=agent.default_timeout_seconds,
-        queue=agent.default_queue,
-    )
-
-
-def candidate_agent_types(task_type: str) -> list[str]:
-    return [a.type for a in agent_registry.items() if not a.aggregator and task_type in a.task_types]
-
-
-def plan_for_task(task: Task) -> Plan:
-    if task.requested_agents:
-        types = list(task.requested_agents)
-        reason = "requested by the user"
-    else:
-        types = candidate_agent_types(task.task_type)
-        reason = f"accepts task type {task.task_type}"
-    if not types:
-        raise ValidationFailed(f"No agent can run a task of type {task.task_type!r}.")
-    steps = [_step_for(t) for t in types]
-    return Plan(
-        steps=steps,
-        explanation={
-            "rule": "capability-match",
-            "candidates": [{"agent": t, "reason": reason} for t in types],
+        agent_type=candidate.agent_type,
+        agent_config_id=config.pk,
+        # A snapshot for the step; secrets stay in the config row (see secrets_context).
+        agent_config={
+            "id": config.pk,
+            "name": config.name,
+            "parameters": config.parameters,
+            "capabilities": sorted(candidate.capabilities),
+            "provider_strategy": config.provider_strategy,
+            "max_classification": config.max_classification,
+            "concurrency_limit": config.concurrency_limit,
         },
+        timeout_seconds=config.timeout_seconds,
+        queue=config.queue,
+        max_attempts=config.max_attempts,
     )
+
+
+def plan_for_task(task: Task, *, rng: random.Random | None = None) -> Plan:
+    """Raises ValidationFailed naming the problem: an unknown or unusable requested agent, bad
+    decision weights, or no agent that fits the task."""
+    decision = decide(task, rng=rng)
+    return Plan(steps=[_step_for(c) for c in decision.chosen], explanation=decision.explanation)
