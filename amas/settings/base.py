@@ -249,6 +249,19 @@ AWS_S3_SIGNATURE_VERSION = "s3v4"
 AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=300)
 AWS_DEFAULT_ACL = None
 AWS_S3_FILE_OVERWRITE = False
+# Uploads stream to S3 as multipart uploads of this part size with at most this many parts in
+# memory (boto3 would otherwise buffer up to 10 parts, 80 MiB, per upload).
+AWS_S3_UPLOAD_PART_BYTES = env.int("AWS_S3_UPLOAD_PART_BYTES", default=8 * 1024 * 1024)
+AWS_S3_UPLOAD_BUFFERS = env.int("AWS_S3_UPLOAD_BUFFERS", default=2)
+if AWS_STORAGE_BUCKET_NAME:
+    from boto3.s3.transfer import TransferConfig
+
+    AWS_S3_TRANSFER_CONFIG = TransferConfig(
+        multipart_threshold=AWS_S3_UPLOAD_PART_BYTES,
+        multipart_chunksize=AWS_S3_UPLOAD_PART_BYTES,
+        max_concurrency=AWS_S3_UPLOAD_BUFFERS,
+    )
+    AWS_S3_TRANSFER_CONFIG.max_in_memory_upload_chunks = AWS_S3_UPLOAD_BUFFERS
 
 STORAGES = {
     "default": (
