@@ -113,6 +113,7 @@ def count_words(text: str) -> int:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeVendor
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass

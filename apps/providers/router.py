@@ -1,0 +1,473 @@
+"""The AI router: every language and embedding call in AMAS goes through `generate()` / `embed()`.
+
+For each call it: resolves the data's classification (the task's TLP unless given) and keeps only
+providers allowed to receive it; answers from the cache when it can; orders providers by strategy
+(the built-in provider always last); then walks them: skip an open circuit, reserve the expected
+cost against the budgets, take rate-limit tokens (waiting briefly at most), call with retries and
+jittered backoff, and fall back to the next provider. Every call writes one ledger row.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from apps.core.exceptions import ValidationFailed
+from apps.providers import breaker, budgets, cache, ratelimit, stats, strategies
+from apps.providers.adapters import adapter_for
+from apps.providers.adapters.base import ChatRequest
+from apps.providers.errors import (
+    BudgetExceeded,
+    ClassificationPolicyError,
+    ErrorKind,
+    ProviderError,
+    ProviderUnavailable,
+)
+from apps.providers.models import ALL_CLASSIFICATIONS, CallOutcome, Provider, ProviderKind
+from apps.providers.services import provider_call_record
+
+if TYPE_CHECKING:
+    from apps.tasks.models import Task, TaskStep
+    from apps.users.models import User
+
+log = logging.getLogger("amas.providers")
+
+
+@dataclass
+class GenerateResult:
+    text: str
+    provider: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    cached: bool = False
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    classification: str = ""
+    latency_ms: int = 0
+
+
+@dataclass
+class EmbedResult:
+    vectors: list[list[float]]
+    model: str
+    dimension: int
+    provider: str
+
+
+@dataclass
+class _Call:
+    """What the router knows about one call while it runs."""
+
+    operation: str
+    purpose: str
+    classification: str
+    agent: str
+    task: Any
+    step: Any
+    user: Any
+    tokens_in_estimate: int
+    tokens_out_estimate: int
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def organization_id(self) -> int | None:
+        if self.task is not None:
+            return self.task.organization_id
+        return getattr(self.user, "organization_id", None)
+
+    def note(self, provider: Provider, status: str, started: float | None = None, error: str = "") -> None:
+        elapsed = int((time.perf_counter() - started) * 1000) if started is not None else 0
+        self.attempts.append(
+            {"provider": provider.name, "status": status, "elapsed_ms": elapsed, "error": error}
+        )
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _classification_for(classification: str | None, task: Any) -> str:
+    value = classification or (task.classification if task is not None else None)
+    value = value or settings.AMAS_PROVIDER_DEFAULT_CLASSIFICATION
+    if value not in ALL_CLASSIFICATIONS:
+        raise ValidationFailed(
+            f"Unknown classification {value!r}; use one of {', '.join(ALL_CLASSIFICATIONS)}."
+        )
+    return value
+
+
+def _enabled_providers() -> list[Provider]:
+    return list(Provider.objects.filter(enabled=True).order_by("priority", "name"))
+
+
+def _policy_message(classification: str, refused: list[Provider], tried: list[dict[str, Any]]) -> str:
+    label = f"TLP:{classification.upper()}"
+    message = (
+        f"No provider allowed to receive {label} data is available. Policy: data goes only to providers "
+        f"whose allowed classifications include {classification!r}"
+    )
+    if refused:
+        message += f"; not allowed: {', '.join(p.name for p in refused)}"
+    if tried:
+        message += "; allowed but failed: " + ", ".join(f"{a['provider']} ({a['status']})" for a in tried)
+    return message + ". The call was not sent anywhere else."
+
+
+def _cost(provider: Provider, tokens_in: int, tokens_out: int) -> Decimal:
+    return strategies.expected_cost(provider, tokens_in=tokens_in, tokens_out=tokens_out)
+
+
+def _backoff(attempt: int) -> float:
+    """Full jitter: a random wait up to base * 2^attempt, capped."""
+    ceiling = min(settings.AMAS_PROVIDER_BACKOFF_MAX, settings.AMAS_PROVIDER_BACKOFF_BASE * (2**attempt))
+    return random.uniform(0, ceiling)
+
+
+def _acquire_rate(provider: Provider, tokens: int) -> bool:
+    """Take rate-limit tokens (and respect a vendor's Retry-After block), waiting at most
+    AMAS_PROVIDER_RATE_LIMIT_WAIT seconds in total; False means: fall back."""
+    deadline = time.monotonic() + settings.AMAS_PROVIDER_RATE_LIMIT_WAIT
+    while True:
+        wait = ratelimit.try_acquire(
+            provider.id, rpm=provider.rpm_limit, tpm=provider.tpm_limit, tokens=tokens
+        )
+        if wait <= 0:
+            return True
+        if time.monotonic() + wait > deadline:
+            return False
+        time.sleep(wait)
+
+
+def _attempt_provider(
+    call: _Call,
+    provider: Provider,
+    invoke: Callable[[Provider], tuple[Any, int, int, str]],
+    limits: list[budgets.BudgetLimit],
+    budget_refusals: list[BudgetExceeded],
+) -> tuple[Any, int, int, str, Decimal] | None:
+    """Try one provider (with its retries). The answer, or None to move on to the next one."""
+    local = provider.kind == ProviderKind.BUILTIN
+    if not local:
+        allowed, state = breaker.allow(provider.id)
+        if not allowed:
+            call.note(provider, "skipped", error=f"circuit {state}")
+            return None
+    expected = _cost(provider, call.tokens_in_estimate, call.tokens_out_estimate)
+    try:
+        reservation = budgets.reserve(limits=limits, expected_cost=float(expected)) if expected else None
+    except BudgetExceeded as exc:
+        budget_refusals.append(exc)
+        call.note(provider, "refused_budget", error=exc.message)
+        if not local:
+            breaker.release(provider.id)
+        return None
+    if not local and not _acquire_rate(provider, call.tokens_in_estimate + call.tokens_out_estimate):
+        call.note(
+            provider, "rate_limited", error="rate limit (rpm/tpm or Retry-After) would need a longer wait"
+        )
+        if reservation:
+            reservation.release()
+        breaker.release(provider.id)
+        return None
+
+    malformed_seen = False
+    for attempt in range(provider.max_retries + 1):
+        started = time.perf_counter()
+        try:
+            payload, tokens_in, tokens_out, model = invoke(provider)
+        except ProviderError as exc:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            call.note(provider, exc.kind, started, str(exc))
+            if local:
+                break
+            stats.observe(provider.id, ok=False, latency_ms=None)
+            if exc.counts_for_breaker:
+                breaker.record_failure(provider.id, str(exc))
+            log.info("provider %s failed after %.0f ms: %s", provider.name, elapsed_ms, exc)
+            if exc.kind == ErrorKind.RATE_LIMITED:
+                wait = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
+                if wait > settings.AMAS_PROVIDER_MAX_RETRY_AFTER or attempt == provider.max_retries:
+                    ratelimit.block(provider.id, exc.retry_after or 0)
+                    break
+                time.sleep(wait)
+                continue
+            if not exc.retryable or attempt == provider.max_retries:
+                break
+            if exc.kind == ErrorKind.MALFORMED:
+                if malformed_seen:
+                    break  # retryable once: a vendor that sends garbage twice is not worth a third try
+                malformed_seen = True
+            time.sleep(_backoff(attempt))
+            if not breaker.allow(provider.id)[0]:
+                call.note(provider, "skipped", error="circuit opened")
+                break
+            continue
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        call.note(provider, "ok", started)
+        cost = _cost(provider, tokens_in, tokens_out)
+        if not local:
+            breaker.record_success(provider.id)
+            stats.observe(provider.id, ok=True, latency_ms=elapsed_ms)
+            ratelimit.settle(
+                provider.id,
+                tpm=provider.tpm_limit,
+                estimated=call.tokens_in_estimate + call.tokens_out_estimate,
+                actual=tokens_in + tokens_out,
+            )
+        if reservation:
+            reservation.reconcile(cost)
+        return payload, tokens_in, tokens_out, model, cost
+    if reservation:
+        reservation.release()
+    return None
+
+
+def _route(
+    call: _Call,
+    candidates: list[Provider],
+    refused: list[Provider],
+    invoke: Callable[[Provider], tuple[Any, int, int, str]],
+) -> tuple[Provider, Any, int, int, str, Decimal]:
+    limits = budgets.applicable_limits(
+        task_id=call.task.pk if call.task is not None else None,
+        user_id=call.user.pk if call.user is not None else None,
+        organization_id=call.organization_id,
+    )
+    budget_refusals: list[BudgetExceeded] = []
+    for provider in candidates:
+        answer = _attempt_provider(call, provider, invoke, limits, budget_refusals)
+        if answer is not None:
+            return (provider, *answer)
+    tried = [a for a in call.attempts if a["status"] != "refused_budget"]
+    if budget_refusals and not any(a["status"] not in ("refused_budget", "skipped") for a in call.attempts):
+        _record(call, CallOutcome.REFUSED_BUDGET, error=budget_refusals[0].message)
+        raise budget_refusals[0]
+    if refused or not candidates:
+        message = _policy_message(call.classification, refused, tried)
+        _record(call, CallOutcome.REFUSED_POLICY, error=message)
+        raise ClassificationPolicyError(
+            message, extra={"classification": call.classification, "attempts": tried}
+        )
+    message = "Every provider failed: " + "; ".join(
+        f"{a['provider']}: {a['status']} {a['error']}" for a in tried
+    )
+    _record(call, CallOutcome.ERROR, error=message)
+    raise ProviderUnavailable(message, extra={"attempts": call.attempts})
+
+
+def _record(
+    call: _Call,
+    outcome: str,
+    *,
+    provider: Provider | None = None,
+    provider_name: str = "",
+    model: str = "",
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    cost: Decimal = Decimal(0),
+    error: str = "",
+) -> int:
+    latency_ms = int((time.perf_counter() - call.started) * 1000)
+    provider_call_record(
+        operation=call.operation,
+        task=call.task,
+        step=call.step,
+        agent=call.agent,
+        user=call.user,
+        organization_id=call.organization_id,
+        provider=provider,
+        provider_name=provider_name,
+        model=model,
+        purpose=call.purpose,
+        classification=call.classification,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=cost,
+        latency_ms=latency_ms,
+        outcome=outcome,
+        error=error,
+        attempts=call.attempts,
+    )
+    return latency_ms
+
+
+def _split_by_policy(providers: list[Provider], classification: str) -> tuple[list[Provider], list[Provider]]:
+    allowed = [p for p in providers if p.allows(classification)]
+    refused = [p for p in providers if not p.allows(classification)]
+    return allowed, refused
+
+
+def _ordered(allowed: list[Provider], strategy: str, call: _Call) -> list[Provider]:
+    external = [p for p in allowed if p.kind != ProviderKind.BUILTIN]
+    last = [p for p in allowed if p.kind == ProviderKind.BUILTIN]
+    ordered = strategies.STRATEGIES[strategy](
+        external,
+        scope=call.operation,
+        tokens_in=call.tokens_in_estimate,
+        tokens_out=call.tokens_out_estimate,
+    )
+    return ordered + last
+
+
+def generate(
+    messages: list[dict[str, Any]],
+    *,
+    task: Task | None = None,
+    step: TaskStep | None = None,
+    agent: str = "",
+    purpose: str,
+    max_tokens: int = 512,
+    json_schema: dict[str, Any] | None = None,
+    temperature: float = 0.2,
+    classification: str | None = None,
+    strategy: str | None = None,
+    user: User | None = None,
+    use_cache: bool = True,
+) -> GenerateResult:
+    """Answer `messages` with the first provider that can, within policy and budget.
+
+    Raises ClassificationPolicyError (no allowed provider available), BudgetExceeded (refused
+    before any call), ProviderUnavailable (every allowed provider failed)."""
+    if not messages:
+        raise ValidationFailed("generate() needs at least one message.")
+    level = _classification_for(classification, task)
+    chosen = strategies.resolve(strategy, agent=agent or (step.agent_type if step is not None else ""))
+    if user is None and task is not None:
+        user = task.created_by
+    prompt = "\n".join(str(m.get("content", "")) for m in messages)
+    call = _Call(
+        operation="generate",
+        purpose=purpose,
+        classification=level,
+        agent=agent or (step.agent_type if step is not None else ""),
+        task=task,
+        step=step,
+        user=user,
+        tokens_in_estimate=estimate_tokens(prompt),
+        tokens_out_estimate=max_tokens,
+    )
+    request = ChatRequest(
+        messages=[{"role": m.get("role", "user"), "content": m.get("content", "")} for m in messages],
+        max_tokens=max_tokens,
+        temperature=temperature,
+        json_schema=json_schema,
+    )
+
+    cache_key = ""
+    if use_cache and cache.enabled():
+        cache_key = cache.make_key(
+            classification=level,
+            operation="generate",
+            payload={
+                "messages": request.messages,
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+                "json_schema": json_schema,
+            },
+        )
+        hit = cache.get(cache_key)
+        if hit is not None:
+            result = GenerateResult(
+                **{**hit, "cached": True, "cost": 0.0, "attempts": [], "classification": level}
+            )
+            result.latency_ms = _record(
+                call, CallOutcome.CACHED, provider_name=result.provider, model=result.model
+            )
+            return result
+
+    allowed, refused = _split_by_policy(_enabled_providers(), level)
+    candidates = _ordered(allowed, chosen, call)
+
+    def invoke(provider: Provider) -> tuple[Any, int, int, str]:
+        response = adapter_for(provider).chat(request)
+        return response.text, response.tokens_in, response.tokens_out, response.model or provider.model
+
+    provider, text, tokens_in, tokens_out, model, cost = _route(call, candidates, refused, invoke)
+    latency_ms = _record(
+        call,
+        CallOutcome.OK,
+        provider=provider,
+        model=model,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=cost,
+    )
+    result = GenerateResult(
+        text=text,
+        provider=provider.name,
+        model=model,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=float(cost),
+        attempts=call.attempts,
+        classification=level,
+        latency_ms=latency_ms,
+    )
+    if cache_key:
+        cache.set(
+            cache_key,
+            {
+                "text": text,
+                "provider": provider.name,
+                "model": model,
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+            },
+        )
+    return result
+
+
+def embed(
+    texts: list[str],
+    *,
+    classification: str,
+    task: Task | None = None,
+    step: TaskStep | None = None,
+    agent: str = "",
+    purpose: str = "embed",
+    user: User | None = None,
+) -> EmbedResult:
+    """Embed `texts` with the first allowed embedding provider in priority order (a stable order:
+    vectors from different models are not comparable, so embeddings never round-robin)."""
+    level = _classification_for(classification, task)
+    if user is None and task is not None:
+        user = task.created_by
+    call = _Call(
+        operation="embed",
+        purpose=purpose,
+        classification=level,
+        agent=agent or (step.agent_type if step is not None else ""),
+        task=task,
+        step=step,
+        user=user,
+        tokens_in_estimate=sum(estimate_tokens(t) for t in texts),
+        tokens_out_estimate=0,
+    )
+    if not texts:
+        return EmbedResult(vectors=[], model="", dimension=0, provider="")
+    embedders = [p for p in _enabled_providers() if p.embedding_model and adapter_for(p).supports_embeddings]
+    allowed, refused = _split_by_policy(embedders, level)
+    candidates = _ordered(allowed, strategies.PRIORITY, call)
+
+    def invoke(provider: Provider) -> tuple[Any, int, int, str]:
+        response = adapter_for(provider).embed(texts)
+        if len(response.vectors) != len(texts):
+            raise ProviderError(
+                ErrorKind.MALFORMED, f"{len(response.vectors)} vectors for {len(texts)} texts"
+            )
+        return response.vectors, response.tokens_in, 0, response.model or provider.embedding_model
+
+    provider, vectors, tokens_in, _, model, cost = _route(call, candidates, refused, invoke)
+    _record(call, CallOutcome.OK, provider=provider, model=model, tokens_in=tokens_in, cost=cost)
+    return EmbedResult(
+        vectors=vectors, model=model, dimension=len(vectors[0]) if vectors else 0, provider=provider.name
+    )

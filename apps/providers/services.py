@@ -1,0 +1,100 @@
+"""Writes of the providers app: the ledger, health checks, provider keys."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from apps.providers.adapters import adapter_for
+from apps.providers.adapters.base import HealthResult
+from apps.providers.adapters.ollama import has_model
+from apps.providers.models import Provider, ProviderCall, ProviderKind
+
+log = logging.getLogger("amas.providers")
+
+
+def provider_call_record(
+    *,
+    operation: str,
+    task: Any,
+    step: Any,
+    agent: str,
+    user: Any,
+    organization_id: int | None,
+    provider: Provider | None,
+    model: str,
+    purpose: str,
+    classification: str,
+    tokens_in: int,
+    tokens_out: int,
+    cost: Decimal,
+    latency_ms: int,
+    outcome: str,
+    error: str,
+    attempts: list[dict[str, Any]],
+    provider_name: str = "",
+) -> ProviderCall:
+    """One ledger row per router call."""
+    return ProviderCall.objects.create(
+        operation=operation,
+        task=task,
+        step=step,
+        agent=agent[:64],
+        user=user if getattr(user, "pk", None) else None,
+        organization_id=organization_id,
+        provider=provider,
+        provider_name=(provider.name if provider else provider_name)[:100],
+        model=model[:200],
+        purpose=purpose[:64],
+        classification=classification,
+        tokens_in=max(0, tokens_in),
+        tokens_out=max(0, tokens_out),
+        cost=cost,
+        latency_ms=max(0, latency_ms),
+        outcome=outcome,
+        error=error,
+        attempts=attempts,
+    )
+
+
+def provider_health_check(*, provider: Provider) -> HealthResult:
+    """A cheap call (the vendor's model list) recorded on the provider row. A local Ollama preset
+    switches itself on when it answers and has its model pulled."""
+    result = adapter_for(provider).health()
+    now = timezone.now()
+    provider.last_health_at = now
+    provider.last_health_ok = result.ok
+    provider.last_health_latency_ms = result.latency_ms
+    fields = ["last_health_at", "last_health_ok", "last_health_latency_ms", "updated_at"]
+    if result.ok and provider.kind == ProviderKind.OLLAMA and not has_model(result.models, provider.model):
+        result.ok = False
+        available = ", ".join(result.models) or "-"
+        result.message = f"reachable, but model {provider.model!r} is not pulled (available: {available})"
+        provider.last_health_ok = False
+    if not result.ok:
+        provider.last_error = result.message
+        provider.last_error_at = now
+        fields += ["last_error", "last_error_at"]
+    elif provider.auto_enable and not provider.enabled:
+        provider.enabled = True
+        fields.append("enabled")
+        log.info("provider %s answered its health check: enabled automatically", provider.name)
+    provider.save(update_fields=fields)
+    return result
+
+
+def provider_health_check_all() -> dict[str, bool]:
+    """Check every enabled provider and every one waiting to switch itself on."""
+    results = {}
+    for provider in Provider.objects.filter(enabled=True) | Provider.objects.filter(auto_enable=True):
+        results[provider.name] = provider_health_check(provider=provider).ok
+    return results
+
+
+def provider_set_api_key(*, provider: Provider, api_key: str) -> Provider:
+    provider.api_key = api_key
+    provider.save(update_fields=["api_key", "updated_at"])
+    return provider
