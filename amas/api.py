@@ -64,6 +64,7 @@ def _register_routers() -> None:
     api.add_router("/", tasks_router)
     api.add_router("/", users_router)
     api.add_router("/", agents_router)
+    api.add_router("/", "apps.providers.api.router")
 
 
 _register_routers()

@@ -9,3 +9,8 @@ from apps.core.services import worker_ping_record
 def worker_ping_task(token: str) -> str:
     worker_ping_record(token=token, hostname=socket.gethostname())
     return token
+
+
+@shared_task(name="core.noop")
+def noop_task() -> None:
+    """Does nothing: the broker round trip that benchmarks compare the pipeline against."""

@@ -40,5 +40,6 @@ def event_append(task: Task, type: str, payload: dict[str, Any] | None = None) -
         realtime.event_broadcast(event, organization_id)
         hooks.run_event_hooks(event)
 
-    transaction.on_commit(publish)
+    # robust: the change is committed; a broadcast or hook failing must not fail the caller.
+    transaction.on_commit(publish, robust=True)
     return event

@@ -148,6 +148,7 @@ class TaskStep(models.Model):
     timeout_seconds = models.PositiveIntegerField(default=300)
     queue = models.CharField(max_length=64, default="agents")
     celery_task_id = models.CharField(max_length=64, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -167,6 +168,7 @@ class TaskStep(models.Model):
                 condition=Q(status="running"),
             ),
             models.Index(fields=["agent_type", "status"], name="step_agent_status"),
+            models.Index(fields=["queued_at"], name="step_queued_since", condition=Q(status="queued")),
         ]
 
     def __str__(self) -> str:

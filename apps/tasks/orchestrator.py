@@ -68,7 +68,7 @@ def steps_send(
     """Queue steps (caller holds the task lock) and send their messages after commit. Each step
     appends step.queued (step.retrying for a re-queue), except the first group, which the
     task.queued event announces (announce=False)."""
-    to_send = []
+    steps = list(steps)
     for step in steps:
         step.celery_task_id = uuid.uuid4().hex
         step_transition(
@@ -80,7 +80,21 @@ def steps_send(
             celery_task_id=step.celery_task_id,
             error_message=step.error_message,
         )
-        to_send.append((step.id, step.celery_task_id, step.queue, step.timeout_seconds))
+    _dispatch(task, steps, countdown=countdown)
+
+
+def steps_resend(task: Task, steps: Iterable[TaskStep]) -> None:
+    """Send queued steps again under new message ids (their message may be lost). Duplicates are
+    harmless: only one delivery can claim a queued step."""
+    steps = list(steps)
+    for step in steps:
+        step.celery_task_id = uuid.uuid4().hex
+        step.save(update_fields=["celery_task_id"])
+    _dispatch(task, steps)
+
+
+def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = None) -> None:
+    to_send = [(s.id, s.celery_task_id, s.queue, s.timeout_seconds) for s in steps]
     priority = celery_priority(task.priority)
 
     def send() -> None:
@@ -104,7 +118,9 @@ def steps_send(
         elif signatures:
             group(signatures).apply_async()
 
-    transaction.on_commit(send)
+    # robust: if the broker is unreachable right now the steps stay queued in Postgres and the
+    # reaper sends them again (reaper.steps_resend_stale); the committed task is not lost.
+    transaction.on_commit(send, robust=True)
 
 
 def task_advance(task: Task) -> None:

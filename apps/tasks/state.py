@@ -111,9 +111,10 @@ def step_transition(
         step.finished_at = None
         changed |= {"started_at", "finished_at"}
     elif to == StepStatus.QUEUED:
+        step.queued_at = now
         step.lease_owner = ""
         step.lease_expires_at = None
-        changed |= {"lease_owner", "lease_expires_at"}
+        changed |= {"queued_at", "lease_owner", "lease_expires_at"}
     elif to in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED, StepStatus.TIMED_OUT):
         step.finished_at = now
         step.lease_owner = ""

@@ -13,7 +13,7 @@ INSERT INTO tasks_taskstatshourly
 SELECT organization_id, date_trunc('hour', created_at) AS hour, task_type, status, count(*),
        avg(extract(epoch FROM (finished_at - started_at)) * 1000)
          FILTER (WHERE finished_at IS NOT NULL AND started_at IS NOT NULL),
-       now()
+       %(started)s
 FROM tasks_task
 WHERE created_at >= %(since)s
 GROUP BY 1, 2, 3, 4
@@ -35,9 +35,9 @@ def stats_refresh(*, window_hours: int | None = None) -> int:
     now = timezone.now()
     since = (now - timedelta(hours=window)).replace(minute=0, second=0, microsecond=0)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
+        cursor.execute("SELECT clock_timestamp()")
         started = cursor.fetchone()[0]
-        cursor.execute(_UPSERT, {"since": since})
+        cursor.execute(_UPSERT, {"since": since, "started": started})
         upserted = cursor.rowcount
         cursor.execute(_PRUNE, {"since": since, "started": started})
     return upserted

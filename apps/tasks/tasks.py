@@ -18,7 +18,7 @@ def step_run_task(self, step_id: int) -> str:  # noqa: ANN001
 
 @shared_task(name="tasks.reap_steps", ignore_result=True)
 def steps_reap_task() -> int:
-    return reaper.steps_reap()
+    return reaper.steps_reap() + reaper.steps_resend_stale()
 
 
 @shared_task(name="tasks.refresh_stats", ignore_result=True)
@@ -26,7 +26,7 @@ def stats_refresh_task() -> int:
     return stats.stats_refresh()
 
 
-@shared_task(name="tasks.run_scheduled", ignore_result=True)
+@shared_task(name="tasks.run_scheduled")
 def scheduled_run_task(parent_id: str) -> str | None:
     from apps.tasks.models import Task
     from apps.tasks.services import task_run_scheduled

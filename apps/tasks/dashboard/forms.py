@@ -1,0 +1,284 @@
+"""The New task form and the agent parameter forms built from each agent's JSON schema.
+
+Forms only parse and check shape; task_create validates the rest (agents, parameters, schedule)
+and its ValidationFailed errors are put back next to the field they name."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+
+from apps.agents.registry import agent_registry
+from apps.tasks.models import Classification, TaskStatus, TaskType
+
+AGENT_MODES = [("auto", "Automatic: the decision engine chooses"), ("manual", "Choose agents myself")]
+SCHEDULES = [("once", "Run once, now"), ("interval", "Every N seconds"), ("cron", "On a cron schedule")]
+
+
+def agent_choices() -> list[tuple[str, str]]:
+    return [(a.type, f"{a.label} ({a.type})") for a in agent_registry.items() if not a.aggregator]
+
+
+class TaskForm(forms.Form):
+    task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.INVESTIGATION)
+    target = forms.CharField(
+        max_length=2048,
+        required=False,
+        help_text="A domain, IP, URL, e-mail, hash, CVE or free text. Leave empty for files only.",
+    )
+    title = forms.CharField(max_length=200, required=False, help_text="Defaults to the type and target.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=20000, required=False)
+    priority = forms.IntegerField(min_value=1, max_value=10, initial=5, help_text="10 is the most urgent.")
+    classification = forms.ChoiceField(
+        choices=Classification.choices,
+        initial=Classification.AMBER,
+        widget=forms.RadioSelect,
+        help_text="Agents and AI providers only see tasks up to the level they are allowed.",
+    )
+    agent_mode = forms.ChoiceField(
+        choices=AGENT_MODES, initial="auto", widget=forms.RadioSelect, label="Agents"
+    )
+    agents = forms.MultipleChoiceField(
+        choices=(), required=False, widget=forms.CheckboxSelectMultiple, label="Agents to run"
+    )
+    schedule = forms.ChoiceField(choices=SCHEDULES, initial="once", widget=forms.RadioSelect)
+    every_seconds = forms.IntegerField(min_value=1, required=False, label="Every (seconds)")
+    crontab = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Cron expression",
+        help_text="minute hour day-of-month month day-of-week, e.g. 0 6 * * 1",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["agents"].choices = agent_choices()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("agent_mode") == "manual" and not data.get("agents"):
+            self.add_error("agents", "Choose at least one agent, or let the decision engine choose.")
+        if data.get("schedule") == "interval" and not data.get("every_seconds"):
+            self.add_error("every_seconds", "How many seconds between runs?")
+        if data.get("schedule") == "cron" and not (data.get("crontab") or "").strip():
+            self.add_error("crontab", "Enter a cron expression.")
+        return data
+
+    def task_title(self) -> str:
+        data = self.cleaned_data
+        if data.get("title"):
+            return data["title"]
+        label = dict(TaskType.choices).get(data["task_type"], data["task_type"])
+        target = (data.get("target") or "").strip()
+        return (f"{label}: {target}" if target else label)[:200]
+
+    def chosen_agents(self) -> list[str]:
+        return (
+            list(self.cleaned_data.get("agents") or [])
+            if self.cleaned_data.get("agent_mode") == "manual"
+            else []
+        )
+
+    def schedule_spec(self) -> dict[str, Any] | None:
+        kind = self.cleaned_data.get("schedule")
+        if kind == "interval":
+            return {"every_seconds": self.cleaned_data["every_seconds"]}
+        if kind == "cron":
+            return {"crontab": self.cleaned_data["crontab"].strip()}
+        return None
+
+    def field_for_service_error(self, field: str) -> str | None:
+        """The form field a task_create error names (`schedule.every_seconds` -> every_seconds)."""
+        mapping = {
+            "task_type": "task_type",
+            "classification": "classification",
+            "priority": "priority",
+            "agents": "agents",
+            "schedule.every_seconds": "every_seconds",
+            "schedule.crontab": "crontab",
+            "schedule": "schedule",
+        }
+        return mapping.get(field)
+
+
+# ---------------------------------------------------------------------- agent parameters
+
+
+def _schema_type(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The property's own schema and whether null is allowed (Optional[X] is anyOf [X, null])."""
+    if "$ref" in prop:
+        prop = {
+            **defs.get(prop["$ref"].rsplit("/", 1)[-1], {}),
+            **{k: v for k, v in prop.items() if k != "$ref"},
+        }
+    options = prop.get("anyOf") or prop.get("oneOf")
+    if options:
+        non_null = [o for o in options if o.get("type") != "null"]
+        nullable = len(non_null) < len(options)
+        if len(non_null) == 1:
+            inner, _ = _schema_type(non_null[0], defs)
+            merged = {**inner, **{k: v for k, v in prop.items() if k not in ("anyOf", "oneOf")}}
+            return merged, nullable
+        return {**prop, "type": "json"}, nullable
+    return prop, False
+
+
+class JSONTextField(forms.CharField):
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg}.") from None
+
+
+class LinesField(forms.CharField):
+    """A list of strings, one per line."""
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def _field_for(name: str, prop: dict[str, Any], defs: dict[str, Any]) -> tuple[forms.Field, Any]:
+    schema, _nullable = _schema_type(prop, defs)
+    kind = schema.get("type")
+    default = schema.get("default", prop.get("default"))
+    common: dict[str, Any] = {
+        "required": False,
+        "label": schema.get("title") or name.replace("_", " ").capitalize(),
+        "help_text": schema.get("description", ""),
+    }
+    if "enum" in schema:
+        choices = [("", "—")] + [(str(v), str(v)) for v in schema["enum"]]
+        return forms.ChoiceField(choices=choices, initial=default, **common), default
+    if kind == "boolean":
+        return forms.BooleanField(initial=bool(default), **common), default
+    if kind == "integer":
+        bounds = {
+            k: schema[s] for k, s in (("min_value", "minimum"), ("max_value", "maximum")) if s in schema
+        }
+        return forms.IntegerField(initial=default, **bounds, **common), default
+    if kind == "number":
+        bounds = {
+            k: schema[s] for k, s in (("min_value", "minimum"), ("max_value", "maximum")) if s in schema
+        }
+        return forms.FloatField(initial=default, **bounds, **common), default
+    if kind == "string":
+        extra = {"max_length": schema["maxLength"]} if "maxLength" in schema else {}
+        return forms.CharField(initial=default, **extra, **common), default
+    if kind == "array" and (schema.get("items") or {}).get("type") == "string":
+        common["help_text"] = (common["help_text"] + " One per line.").strip()
+        return (
+            LinesField(widget=forms.Textarea(attrs={"rows": 3}), initial="\n".join(default or []), **common),
+            default,
+        )
+    common["help_text"] = (common["help_text"] + " JSON.").strip()
+    initial = json.dumps(default) if default is not None else ""
+    return JSONTextField(widget=forms.Textarea(attrs={"rows": 2}), initial=initial, **common), default
+
+
+class AgentParamsForm(forms.Form):
+    """One agent's parameters. Only values that differ from the schema's defaults are sent, so an
+    untouched fieldset adds nothing to the task."""
+
+    def __init__(self, agent: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", f"param-{agent.type}")
+        super().__init__(*args, **kwargs)
+        self.agent = agent
+        self.defaults: dict[str, Any] = {}
+        schema = agent.parameter_schema()
+        defs = schema.get("$defs", {})
+        for name, prop in (schema.get("properties") or {}).items():
+            field, default = _field_for(name, prop, defs)
+            self.fields[name] = field
+            self.defaults[name] = default
+
+    def changed_parameters(self) -> dict[str, Any]:
+        out = {}
+        for name, value in self.cleaned_data.items():
+            default = self.defaults.get(name)
+            if value in (None, "") and default is None:
+                continue
+            if isinstance(self.fields[name], LinesField) and value == [] and not default:
+                continue
+            if value == default:
+                continue
+            out[name] = value
+        return out
+
+
+def agent_param_forms(data: Any = None) -> list[AgentParamsForm]:
+    return [
+        AgentParamsForm(a, data=data)
+        for a in agent_registry.items()
+        if not a.aggregator and a.Params.model_fields
+    ]
+
+
+# ------------------------------------------------------------------------------ task list
+
+
+SORTS = {
+    "-created": ("-created_at", "-id"),
+    "created": ("created_at", "id"),
+    "-priority": ("-priority", "-created_at"),
+    "priority": ("priority", "-created_at"),
+    "title": ("title", "-created_at"),
+    "-title": ("-title", "-created_at"),
+    "status": ("status", "-created_at"),
+    "-status": ("-status", "-created_at"),
+}
+
+
+class TaskFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *TaskStatus.choices])
+    task_type = forms.ChoiceField(required=False, choices=[("", "Any type"), *TaskType.choices], label="Type")
+    priority_min = forms.IntegerField(required=False, min_value=1, max_value=10, label="Priority from")
+    priority_max = forms.IntegerField(required=False, min_value=1, max_value=10, label="Priority to")
+    agent = forms.ChoiceField(required=False, choices=(), label="Agent")
+    created_after = forms.DateField(
+        required=False, label="Created from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    created_before = forms.DateField(
+        required=False, label="Created to", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS], widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].choices = [("", "Any agent"), *((t, t) for t, _ in agent_choices())]
+
+    @staticmethod
+    def _day_start(day: date | None, *, plus_days: int = 0) -> datetime | None:
+        if day is None:
+            return None
+        return datetime.combine(day + timedelta(days=plus_days), time.min, tzinfo=UTC)
+
+    def filters(self) -> dict[str, Any]:
+        """Keyword arguments for selectors.TaskFilters (invalid fields are ignored)."""
+        data = (
+            self.cleaned_data
+            if self.is_valid()
+            else {k: v for k, v in getattr(self, "cleaned_data", {}).items()}
+        )
+        return {
+            "q": (data.get("q") or "").strip() or None,
+            "status": data.get("status") or None,
+            "task_type": data.get("task_type") or None,
+            "priority_min": data.get("priority_min"),
+            "priority_max": data.get("priority_max"),
+            "agent": data.get("agent") or None,
+            "created_after": self._day_start(data.get("created_after")),
+            "created_before": self._day_start(data.get("created_before"), plus_days=1),
+        }
+
+    def ordering(self) -> tuple[str, ...]:
+        sort = self.cleaned_data.get("sort") if self.is_valid() else None
+        return SORTS.get(sort or "-created", SORTS["-created"])
