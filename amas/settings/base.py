@@ -205,6 +205,7 @@ AMAS_RETRY_BACKOFF_MAX = env.float("AMAS_RETRY_BACKOFF_MAX", default=300.0)
 AMAS_STATS_WINDOW_HOURS = env.int("AMAS_STATS_WINDOW_HOURS", default=48)
 AMAS_MIN_SCHEDULE_SECONDS = env.int("AMAS_MIN_SCHEDULE_SECONDS", default=60)
 AMAS_REAPER_INTERVAL_SECONDS = env.float("AMAS_REAPER_INTERVAL_SECONDS", default=15.0)
+AMAS_STEP_RESEND_AFTER_SECONDS = env.int("AMAS_STEP_RESEND_AFTER_SECONDS", default=900)
 
 # Beat entries are synced into django-celery-beat's tables by the DatabaseScheduler.
 CELERY_BEAT_SCHEDULE = {
