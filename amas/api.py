@@ -65,6 +65,7 @@ def _register_routers() -> None:
     api.add_router("/", users_router)
     api.add_router("/", agents_router)
     api.add_router("/", "apps.providers.api.router")
+    api.add_router("/", "apps.knowledge.api.router")
 
 
 _register_routers()

@@ -10,6 +10,10 @@ class KnowledgeConfig(AppConfig):
         from apps.knowledge.graph import graph_backends
         from apps.knowledge.graph.neo4j import Neo4jGraphStore
         from apps.knowledge.graph.postgres import PostgresGraphStore
+        from apps.knowledge.hooks import on_result_written, on_task_event
+        from apps.tasks.hooks import register_event_hook, register_result_hook
 
         graph_backends.register(PostgresGraphStore)
         graph_backends.register(Neo4jGraphStore)
+        register_result_hook(on_result_written)
+        register_event_hook(on_task_event)

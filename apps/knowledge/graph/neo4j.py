@@ -25,13 +25,13 @@ from apps.knowledge.graph.port import (
     EntityKey,
     EntityOut,
     EvidenceRecord,
-    GraphError,
     GraphStore,
     MentionRecord,
     Provenance,
     ProvenanceOut,
     RelationOut,
     Subgraph,
+    UnknownEntity,
     fold,
     merge_attributes,
 )
@@ -404,7 +404,7 @@ class Neo4jGraphStore(GraphStore):
         depth = max(0, min(int(depth), MAX_DEPTH))
         start = entity_key(key)
         if self.get(key, organization_id=organization_id) is None:
-            raise GraphError(f"Unknown entity {key.kind}:{key.normalized}.")
+            raise UnknownEntity(f"Unknown entity {key.kind}:{key.normalized}.")
         depths = {start: 0}
         frontier = [start]
         truncated = False
@@ -449,7 +449,7 @@ class Neo4jGraphStore(GraphStore):
     ) -> Subgraph | None:
         org = int(organization_id)
         if self.get(source, organization_id=org) is None or self.get(target, organization_id=org) is None:
-            raise GraphError("Unknown entity.")
+            raise UnknownEntity("Unknown entity.")
         if source == target:
             return Subgraph(nodes=[self.get(source, organization_id=org)], edges=[])
         rows = self._read(

@@ -36,6 +36,10 @@ class GraphError(Exception):
     """A graph operation that cannot be done (unknown entity, a query over its limits)."""
 
 
+class UnknownEntity(GraphError):
+    """No such entity, or none the organisation has provenance for."""
+
+
 # --------------------------------------------------------------------------- normalisation
 
 
@@ -388,10 +392,10 @@ class GraphStore(ABC):
             raise GraphError("An entity cannot be merged into itself.")
         kept = self.records_of(keep)
         if not kept[0]:
-            raise GraphError(f"Unknown entity {keep.kind}:{keep.normalized}.")
+            raise UnknownEntity(f"Unknown entity {keep.kind}:{keep.normalized}.")
         mentions, evidence = self.records_of(duplicate)
         if not mentions:
-            raise GraphError(f"Unknown entity {duplicate.kind}:{duplicate.normalized}.")
+            raise UnknownEntity(f"Unknown entity {duplicate.kind}:{duplicate.normalized}.")
         keep_value = kept[0][0].value if kept[0] else keep.normalized
 
         def moved(kind: str, value: str) -> tuple[str, str]:

@@ -27,6 +27,7 @@ from apps.knowledge.graph.port import (
     ProvenanceOut,
     RelationOut,
     Subgraph,
+    UnknownEntity,
     fold,
     merge_attributes,
 )
@@ -231,7 +232,7 @@ class PostgresGraphStore(GraphStore):
         depth = max(0, min(int(depth), MAX_DEPTH))
         start = self._entity_id(key, organization_id)
         if start is None:
-            raise GraphError(f"Unknown entity {key.kind}:{key.normalized}.")
+            raise UnknownEntity(f"Unknown entity {key.kind}:{key.normalized}.")
         with connection.cursor() as cur:
             # UNION (not UNION ALL) drops repeated (node, depth) pairs, so the walk is bounded by
             # nodes x depth even on cyclic graphs.
@@ -283,7 +284,7 @@ class PostgresGraphStore(GraphStore):
         src = self._entity_id(source, organization_id)
         dst = self._entity_id(target, organization_id)
         if src is None or dst is None:
-            raise GraphError("Unknown entity.")
+            raise UnknownEntity("Unknown entity.")
         if src == dst:
             return Subgraph(nodes=[self._entities([src], organization_id)[src]], edges=[])
         # Each iteration of the recursive term yields exactly the paths one hop longer, and the

@@ -1,0 +1,49 @@
+"""Celery tasks of the knowledge app: thin wrappers that load by id and call one service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from apps.knowledge import indexing
+from apps.knowledge.graph.ingest import batch_from_payload, graph_upsert
+
+
+@shared_task(
+    name="knowledge.index_result",
+    acks_late=True,
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def index_result_task(result_id: str) -> int:
+    return indexing.result_index_and_embed(result_id=result_id)
+
+
+@shared_task(
+    name="knowledge.index_task",
+    acks_late=True,
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def index_task_task(task_id: str) -> int:
+    return indexing.task_index(task_id=task_id)
+
+
+@shared_task(
+    name="knowledge.graph_upsert",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=8,
+    soft_time_limit=120,
+    time_limit=180,
+)
+def graph_upsert_task(payload: dict[str, Any]) -> None:
+    graph_upsert(batch_from_payload(payload))
