@@ -20,6 +20,8 @@ class AgentsConfig(AppConfig):
 
 def _register_file_agents(registry) -> None:  # noqa: ANN001
     """The agents that work on attached files, documents and data (issue 6)."""
+    from apps.agents.analysis import AnalysisAgent
     from apps.agents.forensics import ForensicsAgent
 
     registry.register(ForensicsAgent)
+    registry.register(AnalysisAgent)
