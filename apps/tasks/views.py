@@ -26,7 +26,14 @@ from apps.tasks import selectors, services
 from apps.tasks.dashboard import presenters, system
 from apps.tasks.dashboard import selectors as board
 from apps.tasks.dashboard.charts import hourly_chart
-from apps.tasks.dashboard.forms import AgentParamsForm, TaskFilterForm, TaskForm, agent_param_forms
+from apps.tasks.dashboard.forms import (
+    AgentParamsForm,
+    TaskFilterForm,
+    TaskForm,
+    agent_param_forms,
+    agent_parameters,
+    param_forms_valid,
+)
 from apps.tasks.models import TERMINAL_STATUSES, Task, TaskStatus
 
 PAGE_SIZE = 25
@@ -72,10 +79,15 @@ def home(request: HttpRequest) -> HttpResponse:
             recent=board.task_recent(user=user),
         )
         context["total"] = sum(context["counts"].values())
-        context["status_counts"] = [(v, label.lower(), context["counts"][v]) for v, label in TaskStatus.choices]
+        context["status_counts"] = [
+            (v, label.lower(), context["counts"][v]) for v, label in TaskStatus.choices
+        ]
     if template.endswith(("overview.html", "#overview-health")):
         since = timezone.now() - timedelta(hours=24)
-        context.update(providers=system.provider_rows(user=user, since=since), agents=system.agent_rows(user=user, since=since))
+        context.update(
+            providers=system.provider_rows(user=user, since=since),
+            agents=system.agent_rows(user=user, since=since),
+        )
     return render(request, template, context)
 
 
@@ -139,7 +151,9 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
     return redirect(back)
 
 
-def _service_error_to_form(exc: ApplicationError, form: TaskForm, param_forms: list[AgentParamsForm]) -> str | None:
+def _service_error_to_form(
+    exc: ApplicationError, form: TaskForm, param_forms: list[AgentParamsForm]
+) -> str | None:
     """Put a task_create error next to the field it names; returns a message for the file input
     or None."""
     if exc.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:  # an upload over a limit
@@ -171,8 +185,8 @@ def task_new(request: HttpRequest) -> HttpResponse:
         form = TaskForm(request.POST)
         param_forms = agent_param_forms(request.POST)
         files = request.FILES.getlist("files")
-        if form.is_valid() and all(pf.is_valid() for pf in param_forms):
-            parameters = {pf.agent.type: p for pf in param_forms if (p := pf.changed_parameters())}
+        if form.is_valid() and param_forms_valid(param_forms):
+            parameters = agent_parameters(param_forms)
             try:
                 task = services.task_create(
                     user=user,
@@ -250,7 +264,7 @@ def task_plan_preview(request: HttpRequest) -> HttpResponse:
         "has_files": bool(request.POST.get("has_files") or request.FILES),
     }
     if request.htmx:
-        return render(request, "tasks/new.html#plan-preview", context)
+        return render(request, "tasks/_plan.html", context)
     context.update(form=form, param_forms=agent_param_forms(request.POST))
     return render(request, "tasks/new.html", context)
 
@@ -372,7 +386,9 @@ def monitor(request: HttpRequest) -> HttpResponse:
 @require_GET
 def agent_list(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(days=30)
-    return render(request, "dashboard/agents.html", {"agents": system.agent_rows(user=request.user, since=since)})
+    return render(
+        request, "dashboard/agents.html", {"agents": system.agent_rows(user=request.user, since=since)}
+    )
 
 
 @login_required

@@ -216,6 +216,9 @@
     if (msg.type === "event") {
       applyToBadges(msg.event);
       htmx.trigger(document.body, "amas:task-event", { type: msg.event.type });
+      if (msg.event.type.indexOf("task.") === 0) {
+        htmx.trigger(document.body, "amas:task-status", { type: msg.event.type });
+      }
     }
     var kind = root.getAttribute("data-live");
     if (kind === "task") { onTaskMessage(root, msg); }

@@ -202,23 +202,35 @@ class AgentParamsForm(forms.Form):
     def changed_parameters(self) -> dict[str, Any]:
         out = {}
         for name, value in self.cleaned_data.items():
-            default = self.defaults.get(name)
-            if value in (None, "") and default is None:
+            # An emptied field means "the default", never "null" (checkboxes are always a value).
+            if value is None or value == "" or (value == [] and not self.defaults.get(name)):
                 continue
-            if isinstance(self.fields[name], LinesField) and value == [] and not default:
-                continue
-            if value == default:
+            if value == self.defaults.get(name):
                 continue
             out[name] = value
         return out
 
 
 def agent_param_forms(data: Any = None) -> list[AgentParamsForm]:
-    return [
-        AgentParamsForm(a, data=data)
-        for a in agent_registry.items()
-        if not a.aggregator and a.Params.model_fields
-    ]
+    """One form per agent that takes parameters. A form is bound only when the page rendered it
+    (its `param-<type>-shown` marker came back): an absent checkbox would otherwise read as
+    "off" and override a default the user never saw."""
+    found = []
+    for agent in agent_registry.items():
+        if agent.aggregator or not agent.Params.model_fields:
+            continue
+        shown = data is not None and f"param-{agent.type}-shown" in data
+        found.append(AgentParamsForm(agent, data=data if shown else None))
+    return found
+
+
+def agent_parameters(param_forms: list[AgentParamsForm]) -> dict[str, Any]:
+    """Task parameters keyed by agent type, from the bound, valid forms."""
+    return {pf.agent.type: p for pf in param_forms if pf.is_bound and (p := pf.changed_parameters())}
+
+
+def param_forms_valid(param_forms: list[AgentParamsForm]) -> bool:
+    return all(pf.is_valid() for pf in param_forms if pf.is_bound)
 
 
 # ------------------------------------------------------------------------------ task list

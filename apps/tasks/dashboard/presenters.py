@@ -85,6 +85,7 @@ class Block:
     columns: list[str] = field(default_factory=list)
     rows: list[list[Cell]] = field(default_factory=list)
     items: list[tuple[str, Any]] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
     max_value: float = 0
     truncated: int = 0
     text: str = ""
@@ -160,7 +161,7 @@ def result_blocks(data: dict[str, Any]) -> list[Block]:
                     Block(
                         kind="list",
                         title=title,
-                        items=[(_scalar_text(v), None) for v in value[:MAX_ROWS]],
+                        values=[_scalar_text(v) for v in value[:MAX_ROWS]],
                         truncated=max(0, len(value) - MAX_ROWS),
                     )
                 )

@@ -173,7 +173,7 @@ def task_steps(*, task: Task) -> list[TaskStep]:
 
 def task_runs(*, user: User, task: Task, limit: int = 20) -> list[Task]:
     qs = selectors.task_list(user=user, filters=selectors.TaskFilters(parent=str(task.pk)))
-    return list(qs.defer(*LIST_DEFERRED)[:limit])
+    return list(task_rows(qs)[:limit])
 
 
 def tasks_same_target(*, user: User, task: Task, limit: int = 5) -> list[Task]:
