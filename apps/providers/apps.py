@@ -9,8 +9,12 @@ class ProvidersConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from apps.agents.context import register_context_contributor
         from apps.providers import budgets
+        from apps.providers.context import contribute_ai
         from apps.providers.models import Budget
+
+        register_context_contributor(contribute_ai)
 
         post_save.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_saved")
         post_delete.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_deleted")

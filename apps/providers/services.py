@@ -98,3 +98,16 @@ def provider_set_api_key(*, provider: Provider, api_key: str) -> Provider:
     provider.api_key = api_key
     provider.save(update_fields=["api_key", "updated_at"])
     return provider
+
+
+def provider_breaker_reset(*, provider: Provider) -> None:
+    """Close the circuit by hand (an admin fixed the key or the vendor recovered)."""
+    from apps.providers import breaker
+
+    breaker.reset(provider.id)
+
+
+def provider_set_enabled(*, provider: Provider, enabled: bool) -> Provider:
+    provider.enabled = enabled
+    provider.save(update_fields=["enabled", "updated_at"])
+    return provider

@@ -1,7 +1,6 @@
 """rpm/tpm limits hold across processes (Redis token buckets): wait briefly, then fall back."""
 
 import json
-import time
 
 import pytest
 
@@ -53,11 +52,9 @@ def test_a_short_wait_is_taken_instead_of_falling_back(limited, settings):
     fake, spare, provider = limited
     Provider.objects.filter(pk=provider.pk).update(rpm_limit=600)  # refills one request per 0.1 s
     while ratelimit.try_acquire(provider.id, rpm=600, tpm=0, tokens=0) == 0:
-        pass  # drain the bucket
-    started = time.monotonic()
+        pass  # drain the bucket: the next request has to wait for a refill
     result = ask()
-    assert result.provider == "limited"
-    assert time.monotonic() - started >= 0.05
+    assert [(a["provider"], a["status"]) for a in result.attempts] == [("limited", "ok")]
     assert spare.calls() == []
 
 

@@ -1,0 +1,220 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from apps.providers import breaker
+from apps.providers.models import ALL_CLASSIFICATIONS, Budget, Provider, ProviderCall
+from apps.providers.services import (
+    provider_breaker_reset,
+    provider_health_check,
+    provider_set_enabled,
+)
+
+
+class ProviderForm(forms.ModelForm):
+    """The API key is write-only: the form never renders the stored value back."""
+
+    api_key = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted. Leave empty to keep the current key.",
+    )
+    clear_api_key = forms.BooleanField(required=False, help_text="Remove the stored key.")
+    allowed_classifications = forms.MultipleChoiceField(
+        choices=[(c, f"TLP:{c.upper()}") for c in ALL_CLASSIFICATIONS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="What this provider may receive. External vendors: CLEAR and GREEN only, unless you "
+        "have an agreement that covers more.",
+    )
+
+    class Meta:
+        model = Provider
+        fields = (
+            "name",
+            "kind",
+            "enabled",
+            "auto_enable",
+            "priority",
+            "tags",
+            "base_url",
+            "model",
+            "embedding_model",
+            "allowed_classifications",
+            "timeout",
+            "max_retries",
+            "rpm_limit",
+            "tpm_limit",
+            "cost_per_1k_input",
+            "cost_per_1k_output",
+        )
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.initial["api_key"] = ""
+        self.fields["api_key"].label = "API key" + (" (a key is stored)" if self.instance.has_key else "")
+
+    def clean_allowed_classifications(self) -> list[str]:
+        chosen = set(self.cleaned_data.get("allowed_classifications") or [])
+        return [c for c in ALL_CLASSIFICATIONS if c in chosen]
+
+    def save(self, commit: bool = True) -> Provider:
+        provider = super().save(commit=False)
+        new_key = self.cleaned_data.get("api_key")
+        if self.cleaned_data.get("clear_api_key"):
+            provider.api_key = ""
+        elif new_key:
+            provider.api_key = new_key
+        elif provider.pk:
+            provider.api_key = Provider.objects.only("api_key").get(pk=provider.pk).api_key
+        if commit:
+            provider.save()
+        return provider
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderForm
+    list_display = (
+        "name",
+        "kind",
+        "model",
+        "enabled",
+        "priority",
+        "key_stored",
+        "classifications",
+        "circuit",
+        "last_health_ok",
+        "last_health_at",
+        "short_error",
+    )
+    list_filter = ("enabled", "kind")
+    search_fields = ("name", "model", "base_url")
+    ordering = ("priority", "name")
+    readonly_fields = (
+        "circuit",
+        "circuit_last_error",
+        "last_health_at",
+        "last_health_ok",
+        "last_health_latency_ms",
+        "last_error",
+        "last_error_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "enabled", "auto_enable", "priority", "tags")}),
+        ("Endpoint", {"fields": ("base_url", "model", "embedding_model", "api_key", "clear_api_key")}),
+        ("Policy", {"fields": ("allowed_classifications",)}),
+        (
+            "Limits and costs",
+            {
+                "fields": (
+                    "timeout",
+                    "max_retries",
+                    "rpm_limit",
+                    "tpm_limit",
+                    "cost_per_1k_input",
+                    "cost_per_1k_output",
+                )
+            },
+        ),
+        (
+            "Health",
+            {
+                "fields": (
+                    "circuit",
+                    "circuit_last_error",
+                    "last_health_at",
+                    "last_health_ok",
+                    "last_health_latency_ms",
+                    "last_error",
+                    "last_error_at",
+                )
+            },
+        ),
+    )
+    actions = ("run_health_check", "reset_circuit", "enable", "disable")
+
+    @admin.display(boolean=True, description="key")
+    def key_stored(self, obj: Provider) -> bool:
+        return obj.has_key
+
+    @admin.display(description="may receive")
+    def classifications(self, obj: Provider) -> str:
+        return ", ".join(c.upper() for c in obj.allowed_classifications or [])
+
+    @admin.display(description="circuit")
+    def circuit(self, obj: Provider) -> str:
+        if not obj.pk:
+            return "-"
+        state = breaker.state(obj.pk)
+        extra = f" ({state.cooldown_remaining:.0f}s left)" if state.state == breaker.OPEN else ""
+        return f"{state.state}{extra}, {state.failures} consecutive failures"
+
+    @admin.display(description="circuit's last error")
+    def circuit_last_error(self, obj: Provider) -> str:
+        return breaker.state(obj.pk).last_error if obj.pk else ""
+
+    @admin.display(description="last error")
+    def short_error(self, obj: Provider) -> str:
+        return (obj.last_error[:80] + "...") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.action(description="Run health check now")
+    def run_health_check(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            result = provider_health_check(provider=provider)
+            level = messages.SUCCESS if result.ok else messages.WARNING
+            self.message_user(request, f"{provider.name}: {result.message} ({result.latency_ms} ms)", level)
+
+    @admin.action(description="Close the circuit breaker")
+    def reset_circuit(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            provider_breaker_reset(provider=provider)
+        self.message_user(request, f"Closed {queryset.count()} circuit(s).")
+
+    @admin.action(description="Enable")
+    def enable(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            provider_set_enabled(provider=provider, enabled=True)
+
+    @admin.action(description="Disable")
+    def disable(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            provider_set_enabled(provider=provider, enabled=False)
+
+
+@admin.register(ProviderCall)
+class ProviderCallAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "operation",
+        "provider_name",
+        "model",
+        "purpose",
+        "agent",
+        "classification",
+        "outcome",
+        "tokens_in",
+        "tokens_out",
+        "cost",
+        "latency_ms",
+    )
+    list_filter = ("outcome", "operation", "classification", "provider_name")
+    search_fields = ("purpose", "agent", "model", "error")
+    date_hierarchy = "created_at"
+    list_select_related = ("provider",)
+    raw_id_fields = ("task", "step", "user", "organization", "provider")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ProviderCall | None = None) -> bool:
+        return False
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ("scope", "organization", "user", "limit_usd", "enabled")
+    list_filter = ("scope", "enabled")
+    raw_id_fields = ("organization", "user")
