@@ -85,7 +85,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if template.endswith(("overview.html", "#overview-health")):
         since = timezone.now() - timedelta(hours=24)
         context.update(
-            providers=system.provider_rows(user=user, since=since),
+            providers=system.provider_rows(user=user),
             agents=system.agent_rows(user=user, since=since),
         )
     return render(request, template, context)
@@ -394,8 +394,7 @@ def agent_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def provider_list(request: HttpRequest) -> HttpResponse:
-    since = timezone.now() - timedelta(hours=24)
-    providers = system.provider_rows(user=request.user, since=since)
+    providers = system.provider_rows(user=request.user)
     return render(
         request,
         "dashboard/providers.html",

@@ -146,106 +146,61 @@ class ProviderRow:
     health_latency_ms: int | None
     last_error: str
     allowed_classifications: list[str]
-    breaker: str = "unknown"
-    breaker_failures: int = 0
-    breaker_cooldown: float = 0.0
-    calls: int = 0
-    ok_calls: int = 0
-    mean_latency_ms: float | None = None
-    cost: float = 0.0
+    breaker: str
+    breaker_failures: int
+    breaker_cooldown: float
+    success_rate: float | None  # recent calls, every organisation (the router's live statistics)
+    latency_ms: float | None
+    calls: int  # the organisation's calls in the last 24 hours
+    cost: float
+    cost_total: float
     admin_url: str | None = None
-
-    @property
-    def success_rate(self) -> float | None:
-        return self.ok_calls / self.calls if self.calls else None
 
     @property
     def breaker_label(self) -> str:
         return self.breaker.replace("_", " ")
 
 
-def provider_rows(*, user: User, since: datetime) -> list[ProviderRow] | None:
-    """Providers with health, breaker state and the organisation's calls since `since`; None
-    when the providers app is not installed."""
+def provider_rows(*, user: User) -> list[ProviderRow] | None:
+    """Providers with health, breaker state, live success rate and latency, and the
+    organisation's calls and cost; None while the providers app exposes no overview."""
     try:
-        from apps.providers import selectors as provider_selectors
-    except ImportError:
-        provider_selectors = None
-    try:
-        if provider_selectors is not None and hasattr(provider_selectors, "provider_list"):
-            providers = list(provider_selectors.provider_list())
-        else:
-            # The providers app has no selectors module yet: read its model directly.
-            from apps.providers.models import Provider
-
-            providers = list(Provider.objects.order_by("priority", "name"))
+        from apps.providers.selectors import provider_overview
     except ImportError:
         return None
-    rows = [
-        ProviderRow(
-            id=p.pk,
-            name=p.name,
-            kind=p.get_kind_display() if hasattr(p, "get_kind_display") else p.kind,
-            model=p.model,
-            enabled=p.enabled,
-            priority=p.priority,
-            health_ok=p.last_health_ok,
-            health_at=p.last_health_at,
-            health_latency_ms=p.last_health_latency_ms,
-            last_error=p.last_error,
-            allowed_classifications=list(p.allowed_classifications or []),
-            admin_url=admin_url("admin:providers_provider_change", p.pk),
-        )
-        for p in providers
-    ]
-    _add_breakers(rows)
-    _add_call_stats(rows, user=user, since=since)
-    return rows
-
-
-def _add_breakers(rows: list[ProviderRow]) -> None:
     try:
-        from apps.providers import breaker
-    except ImportError:
-        return
-    try:
-        states = breaker.states([r.id for r in rows]) if rows else {}
+        overview = provider_overview(organization_id=user.organization_id)
     except redis.RedisError:
-        log.warning("provider breakers: Redis did not answer", exc_info=True)
-        return
-    for row in rows:
-        state = states.get(row.id)
-        if state is not None:
-            row.breaker = state.state
-            row.breaker_failures = state.failures
-            row.breaker_cooldown = state.cooldown_remaining
-
-
-def _add_call_stats(rows: list[ProviderRow], *, user: User, since: datetime) -> None:
-    from django.db.models import Avg, Count, Q, Sum
-
-    try:
-        from apps.providers.models import ProviderCall
-    except ImportError:
-        return
-    stats = (
-        ProviderCall.objects.filter(organization_id=user.organization_id, created_at__gte=since)
-        .order_by()
-        .values("provider_id")
-        .annotate(
-            calls=Count("id"),
-            ok=Count("id", filter=Q(outcome__in=("ok", "cached"))),
-            latency=Avg("latency_ms", filter=Q(outcome="ok")),
-            cost=Sum("cost"),
+        log.warning("provider overview: Redis did not answer", exc_info=True)
+        return None
+    rows = []
+    for o in overview:
+        p = o.provider
+        rows.append(
+            ProviderRow(
+                id=p.pk,
+                name=p.name,
+                kind=p.get_kind_display(),
+                model=p.model,
+                enabled=p.enabled,
+                priority=p.priority,
+                health_ok=p.last_health_ok,
+                health_at=p.last_health_at,
+                health_latency_ms=p.last_health_latency_ms,
+                last_error=p.last_error,
+                allowed_classifications=list(p.allowed_classifications or []),
+                breaker=o.breaker_state,
+                breaker_failures=o.breaker_failures,
+                breaker_cooldown=o.breaker_cooldown_remaining,
+                success_rate=o.success_rate,
+                latency_ms=o.mean_latency_ms_24h if o.mean_latency_ms_24h is not None else o.ewma_latency_ms,
+                calls=o.calls_24h,
+                cost=float(o.cost_24h),
+                cost_total=float(o.cost_total),
+                admin_url=admin_url("admin:providers_provider_change", p.pk),
+            )
         )
-    )
-    by_id = {s["provider_id"]: s for s in stats}
-    for row in rows:
-        s = by_id.get(row.id)
-        if s:
-            row.calls, row.ok_calls = s["calls"], s["ok"]
-            row.mean_latency_ms = s["latency"]
-            row.cost = float(s["cost"] or 0)
+    return rows
 
 
 # ------------------------------------------------------------------------- a task's extras
@@ -266,16 +221,12 @@ def task_provider_calls(*, task: Task, limit: int = 100) -> list[Any] | None:
     """The ledger rows of a task (None: the providers app keeps no ledger here)."""
     try:
         from apps.providers import selectors as provider_selectors
-
-        if hasattr(provider_selectors, "provider_calls_for_task"):
-            return list(provider_selectors.provider_calls_for_task(task=task)[:limit])
-    except ImportError:
-        pass
-    try:
-        from apps.providers.models import ProviderCall
     except ImportError:
         return None
-    return list(ProviderCall.objects.filter(task=task).order_by("created_at")[:limit])
+    if hasattr(provider_selectors, "provider_calls_for_task"):
+        return list(provider_selectors.provider_calls_for_task(task=task)[:limit])
+    # No selector for a task's calls yet: the ledger's reverse relation on Task (read only).
+    return list(task.provider_calls.order_by("created_at")[:limit])
 
 
 def task_entities(*, user: User, task: Task, limit: int = 200) -> list[Any] | None:
