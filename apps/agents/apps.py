@@ -13,9 +13,17 @@ class AgentsConfig(AppConfig):
         from apps.agents.secrets_context import add_config_secrets
 
         agent_registry.register(AggregatorAgent)
+        _register_network_agents(agent_registry)
         _register_file_agents(agent_registry)
         load_entry_point_agents()
         register_context_contributor(add_config_secrets)
+
+
+def _register_network_agents(registry) -> None:  # noqa: ANN001
+    """The agents that look at targets on the network (issue 5)."""
+    from apps.agents.osint import OsintAgent
+
+    registry.register(OsintAgent)
 
 
 def _register_file_agents(registry) -> None:  # noqa: ANN001

@@ -126,7 +126,10 @@ class _Handler(BaseHTTPRequestHandler):
             route = Reply(404, "not found", [("Content-Type", "text/plain")])
         reply = route(seen) if callable(route) else route
         body = reply.body.encode() if isinstance(reply.body, str) else reply.body
-        self.send_response(reply.status)
+        self.send_response_only(reply.status)
+        self.send_header("Date", self.date_time_string())
+        if not any(name.lower() == "server" for name, _ in reply.headers):
+            self.send_header("Server", self.server_version)
         for name, value in reply.headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
