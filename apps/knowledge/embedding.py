@@ -46,10 +46,14 @@ def space_ensure_index(space: EmbeddingSpace) -> None:
     with transaction.atomic(), connection.cursor() as cur:
         # Two workers meeting a new model at once: one builds, the other waits and finds it.
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_000_007, int(space.pk)])
+        # CREATE INDEX refuses to run while the table has deferred FK checks pending in this
+        # transaction (rows embedded earlier in it): run those checks now, then defer again.
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cur.execute(
             f"CREATE INDEX IF NOT EXISTS {space.index_name} ON knowledge_chunkembedding "
             f"USING hnsw ((vector::{cast}) {opclass}) WHERE space_id = {int(space.pk)}"
         )
+        cur.execute("SET CONSTRAINTS ALL DEFERRED")
     _indexed.add(space.pk)
 
 

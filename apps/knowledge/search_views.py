@@ -1,0 +1,92 @@
+"""Pages of the knowledge app: search, the graph view, and the similar-tasks fragment that a task
+page loads with htmx (`hx-get="{% url 'similar_tasks_partial' task.id %}" hx-trigger="load"`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from apps.core.exceptions import ApplicationError, NotFound
+from apps.knowledge import search as search_selectors
+from apps.knowledge.api import hit_links
+from apps.knowledge.graph.port import MAX_DEPTH
+from apps.tasks.models import Classification, TaskType
+from apps.tasks.selectors import task_get
+
+
+def _date(value: str, *, end: bool = False) -> datetime | None:
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.max if end else time.min))
+
+
+@login_required
+@require_GET
+def search_page(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    levels = tuple(v for v in request.GET.getlist("classification") if v in Classification.values)
+    filters = search_selectors.SearchFilters(
+        task_type=request.GET.get("task_type") or None,
+        agent=request.GET.get("agent", "").strip() or None,
+        date_from=_date(request.GET.get("date_from", "")),
+        date_to=_date(request.GET.get("date_to", ""), end=True),
+        classifications=levels,
+    )
+    hits, notes, error = [], [], ""
+    if q:
+        try:
+            found = search_selectors.search(user=request.user, query=q, k=20, filters=filters)
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            hits = [{**hit.__dict__, **hit_links(hit)} for hit in found.hits]
+            notes = found.notes
+    context = {
+        "q": q,
+        "hits": hits,
+        "notes": notes,
+        "error": error,
+        "filters": filters,
+        "task_types": TaskType.choices,
+        "classifications": Classification.choices,
+        "selected_levels": levels,
+        "date_from": request.GET.get("date_from", ""),
+        "date_to": request.GET.get("date_to", ""),
+    }
+    template = "knowledge/search.html#results" if request.htmx else "knowledge/search.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def graph_page(request: HttpRequest) -> HttpResponse:
+    try:
+        depth = max(0, min(int(request.GET.get("depth", 1)), MAX_DEPTH))
+    except ValueError:
+        depth = 1
+    context = {
+        "kind": request.GET.get("kind", "").strip(),
+        "value": request.GET.get("value", "").strip(),
+        "depth": depth,
+        "depths": range(0, MAX_DEPTH + 1),
+    }
+    return render(request, "knowledge/graph.html", context)
+
+
+@login_required
+@require_GET
+def similar_tasks_partial(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
+    try:
+        task = task_get(user=request.user, task_id=task_id)
+    except NotFound:
+        raise Http404("Task not found.") from None
+    similar = search_selectors.similar_tasks(user=request.user, task=task, limit=5)
+    return render(request, "knowledge/_similar_tasks.html", {"task": task, "similar": similar})
