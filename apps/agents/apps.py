@@ -22,14 +22,18 @@ class AgentsConfig(AppConfig):
 def _register_network_agents(registry) -> None:  # noqa: ANN001
     """The agents that look at targets on the network (issue 5)."""
     from apps.agents.osint import OsintAgent
+    from apps.agents.security import SecurityAgent
 
     registry.register(OsintAgent)
+    registry.register(SecurityAgent)
 
 
 def _register_file_agents(registry) -> None:  # noqa: ANN001
     """The agents that work on attached files, documents and data (issue 6)."""
     from apps.agents.analysis import AnalysisAgent
     from apps.agents.forensics import ForensicsAgent
+    from apps.agents.ml import MLAgent
 
     registry.register(ForensicsAgent)
     registry.register(AnalysisAgent)
+    registry.register(MLAgent)
