@@ -1,0 +1,551 @@
+"""`amas`: the command line for AMAS's REST API and websockets (Typer + Rich).
+
+    amas login --url https://amas.example.org        # asks for an API token, checks it, stores both
+    amas submit investigation example.org --wait     # submit, follow live, print the result
+    amas watch TASK                                  # live progress bars from the websocket
+    amas tasks | result TASK | agents | providers | health
+
+Every command takes --json for scripts. Exit codes: 0 ok, 1 the task (or the service check)
+failed, 2 usage or rejected input, 3 authentication/permission, 4 not found, 5 server
+unreachable or failing. Credentials live in ~/.config/amas/config.json (mode 600), or come from
+AMAS_URL / AMAS_TOKEN; AMAS_CONFIG names another file. This module imports no Django code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
+TERMINAL_EVENTS = {f"task.{s}" for s in TERMINAL}
+
+app = typer.Typer(help="AMAS from the command line.", no_args_is_help=True, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    AUTH = 3
+    NOT_FOUND = 4
+    UNREACHABLE = 5
+
+
+class CliError(Exception):
+    def __init__(self, code: Exit, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+def config_path() -> Path:
+    if os.environ.get("AMAS_CONFIG"):
+        return Path(os.environ["AMAS_CONFIG"])
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "amas" / "config.json"
+
+
+def config_load() -> dict[str, str]:
+    stored: dict[str, str] = {}
+    path = config_path()
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError:
+            raise CliError(Exit.USAGE, f"{path} is not valid JSON; run `amas login` again.") from None
+    url = os.environ.get("AMAS_URL") or stored.get("url", "")
+    token = os.environ.get("AMAS_TOKEN") or stored.get("token", "")
+    if not url or not token:
+        raise CliError(Exit.AUTH, "Not logged in: run `amas login` (or set AMAS_URL and AMAS_TOKEN).")
+    return {"url": url.rstrip("/"), "token": token}
+
+
+def config_save(url: str, token: str) -> Path:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"url": url.rstrip("/"), "token": token}, handle, indent=2)
+    os.chmod(path, 0o600)  # also when the file existed with looser permissions
+    return path
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+class Api:
+    def __init__(self, url: str, token: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "amas-cli"},
+            timeout=timeout,
+            trust_env=True,
+        )
+
+    @classmethod
+    def from_config(cls) -> Api:
+        config = config_load()
+        return cls(config["url"], config["token"])
+
+    def request(self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise CliError(Exit.UNREACHABLE, f"Cannot reach {self.url}: {exc}") from None
+        if response.status_code in allow or response.is_success:
+            return response.json() if response.content else None
+        detail = _detail(response)
+        if response.status_code in (401, 403):
+            raise CliError(Exit.AUTH, f"{response.status_code}: {detail}")
+        if response.status_code == 404:
+            raise CliError(Exit.NOT_FOUND, f"Not found: {detail}")
+        if response.status_code >= 500:
+            raise CliError(Exit.UNREACHABLE, f"Server error {response.status_code}: {detail}")
+        raise CliError(Exit.USAGE, f"{response.status_code}: {detail}")
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    return str(body.get("detail", body)) if isinstance(body, dict) else str(body)
+
+
+def _emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _run(action: Any) -> None:
+    """Run a command body, turning CliError into its message and exit code."""
+    try:
+        code = action()
+    except CliError as exc:
+        errors.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(int(exc.code)) from None
+    raise typer.Exit(int(code or Exit.OK))
+
+
+# --- following a task --------------------------------------------------------------------------
+
+
+class ProgressView:
+    """Rich progress bars: one for the task, one per step. Event lines are printed as well, so
+    output captured by a non-terminal still shows what happened."""
+
+    def __init__(self, task: dict[str, Any]) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+        )
+        self.overall = self.progress.add_task(task.get("title") or "task", total=100, status=task["status"])
+        self.steps: dict[int, TaskID] = {}
+
+    def __enter__(self) -> ProgressView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def snapshot(self, task: dict[str, Any]) -> None:
+        self.progress.update(self.overall, completed=task.get("progress", 0), status=task["status"])
+        for step in task.get("steps", []):
+            self._step(step["step_id"], step["agent"], step.get("progress", 0), step["status"])
+
+    def _step(self, step_id: int, agent: str, pct: int, status: str) -> None:
+        if step_id not in self.steps:
+            self.steps[step_id] = self.progress.add_task(f"  {agent}", total=100, status=status)
+        self.progress.update(self.steps[step_id], completed=pct, status=status)
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind, payload = event["type"], event.get("payload") or {}
+        if kind.startswith("step."):
+            status = kind.split(".", 1)[1]
+            pct = 100 if status == "completed" else payload.get("progress", 0)
+            self._step(payload.get("step_id", 0), payload.get("agent", "?"), pct, status)
+            if "task_progress" in payload:
+                self.progress.update(self.overall, completed=payload["task_progress"])
+            message = payload.get("message") or payload.get("error") or ""
+            self.progress.console.print(f"{payload.get('agent', '?'):<20} {status:<10} {pct:>3}% {message}")
+        elif kind.startswith("task."):
+            status = kind.split(".", 1)[1]
+            self.progress.update(
+                self.overall, status=status, **({"completed": 100} if status == "completed" else {})
+            )
+            self.progress.console.print(f"task {status}")
+
+
+def follow(api: Api, task_id: str, *, on_snapshot: Any, on_event: Any, timeout: float) -> None:
+    """Relay the task's websocket (snapshot, then events) until it ends; poll if the websocket
+    cannot be used (a proxy without websocket support)."""
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake
+    from websockets.sync.client import connect
+
+    scheme, rest = api.url.split("://", 1)
+    ws_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws/tasks/{task_id}/"
+    deadline = time.monotonic() + timeout
+    try:
+        with connect(
+            ws_url,
+            additional_headers={"Authorization": f"Bearer {api.token}"},
+            origin=api.url,  # Channels' origin check wants a host it serves
+            open_timeout=10,
+            proxy=None,
+        ) as ws:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise CliError(Exit.FAILED, f"Gave up waiting after {timeout:.0f}s; the task continues.")
+                try:
+                    message = json.loads(ws.recv(timeout=remaining))
+                except TimeoutError:
+                    continue
+                if message.get("type") == "snapshot":
+                    on_snapshot(message["task"])
+                    if message["task"]["status"] in TERMINAL:
+                        return
+                elif message.get("type") == "event":
+                    on_event(message["event"])
+                    if message["event"]["type"] in TERMINAL_EVENTS:
+                        return
+    except (InvalidHandshake, ConnectionClosed, OSError) as exc:
+        errors.print(f"[yellow]websocket unavailable ({exc}); polling instead[/yellow]")
+    _poll(api, task_id, on_snapshot=on_snapshot, deadline=deadline)
+
+
+def _poll(api: Api, task_id: str, *, on_snapshot: Any, deadline: float) -> None:
+    while True:
+        task = api.get(f"/api/v1/tasks/{task_id}")
+        snapshot = {
+            **task,
+            "steps": [
+                {
+                    "step_id": s["id"],
+                    "agent": s["agent_type"],
+                    "progress": s["progress"],
+                    "status": s["status"],
+                }
+                for s in task.get("steps", [])
+            ],
+        }
+        on_snapshot(snapshot)
+        if task["status"] in TERMINAL:
+            return
+        if time.monotonic() > deadline:
+            raise CliError(Exit.FAILED, "Gave up waiting; the task continues.")
+        time.sleep(1.0)
+
+
+def _watch(api: Api, task_id: str, *, as_json: bool, timeout: float) -> dict[str, Any]:
+    task = api.get(f"/api/v1/tasks/{task_id}")  # a clean 404/403 before the websocket
+    if as_json:
+        follow(
+            api,
+            task_id,
+            on_snapshot=lambda t: print(json.dumps({"type": "snapshot", "task": t}), flush=True),
+            on_event=lambda e: print(json.dumps({"type": "event", "event": e}), flush=True),
+            timeout=timeout,
+        )
+    else:
+        with ProgressView(task) as view:
+            follow(api, task_id, on_snapshot=view.snapshot, on_event=view.event, timeout=timeout)
+    return api.get(f"/api/v1/tasks/{task_id}")
+
+
+def _status_code(task: dict[str, Any]) -> Exit:
+    return Exit.OK if task["status"] == "completed" or task["status"] not in TERMINAL else Exit.FAILED
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@app.command()
+def login(
+    url: Annotated[str, typer.Option(prompt="AMAS URL", help="e.g. https://amas.example.org")],
+    token: Annotated[str, typer.Option(prompt="API token", hide_input=True, envvar="AMAS_TOKEN")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check an API token against the server and store URL and token (file mode 600)."""
+
+    def action() -> Exit:
+        me = Api(url, token).get("/api/v1/me")
+        path = config_save(url, token)
+        if as_json:
+            _emit_json({"user": me, "config": str(path)})
+        else:
+            console.print(
+                f"Logged in to {url} as [bold]{me['email']}[/bold] ({me['organization']}, {me['role']})."
+            )
+            console.print(f"Scopes: {', '.join(me['scopes'])}. Saved to {path}.")
+        return Exit.OK
+
+    _run(action)
+
+
+def _parameters(values: list[str]) -> dict[str, dict[str, Any]]:
+    parameters: dict[str, dict[str, Any]] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        agent, dot, name = key.partition(".")
+        if not sep or not dot or not agent or not name:
+            raise typer.BadParameter(f"{item!r}: expected agent.key=value", param_hint="--param")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        parameters.setdefault(agent, {})[name] = value
+    return parameters
+
+
+@app.command()
+def submit(
+    task_type: Annotated[
+        str, typer.Argument(help="investigation, security_scan, file_analysis, custom, ...")
+    ],
+    target: Annotated[str, typer.Argument(help="What to work on: a domain, URL, hash, text ...")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="agent.key=value (JSON values)")
+    ] = None,
+    file: Annotated[list[Path] | None, typer.Option("--file", "-f", exists=True, dir_okay=False)] = None,
+    priority: Annotated[int, typer.Option(min=1, max=10)] = 5,
+    agent: Annotated[list[str] | None, typer.Option("--agent", "-a", help="Pin agents (repeatable)")] = None,
+    title: Annotated[str | None, typer.Option(help="Default: TYPE TARGET")] = None,
+    classification: Annotated[str, typer.Option(help="clear, green, amber, red")] = "amber",
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the task and print its result")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait follows the task")] = 3600.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Submit a task."""
+    parameters = _parameters(param or [])
+    payload = {
+        "title": title or f"{task_type} {target}"[:200],
+        "task_type": task_type,
+        "target": target,
+        "parameters": parameters,
+        "agents": agent or [],
+        "priority": priority,
+        "classification": classification,
+    }
+
+    def action() -> Exit:
+        api = Api.from_config()
+        if file:
+            handles = [("files", (path.name, path.open("rb"))) for path in file]
+            try:
+                task = api.post("/api/v1/tasks", data={"payload": json.dumps(payload)}, files=handles)
+            finally:
+                for _, (_, handle) in handles:
+                    handle.close()
+        else:
+            task = api.post("/api/v1/tasks", json=payload)
+        if not wait:
+            if as_json:
+                _emit_json(task)
+            else:
+                console.print(f"Submitted [bold]{task['id']}[/bold] ({task['status']}).")
+                console.print(f"Follow it: amas watch {task['id']}")
+            return Exit.OK
+        if not as_json:
+            console.print(f"Submitted [bold]{task['id']}[/bold]; following it ...")
+            task = _watch(api, task["id"], as_json=False, timeout=timeout)
+        else:
+            follow(api, task["id"], on_snapshot=lambda t: None, on_event=lambda e: None, timeout=timeout)
+            task = api.get(f"/api/v1/tasks/{task['id']}")
+        return _show_result(api, task, as_json=as_json)
+
+    _run(action)
+
+
+@app.command()
+def watch(
+    task_id: Annotated[str, typer.Argument(help="Task id")],
+    timeout: Annotated[float, typer.Option(help="Seconds to follow")] = 3600.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Follow a task live: a progress bar per step (--json: one JSON message per line)."""
+
+    def action() -> Exit:
+        task = _watch(Api.from_config(), task_id, as_json=as_json, timeout=timeout)
+        if not as_json:
+            console.print(f"Task {task['id']} {task['status']}.")
+        return _status_code(task)
+
+    _run(action)
+
+
+def _show_result(api: Api, task: dict[str, Any], *, as_json: bool) -> Exit:
+    results = api.get(f"/api/v1/tasks/{task['id']}/results")
+    if as_json:
+        _emit_json({"task": task, "results": results})
+        return _status_code(task)
+    console.rule(f"{task['title']} — {task['status']}")
+    summary = task.get("summary") or {}
+    if summary.get("text"):
+        console.print(summary["text"])
+    if task.get("error_message"):
+        console.print(f"[red]{task['error_message']}[/red]")
+    table = Table("agent", "status", "ms", "summary", title="Results")
+    for row in results:
+        table.add_row(
+            row["agent"],
+            row["status"],
+            str(row["processing_time_ms"]),
+            row["summary"] or row["error_message"],
+        )
+    console.print(table)
+    return _status_code(task)
+
+
+@app.command()
+def result(task_id: Annotated[str, typer.Argument(help="Task id")], as_json: JsonFlag = False) -> None:
+    """A task's summary and every agent's result."""
+
+    def action() -> Exit:
+        api = Api.from_config()
+        return _show_result(api, api.get(f"/api/v1/tasks/{task_id}"), as_json=as_json)
+
+    _run(action)
+
+
+@app.command()
+def tasks(
+    status: Annotated[
+        str | None, typer.Option(help="pending, queued, running, completed, failed, ...")
+    ] = None,
+    task_type: Annotated[str | None, typer.Option("--type", help="Task type")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 25,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recent tasks of your organisation."""
+
+    def action() -> Exit:
+        query = {
+            "page_size": limit,
+            **({"status": status} if status else {}),
+            **({"task_type": task_type} if task_type else {}),
+        }
+        page = Api.from_config().get("/api/v1/tasks", params=query)
+        items = page["items"] if isinstance(page, dict) else page
+        if as_json:
+            _emit_json(items)
+            return Exit.OK
+        table = Table("id", "title", "type", "status", "progress", "prio", "created")
+        for t in items:
+            table.add_row(
+                t["id"][:8],
+                t["title"],
+                t["task_type"],
+                t["status"],
+                f"{t['progress']}%",
+                str(t["priority"]),
+                t["created_at"][:19],
+            )
+        console.print(table)
+        return Exit.OK
+
+    _run(action)
+
+
+@app.command()
+def agents(as_json: JsonFlag = False) -> None:
+    """Configured agents, their queue, load and health."""
+
+    def action() -> Exit:
+        rows = Api.from_config().get("/api/v1/agents")
+        if as_json:
+            _emit_json(rows)
+            return Exit.OK
+        table = Table("name", "type", "enabled", "queue", "slots", "health")
+        for a in rows:
+            ok = a["health"]["ok"]
+            state = "-" if ok is None else ("ok" if ok else "failing")
+            table.add_row(
+                a["name"], a["agent_type"], "yes" if a["enabled"] else "no", a["queue"],
+                f"{a['slots_in_use']}/{a['concurrency_limit']}", state,
+            )  # fmt: skip
+        console.print(table)
+        return Exit.OK
+
+    _run(action)
+
+
+@app.command()
+def providers(as_json: JsonFlag = False) -> None:
+    """AI providers, their circuit breakers and spend."""
+
+    def action() -> Exit:
+        rows = Api.from_config().get("/api/v1/providers")
+        if as_json:
+            _emit_json(rows)
+            return Exit.OK
+        table = Table("name", "kind", "model", "enabled", "breaker", "calls 24h", "cost 24h")
+        for p in rows:
+            table.add_row(
+                p["name"], p["kind"], p["model"], "yes" if p["enabled"] else "no",
+                p["breaker_state"], str(p["calls_24h"]), str(p["cost_24h"]),
+            )  # fmt: skip
+        console.print(table)
+        return Exit.OK
+
+    _run(action)
+
+
+@app.command()
+def health(as_json: JsonFlag = False) -> None:
+    """The service dependency graph; exit 1 when the server is not ready."""
+
+    def action() -> Exit:
+        report = Api.from_config().get("/health/services", allow=(503,))
+        if as_json:
+            _emit_json(report)
+        else:
+            colours = {"up": "green", "degraded": "yellow", "down": "red"}
+            table = Table(
+                "node", "state", "latency", "depends on", "detail", title=f"status: {report['status']}"
+            )
+            for node in report["nodes"]:
+                colour = colours.get(node["state"], "white")
+                table.add_row(
+                    node["name"], f"[{colour}]{node['state']}[/{colour}]", f"{node['latency_ms']:.1f} ms",
+                    ", ".join(node["depends_on"]), node["detail"],
+                )  # fmt: skip
+            console.print(table)
+            console.print(f"ready: {'yes' if report['ready'] else 'no'}")
+        return Exit.OK if report["ready"] else Exit.FAILED
+
+    _run(action)
+
+
+if __name__ == "__main__":
+    app()
