@@ -111,7 +111,7 @@ class Seen:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server_version = "TestServer/1.0"
+    server_version = "TestServer"  # no version: the banner check must not fire on the test server
     routes: dict[str, Reply | Callable[[Seen], Reply]] = {}
     seen: list[Seen] = []
 
