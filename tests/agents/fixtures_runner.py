@@ -45,7 +45,8 @@ def make_task(
     return task
 
 
-def run_agent(agent_cls: type[Agent], task: Task, **params: Any) -> Run:
+def run_agent(agent_cls: type[Agent], task: Task, *, with_router: bool = False, **params: Any) -> Run:
+    """`with_router`: fill the context's slots (ctx.ai ...) the way the pipeline does."""
     step = TaskStep.objects.create(task=task, agent_type=agent_cls.type, position=task.steps.count())
     progress: list[tuple[int, str]] = []
     ctx = AgentContext(
@@ -54,6 +55,10 @@ def run_agent(agent_cls: type[Agent], task: Task, **params: Any) -> Run:
         parameters=agent_cls.Params(**params),
         progress_callback=lambda pct, message: progress.append((pct, message)),
     )
+    if with_router:
+        from apps.agents.context import contribute
+
+        contribute(ctx)
     result = agent_cls().run(ctx)
     return Run(task=task, step=step, result=result, progress=progress)
 
@@ -65,8 +70,37 @@ def run_on_files(
     *,
     task_type: str,
     target: str = "",
+    with_router: bool = False,
     **params: Any,
 ) -> Run:
-    return run_agent(
-        agent_cls, make_task(organization, task_type=task_type, target=target, files=files), **params
-    )
+    task = make_task(organization, task_type=task_type, target=target, files=files)
+    return run_agent(agent_cls, task, with_router=with_router, **params)
+
+
+def submit_with_files(client, files: dict[str, bytes | str], **payload: Any):
+    """POST /api/v1/tasks as multipart: the JSON in `payload`, the attachments in `files`."""
+    import json
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    payload.setdefault("title", "file task")
+    uploads = [
+        SimpleUploadedFile(name, content.encode() if isinstance(content, str) else content)
+        for name, content in files.items()
+    ]
+    return client.post("/api/v1/tasks", {"payload": json.dumps(payload), "files": uploads})
+
+
+def wait_for_task(task_id, timeout: float = 120.0) -> Task:
+    import time
+
+    from apps.tasks.models import TERMINAL_STATUSES
+
+    deadline = time.monotonic() + timeout
+    while True:
+        task = Task.objects.get(pk=task_id)
+        if task.status in TERMINAL_STATUSES:
+            return task
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task stayed {task.status}")
+        time.sleep(0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from django.conf import settings
@@ -148,7 +149,8 @@ class AnalysisAgent(Agent):
                 abstractive = {"text": response.text, "model": response.model}
                 tokens[0] += response.tokens_in
                 tokens[1] += response.tokens_out
-                for point in textlib.sentences(response.text):
+                # a leading "[...]" is a provider's label, not a point of the summary
+                for point in textlib.sentences(re.sub(r"^\[[^\]]{0,160}\]\s*", "", response.text)):
                     key_points.append(
                         {
                             "point": point.text,
