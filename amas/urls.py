@@ -18,6 +18,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("audit/", include("apps.audit.urls")),
     path("tokens/", include("apps.users.urls")),
+    path("artefacts/", include("apps.knowledge.urls")),
     path("", include("apps.knowledge.search_urls")),
     path("", include("apps.tasks.urls")),
 ]

@@ -1,0 +1,35 @@
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.views.decorators.http import require_GET
+
+from apps.core.exceptions import NotFound
+from apps.knowledge.selectors import artefact_get_for_user
+from apps.knowledge.storage import artefact_presigned_url
+
+
+@require_GET
+@login_required
+def artefact_download(request: HttpRequest, artefact_id: uuid.UUID) -> HttpResponse:
+    """Download an artefact; only members of its organization may. Always served as an attachment
+    of an opaque type so an uploaded HTML or SVG file never renders in our origin."""
+    try:
+        artefact = artefact_get_for_user(user=request.user, artefact_id=artefact_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    presigned = artefact_presigned_url(artefact)  # S3: a short-lived URL, after the check above
+    if presigned is not None:
+        redirect = HttpResponseRedirect(presigned)
+        redirect["Cache-Control"] = "private, no-store"
+        return redirect
+    response = FileResponse(
+        artefact.file.open("rb"),
+        as_attachment=True,
+        filename=artefact.original_name,
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
