@@ -50,12 +50,14 @@ def test_analysis_task_end_to_end(api, celery_worker):
         api,
         {"metrics.csv": ff.metrics_csv(), "report.txt": ff.report_text()},
         task_type=TaskType.DATA_ANALYSIS,
-        agents=["analysis"],
         parameters={"analysis": {"summary_sentences": 3}},
     )
     assert response.status_code == HTTPStatus.CREATED, response.content
     task = wait_for_task(response.json()["id"])
     assert task.status == "completed", task.error_message
+    assert [step.agent_type for step in task.steps.filter(is_aggregate=False)] == [
+        "analysis"
+    ]  # chosen, not pinned
     data = result_of(task, "analysis").data
     assert sorted(r["row"] for r in data["tables"][0]["outliers"]["rows"][:3]) == sorted(ff.OUTLIER_ROWS)
     assert [s["text"] for s in data["documents"][0]["summary"]["extractive"]] == ff.KEY_SENTENCES

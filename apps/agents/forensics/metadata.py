@@ -14,9 +14,8 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 
 from apps.agents.forensics.timeline import iso
 
-# Image.open only reads headers; decoding is lazy. Refuse decompression bombs beyond this.
-Image.MAX_IMAGE_PIXELS = 100_000_000
-
+# Image.open only reads headers and EXIF; pixels are never decoded here. Pillow's own
+# MAX_IMAGE_PIXELS guard still refuses decompression bombs (DecompressionBombError below).
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _DATE_TAGS = {"DateTime": "modified", "DateTimeOriginal": "taken", "DateTimeDigitized": "digitized"}

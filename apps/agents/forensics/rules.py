@@ -229,15 +229,26 @@ def hash_sets_lookup(*, organization_id: int, values: set[str], ssdeeps: set[str
         for entry in rows:
             hits.setdefault(entry.value, []).append(_hit(entry))
     if ssdeeps:
+        # ssdeep strings are comparable only when their block sizes are equal or one step apart:
+        # skip the others before the (pure-Python) comparison.
+        wanted = {_block_size(f) for f in ssdeeps}
+        wanted |= {b * 2 for b in wanted} | {b // 2 for b in wanted}
         candidates = HashEntry.objects.filter(visible, algorithm=HashAlgorithm.SSDEEP).select_related(
             "hash_set"
         )
-        for entry in candidates[:20_000]:
+        for entry in candidates[:50_000]:
+            if _block_size(entry.value) not in wanted:
+                continue
             for fuzzy in ssdeeps:
                 score = int(ppdeep.compare(fuzzy, entry.value))
                 if score >= 70:
                     hits.setdefault(fuzzy, []).append({**_hit(entry), "similarity": score})
     return hits
+
+
+def _block_size(fuzzy: str) -> int:
+    head = fuzzy.split(":", 1)[0]
+    return int(head) if head.isdigit() else -1
 
 
 def _hit(entry: HashEntry) -> dict:
