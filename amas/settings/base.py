@@ -316,6 +316,7 @@ AMAS_PROVIDER_MAX_RETRY_AFTER = env.float("AMAS_PROVIDER_MAX_RETRY_AFTER", defau
 AMAS_PROVIDER_RATE_LIMIT_WAIT = env.float("AMAS_PROVIDER_RATE_LIMIT_WAIT", default=0.5)
 AMAS_PROVIDER_CACHE_TTL = env.int("AMAS_PROVIDER_CACHE_TTL", default=3600)  # 0 disables
 AMAS_PROVIDER_CACHE_L1_SIZE = env.int("AMAS_PROVIDER_CACHE_L1_SIZE", default=1024)
+AMAS_PROVIDER_CONFIG_TTL = env.float("AMAS_PROVIDER_CONFIG_TTL", default=5.0)  # provider rows, per process
 AMAS_PROVIDER_DEFAULT_CLASSIFICATION = env.str("AMAS_PROVIDER_DEFAULT_CLASSIFICATION", default="amber")
 AMAS_OLLAMA_URL = env.str("AMAS_OLLAMA_URL", default="http://127.0.0.1:11434")
 # Budgets in USD, 0 = unlimited; admin-managed Budget rows override them per organisation/user.

@@ -10,11 +10,13 @@ class ProvidersConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from apps.agents.context import register_context_contributor
-        from apps.providers import budgets
+        from apps.providers import budgets, config
         from apps.providers.context import contribute_ai
-        from apps.providers.models import Budget
+        from apps.providers.models import Budget, Provider
 
         register_context_contributor(contribute_ai)
 
         post_save.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_saved")
         post_delete.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_deleted")
+        post_save.connect(config.providers_changed, sender=Provider, dispatch_uid="providers.saved")
+        post_delete.connect(config.providers_changed, sender=Provider, dispatch_uid="providers.deleted")

@@ -10,6 +10,7 @@ Transitions run as Lua scripts on Redis' clock, so two workers on two machines a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -17,67 +18,82 @@ from apps.providers import redis_client
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
-_SCRIPT = """
-local key = KEYS[1]
-local op = ARGV[1]
-local threshold = tonumber(ARGV[2])
-local cooldown = tonumber(ARGV[3])
-local needed = tonumber(ARGV[4])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HGET', key, 'state') or 'closed'
-
-if op == 'allow' then
-  if state == 'open' then
-    local opened = tonumber(redis.call('HGET', key, 'opened_at') or '0')
-    if now - opened < cooldown then return {0, state} end
-    redis.call('HSET', key, 'state', 'half_open', 'successes', 0, 'probe_at', now)
-    return {1, 'half_open'}
-  end
-  if state == 'half_open' then
-    local probe = tonumber(redis.call('HGET', key, 'probe_at') or '0')
-    if probe > 0 and now - probe < cooldown then return {0, state} end
-    redis.call('HSET', key, 'probe_at', now)
-  end
-  return {1, state}
-end
-
-if op == 'release' then
-  if state == 'half_open' then redis.call('HSET', key, 'probe_at', 0) end
-  return {1, state}
-end
-
-if op == 'success' then
-  if state == 'half_open' then
-    local successes = redis.call('HINCRBY', key, 'successes', 1)
-    if successes >= needed then
-      redis.call('HSET', key, 'state', 'closed', 'failures', 0, 'successes', 0, 'probe_at', 0)
-      return {1, 'closed'}
+# A Lua function (composed into scripts here and in gate.py). `now` is Redis' clock in ms.
+LUA = """
+local function breaker_op(key, op, threshold, cooldown, needed, err, now)
+  local state = redis.call('HGET', key, 'state') or 'closed'
+  if op == 'allow' then
+    if state == 'open' then
+      local opened = tonumber(redis.call('HGET', key, 'opened_at') or '0')
+      if now - opened < cooldown then return {0, state} end
+      redis.call('HSET', key, 'state', 'half_open', 'successes', 0, 'probe_at', now)
+      return {1, 'half_open'}
     end
-    redis.call('HSET', key, 'probe_at', 0)
-    return {1, 'half_open'}
+    if state == 'half_open' then
+      local probe = tonumber(redis.call('HGET', key, 'probe_at') or '0')
+      if probe > 0 and now - probe < cooldown then return {0, state} end
+      redis.call('HSET', key, 'probe_at', now)
+    end
+    return {1, state}
   end
-  if state == 'closed' and redis.call('HGET', key, 'failures') ~= '0' then
-    redis.call('HSET', key, 'failures', 0)
+  if op == 'release' then
+    if state == 'half_open' then redis.call('HSET', key, 'probe_at', 0) end
+    return {1, state}
   end
-  return {1, state}
-end
-
--- failure
-redis.call('HSET', key, 'last_error', ARGV[5], 'last_failure_at', now)
-if state == 'half_open' then
-  redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'probe_at', 0, 'successes', 0)
-  return {0, 'open'}
-end
-if state == 'closed' then
-  local failures = redis.call('HINCRBY', key, 'failures', 1)
-  if failures >= threshold then
-    redis.call('HSET', key, 'state', 'open', 'opened_at', now)
+  if op == 'success' then
+    if state == 'half_open' then
+      local successes = redis.call('HINCRBY', key, 'successes', 1)
+      if successes >= needed then
+        redis.call('HSET', key, 'state', 'closed', 'failures', 0, 'successes', 0, 'probe_at', 0)
+        return {1, 'closed'}
+      end
+      redis.call('HSET', key, 'probe_at', 0)
+      return {1, 'half_open'}
+    end
+    if state == 'closed' and redis.call('HGET', key, 'failures') ~= '0' then
+      redis.call('HSET', key, 'failures', 0)
+    end
+    return {1, state}
+  end
+  -- failure
+  redis.call('HSET', key, 'last_error', err, 'last_failure_at', now)
+  if state == 'half_open' then
+    redis.call('HSET', key, 'state', 'open', 'opened_at', now, 'probe_at', 0, 'successes', 0)
     return {0, 'open'}
   end
+  if state == 'closed' then
+    local failures = redis.call('HINCRBY', key, 'failures', 1)
+    if failures >= threshold then
+      redis.call('HSET', key, 'state', 'open', 'opened_at', now)
+      return {0, 'open'}
+    end
+  end
+  return {0, state}
 end
-return {0, state}
 """
+
+NOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+_SCRIPT = (
+    NOW
+    + LUA
+    + """
+return breaker_op(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], now)
+"""
+)
+
+
+def args(op: str, error: str = "") -> list[object]:
+    return [
+        op,
+        settings.AMAS_PROVIDER_BREAKER_FAILURES,
+        int(settings.AMAS_PROVIDER_BREAKER_COOLDOWN * 1000),
+        settings.AMAS_PROVIDER_BREAKER_HALF_OPEN_SUCCESSES,
+        error[:500],
+    ]
 
 
 @dataclass
@@ -89,22 +105,17 @@ class BreakerState:
     cooldown_remaining: float = 0.0
 
 
-def _key(provider_id: int) -> str:
+def key(provider_id: int) -> str:
     return redis_client.key("breaker", provider_id)
 
 
-def _run(provider_id: int, op: str, error: str = "") -> tuple[bool, str]:
-    allowed, current = redis_client.script(_SCRIPT)(
-        keys=[_key(provider_id)],
-        args=[
-            op,
-            settings.AMAS_PROVIDER_BREAKER_FAILURES,
-            int(settings.AMAS_PROVIDER_BREAKER_COOLDOWN * 1000),
-            settings.AMAS_PROVIDER_BREAKER_HALF_OPEN_SUCCESSES,
-            error[:500],
-        ],
-    )
+def parse(result: Any) -> tuple[bool, str]:
+    allowed, current = result[0], result[1]
     return bool(int(allowed)), current.decode() if isinstance(current, bytes) else str(current)
+
+
+def _run(provider_id: int, op: str, error: str = "") -> tuple[bool, str]:
+    return parse(redis_client.script(_SCRIPT)(keys=[key(provider_id)], args=args(op, error)))
 
 
 def allow(provider_id: int) -> tuple[bool, str]:
@@ -134,7 +145,7 @@ def states(provider_ids: list[int]) -> dict[int, BreakerState]:
     conn = redis_client.client()
     pipe = conn.pipeline(transaction=False)
     for provider_id in provider_ids:
-        pipe.hgetall(_key(provider_id))
+        pipe.hgetall(key(provider_id))
     pipe.time()
     *rows, (seconds, micros) = pipe.execute()
     now_ms = seconds * 1000 + micros // 1000
@@ -156,4 +167,4 @@ def states(provider_ids: list[int]) -> dict[int, BreakerState]:
 
 
 def reset(provider_id: int) -> None:
-    redis_client.client().delete(_key(provider_id))
+    redis_client.client().delete(key(provider_id))

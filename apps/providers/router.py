@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from apps.core.exceptions import ValidationFailed
-from apps.providers import breaker, budgets, cache, ratelimit, stats, strategies
+from apps.providers import breaker, budgets, cache, config, gate, ratelimit, strategies
 from apps.providers.adapters import adapter_for
 from apps.providers.adapters.base import ChatRequest
 from apps.providers.errors import (
@@ -105,10 +105,6 @@ def _classification_for(classification: str | None, task: Any) -> str:
     return value
 
 
-def _enabled_providers() -> list[Provider]:
-    return list(Provider.objects.filter(enabled=True).order_by("priority", "name"))
-
-
 def _policy_message(classification: str, refused: list[Provider], tried: list[dict[str, Any]]) -> str:
     label = f"TLP:{classification.upper()}"
     message = (
@@ -132,19 +128,25 @@ def _backoff(attempt: int) -> float:
     return random.uniform(0, ceiling)
 
 
-def _acquire_rate(provider: Provider, tokens: int) -> bool:
-    """Take rate-limit tokens (and respect a vendor's Retry-After block), waiting at most
-    AMAS_PROVIDER_RATE_LIMIT_WAIT seconds in total; False means: fall back."""
+def _admit(call: _Call, provider: Provider) -> tuple[bool, str, str]:
+    """May this provider be called now? Its circuit breaker and its rate limits (incl. a vendor's
+    Retry-After block) answer in one Redis round trip; a short wait for rate-limit tokens is
+    taken (AMAS_PROVIDER_RATE_LIMIT_WAIT at most). Returns (admitted, status, reason)."""
+    tokens = call.tokens_in_estimate + call.tokens_out_estimate
+    admission = gate.admit(provider, tokens=tokens)
+    if not admission.allowed:
+        return False, "skipped", f"circuit {admission.state}"
+    wait = admission.wait
     deadline = time.monotonic() + settings.AMAS_PROVIDER_RATE_LIMIT_WAIT
-    while True:
+    while wait > 0:
+        if time.monotonic() + wait > deadline:
+            breaker.release(provider.id)
+            return False, "rate_limited", "rate limit (rpm/tpm or Retry-After) would need a longer wait"
+        time.sleep(wait)
         wait = ratelimit.try_acquire(
             provider.id, rpm=provider.rpm_limit, tpm=provider.tpm_limit, tokens=tokens
         )
-        if wait <= 0:
-            return True
-        if time.monotonic() + wait > deadline:
-            return False
-        time.sleep(wait)
+    return True, "", ""
 
 
 def _attempt_provider(
@@ -157,9 +159,9 @@ def _attempt_provider(
     """Try one provider (with its retries). The answer, or None to move on to the next one."""
     local = provider.kind == ProviderKind.BUILTIN
     if not local:
-        allowed, state = breaker.allow(provider.id)
-        if not allowed:
-            call.note(provider, "skipped", error=f"circuit {state}")
+        admitted, status, reason = _admit(call, provider)
+        if not admitted:
+            call.note(provider, status, error=reason)
             return None
     expected = _cost(provider, call.tokens_in_estimate, call.tokens_out_estimate)
     try:
@@ -169,14 +171,13 @@ def _attempt_provider(
         call.note(provider, "refused_budget", error=exc.message)
         if not local:
             breaker.release(provider.id)
-        return None
-    if not local and not _acquire_rate(provider, call.tokens_in_estimate + call.tokens_out_estimate):
-        call.note(
-            provider, "rate_limited", error="rate limit (rpm/tpm or Retry-After) would need a longer wait"
-        )
-        if reservation:
-            reservation.release()
-        breaker.release(provider.id)
+            if provider.rpm_limit or provider.tpm_limit:
+                ratelimit.refund(
+                    provider.id,
+                    rpm=provider.rpm_limit,
+                    tpm=provider.tpm_limit,
+                    tokens=call.tokens_in_estimate + call.tokens_out_estimate,
+                )
         return None
 
     malformed_seen = False
@@ -189,9 +190,13 @@ def _attempt_provider(
             call.note(provider, exc.kind, started, str(exc))
             if local:
                 break
-            stats.observe(provider.id, ok=False, latency_ms=None)
-            if exc.counts_for_breaker:
-                breaker.record_failure(provider.id, str(exc))
+            gate.outcome(
+                provider,
+                ok=False,
+                latency_ms=None,
+                breaker_op="failure" if exc.counts_for_breaker else "",
+                error=str(exc),
+            )
             log.info("provider %s failed after %.0f ms: %s", provider.name, elapsed_ms, exc)
             if exc.kind == ErrorKind.RATE_LIMITED:
                 wait = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
@@ -215,13 +220,13 @@ def _attempt_provider(
         call.note(provider, "ok", started)
         cost = _cost(provider, tokens_in, tokens_out)
         if not local:
-            breaker.record_success(provider.id)
-            stats.observe(provider.id, ok=True, latency_ms=elapsed_ms)
-            ratelimit.settle(
-                provider.id,
-                tpm=provider.tpm_limit,
-                estimated=call.tokens_in_estimate + call.tokens_out_estimate,
-                actual=tokens_in + tokens_out,
+            taken = min(call.tokens_in_estimate + call.tokens_out_estimate, provider.tpm_limit)
+            gate.outcome(
+                provider,
+                ok=True,
+                latency_ms=elapsed_ms,
+                breaker_op="success",
+                tokens_back=taken - tokens_in - tokens_out,
             )
         if reservation:
             reservation.reconcile(cost)
@@ -384,7 +389,7 @@ def generate(
             )
             return result
 
-    allowed, refused = _split_by_policy(_enabled_providers(), level)
+    allowed, refused = _split_by_policy(config.enabled_providers(), level)
     candidates = _ordered(allowed, chosen, call)
 
     def invoke(provider: Provider) -> tuple[Any, int, int, str]:
@@ -454,7 +459,9 @@ def embed(
     )
     if not texts:
         return EmbedResult(vectors=[], model="", dimension=0, provider="")
-    embedders = [p for p in _enabled_providers() if p.embedding_model and adapter_for(p).supports_embeddings]
+    embedders = [
+        p for p in config.enabled_providers() if p.embedding_model and adapter_for(p).supports_embeddings
+    ]
     allowed, refused = _split_by_policy(embedders, level)
     candidates = _ordered(allowed, strategies.PRIORITY, call)
 

@@ -91,3 +91,8 @@ def provider_overview(
             )
         )
     return out
+
+
+def provider_calls_for_task(*, task: Any) -> QuerySet[ProviderCall]:
+    """The ledger rows of one task, oldest first."""
+    return ProviderCall.objects.filter(task=task).select_related("provider").order_by("created_at")

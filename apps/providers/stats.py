@@ -9,21 +9,24 @@ from apps.providers import redis_client
 
 ALPHA = 0.2  # weight of the newest observation
 
-_OBSERVE = """
-local b = redis.call('HMGET', KEYS[1], 'latency', 'success', 'n')
-local alpha = tonumber(ARGV[3])
-local latency = tonumber(b[1])
-local success = tonumber(b[2])
-local ok = tonumber(ARGV[2])
-if ARGV[1] ~= '' then
-  local observed = tonumber(ARGV[1])
-  if latency == nil then latency = observed else latency = latency + alpha * (observed - latency) end
+# A Lua function (composed into scripts here and in gate.py). latency '' = not measured.
+LUA = """
+local function stats_observe(key, latency_ms, ok, alpha)
+  local b = redis.call('HMGET', key, 'latency', 'success', 'n')
+  local latency = tonumber(b[1])
+  local success = tonumber(b[2])
+  if latency_ms ~= '' then
+    local observed = tonumber(latency_ms)
+    if latency == nil then latency = observed else latency = latency + alpha * (observed - latency) end
+  end
+  if success == nil then success = ok else success = success + alpha * (ok - success) end
+  redis.call('HSET', key, 'success', tostring(success), 'n', (tonumber(b[3]) or 0) + 1)
+  if latency ~= nil then redis.call('HSET', key, 'latency', tostring(latency)) end
+  return 1
 end
-if success == nil then success = ok else success = success + alpha * (ok - success) end
-redis.call('HSET', KEYS[1], 'success', tostring(success), 'n', (tonumber(b[3]) or 0) + 1)
-if latency ~= nil then redis.call('HSET', KEYS[1], 'latency', tostring(latency)) end
-return 1
 """
+
+_OBSERVE = LUA + "return stats_observe(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))"
 
 
 @dataclass
@@ -33,11 +36,18 @@ class ProviderStats:
     samples: int = 0
 
 
+def key(provider_id: int) -> str:
+    return redis_client.key("stats", provider_id)
+
+
+def latency_arg(latency_ms: float | None) -> str:
+    return "" if latency_ms is None else f"{latency_ms:.3f}"
+
+
 def observe(provider_id: int, *, ok: bool, latency_ms: float | None) -> None:
     """Record an attempt; latency only counts for answers (a timeout says nothing about speed)."""
     redis_client.script(_OBSERVE)(
-        keys=[redis_client.key("stats", provider_id)],
-        args=["" if latency_ms is None else f"{latency_ms:.3f}", 1 if ok else 0, ALPHA],
+        keys=[key(provider_id)], args=[latency_arg(latency_ms), 1 if ok else 0, ALPHA]
     )
 
 

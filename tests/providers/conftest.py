@@ -34,6 +34,13 @@ def vendor(vendor_factory) -> FakeVendor:
 
 
 @pytest.fixture(autouse=True)
+def fresh_provider_rows(settings):
+    """Tests change rows with QuerySet.update() (no signals): read them fresh on every call.
+    test_provider_config_cache.py covers the cache itself."""
+    settings.AMAS_PROVIDER_CONFIG_TTL = 0
+
+
+@pytest.fixture(autouse=True)
 def provider_state_reset():
     """Breakers, buckets, stats, budgets and cache entries of one test never leak into the next."""
     from apps.providers import budgets, cache, redis_client
