@@ -312,6 +312,8 @@ def decide(task: Task, *, rng: random.Random | None = None) -> Decision:
     _score(eligible, weights, explore, rng)
     _select(eligible, by_type=bool(requested))
     chosen = sorted((c for c in eligible if c.chosen), key=lambda c: c.total, reverse=True)
+    if requested:  # the user's order
+        chosen.sort(key=lambda c: requested.index(c.agent_type))
     explanation = {
         "rule": "decision-engine",
         "weights": {k: round(v, 4) for k, v in weights.items()},

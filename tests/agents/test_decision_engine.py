@@ -187,3 +187,9 @@ def test_an_agent_nobody_configured_runs_with_its_defaults(organization):
     result = plan(make_task(organization, target="free text about things"))
     (step,) = result.steps
     assert (step.agent_type, step.agent_config_id, step.agent_config) == ("sim_text", None, {})
+
+
+def test_requested_agents_run_in_the_order_asked(organization):
+    for order in (["sim_text", "sim_hash"], ["sim_hash", "sim_text"]):
+        result = plan(make_task(organization, task_type="custom", target="some text", requested_agents=order))
+        assert [s.agent_type for s in result.steps] == order
