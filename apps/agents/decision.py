@@ -7,8 +7,8 @@ scored on
   task type over its latest results, Thompson-sampled so that little-tried agents still get picked
   now and then (or its mean when exploration is off);
 - performance: its latency, an EWMA of processing_time_ms, relative to the fastest candidate;
-- cost: its mean cost per step (Result.cost, which includes what the agent spent through the
-  provider router), relative to the cheapest candidate;
+- cost: its mean cost per step (Result.cost, or the provider ledger's spend for the step when
+  larger), relative to the cheapest candidate;
 - load: running steps against its concurrency limit. A candidate at its limit is not picked while
   another fits.
 The total is the weighted sum (weights: settings, then admin DecisionSettings, then the task's
@@ -23,7 +23,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps as django_apps
 from django.conf import settings
+from django.db.models import Sum
 
 from apps.agents.concurrency import agent_slots_in_use_many
 from apps.agents.models import AgentConfig
@@ -170,8 +172,16 @@ def _load_history(candidate: Candidate, task_type: str, window: int, alpha: floa
         results = results.filter(step__agent_config_id=candidate.config_id)
     else:
         results = results.filter(agent=candidate.agent_type, step__agent_config_id__isnull=True)
-    rows = list(results.order_by("-created_at").values_list("status", "processing_time_ms", "cost")[:window])
+    rows = list(
+        results.order_by("-created_at").values_list("status", "processing_time_ms", "cost", "step_id")[
+            :window
+        ]
+    )
     rows.reverse()  # oldest first, so the EWMA ends on the latest
+    ledger = _ledger_cost_by_step([step_id for *_, step_id in rows])
+    # A step's cost: what the agent reported, or what the provider ledger recorded for the step when
+    # that is more (agents need not copy their AI spend into their result); never the sum of both.
+    rows = [(status, ms, max(float(cost), ledger.get(step_id, 0.0))) for status, ms, cost, step_id in rows]
     candidate.successes = sum(1 for status, _, _ in rows if status == SUCCESS)
     candidate.failures = len(rows) - candidate.successes
     latency = None
@@ -179,6 +189,15 @@ def _load_history(candidate: Candidate, task_type: str, window: int, alpha: floa
         latency = float(ms) if latency is None else alpha * ms + (1 - alpha) * latency
     candidate.latency_ms = latency
     candidate.mean_cost = statistics.fmean(float(c) for _, _, c in rows) if rows else None
+
+
+def _ledger_cost_by_step(step_ids: list[int]) -> dict[int, float]:
+    if not step_ids or not django_apps.is_installed("apps.providers"):
+        return {}
+    calls = django_apps.get_model("providers", "ProviderCall").objects.filter(step_id__in=step_ids)
+    return {
+        row["step_id"]: float(row["total"]) for row in calls.values("step_id").annotate(total=Sum("cost"))
+    }
 
 
 def _load_running(candidates: list[Candidate]) -> None:

@@ -193,3 +193,20 @@ def test_requested_agents_run_in_the_order_asked(organization):
     for order in (["sim_text", "sim_hash"], ["sim_hash", "sim_text"]):
         result = plan(make_task(organization, task_type="custom", target="some text", requested_agents=order))
         assert [s.agent_type for s in result.steps] == order
+
+
+def test_the_provider_ledger_counts_towards_expected_cost(organization):
+    from apps.providers.models import ProviderCall
+
+    for other in ("sim_fair", "sim_poor", "sim_text"):
+        make_config(other, enabled=False)
+    config = make_config("sim_good")
+    history = make_task(organization)
+    quiet = record_result(history, agent_type="sim_good", config_id=config.pk, ok=True, cost=0.0)
+    for cost in ("0.15", "0.05"):
+        ProviderCall.objects.create(task=history, step=quiet.step, agent="sim_good", cost=cost, outcome="ok")
+    record_result(history, agent_type="sim_good", config_id=config.pk, ok=True, cost=0.1)  # agent reported it
+
+    result = plan(make_task(organization))
+
+    assert result.explanation["candidates"][0]["stats"]["mean_cost"] == 0.15  # (0.2 + 0.1) / 2
