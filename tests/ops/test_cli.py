@@ -38,7 +38,7 @@ WORKER = (
     + """
 from amas.celery import app
 app.worker_main(["worker", "-Q", "default,agents,ops-a,ops-b", "-P", "threads", "-c", "4", "-l", "WARNING",
-                 "--without-mingle", "--without-gossip", "-n", "cli@%%h"])
+                 "--without-mingle", "--without-gossip", "-n", "cli@%h"])
 """
 )
 
@@ -95,7 +95,16 @@ def amas(tmp_path, live_server_url, token):
             timeout=timeout,
         )
 
+    def popen(*args: str) -> subprocess.Popen:
+        run("--help")  # logs in first
+        env = {**os.environ, "AMAS_CONFIG": str(config), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        return subprocess.Popen(
+            [sys.executable, "-m", "amas.cli", *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
     run.config = config
+    run.popen = popen
     return run
 
 
@@ -140,26 +149,37 @@ def test_failed_task_exits_1(amas):
     assert "failed" in done.stdout
 
 
-def test_watch_prints_progress(amas):
+def test_watch_prints_progress(amas, client, analyst):
     submitted = amas(
-        "submit", "custom", "slow", "--agent", "test_slow", "--param", "test_slow.seconds=1.5", "--json"
+        "submit", "custom", "slow", "--agent", "test_slow", "--param", "test_slow.seconds=60", "--json"
     )  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr
     task_id = json.loads(submitted.stdout)["id"]
 
-    done = amas("watch", task_id)
-    assert done.returncode == 0, done.stderr
-    assert "websocket unavailable" not in done.stderr, "followed over the websocket, not by polling"
-    lines = [line for line in done.stdout.splitlines() if line.startswith("test_slow")]
-    progress = [line for line in lines if " progress " in line]
-    assert progress, done.stdout
-    assert any("completed" in line and "100%" in line for line in lines)
-    assert f"Task {task_id} completed." in done.stdout
+    watcher = amas.popen("watch", task_id)
+    seen = []
+    try:
+        for line in watcher.stdout:  # live: progress lines arrive while the agent works
+            seen.append(line)
+            if line.startswith("test_slow") and " progress " in line:
+                break
+        client.force_login(analyst)
+        assert client.post(f"/api/v1/tasks/{task_id}/cancel").status_code == 200
+        rest, errors = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    output = "".join(seen) + rest
+    assert "websocket unavailable" not in errors, "followed over the websocket, not by polling"
+    progress = [line for line in output.splitlines() if line.startswith("test_slow") and " progress " in line]
+    assert progress and "%" in progress[0], output
+    assert "task cancelled" in output
+    assert watcher.returncode == 1, "a task that did not complete exits 1"
 
-    replay = amas("watch", task_id, "--json")  # a finished task: the snapshot says it all
-    assert replay.returncode == 0
+    replay = amas("watch", task_id, "--json")  # an ended task: the snapshot says it all
+    assert replay.returncode == 1
     first = json.loads(replay.stdout.splitlines()[0])
-    assert first["type"] == "snapshot" and first["task"]["status"] == "completed"
+    assert first["type"] == "snapshot" and first["task"]["status"] == "cancelled"
 
 
 def test_tables_and_json_for_scripts(amas):
