@@ -20,12 +20,13 @@ from django.utils import timezone
 from pydantic import ValidationError as PydanticValidationError
 
 from apps.agents.base import AgentCancelled, AgentContext, AgentError, AgentResult
+from apps.agents.concurrency import agent_slot_acquire, agent_slot_release
 from apps.agents.context import contribute
 from apps.agents.registry import agent_registry
 from apps.tasks import cancellation, hooks
 from apps.tasks.events import EventType, event_append
 from apps.tasks.models import Result, StepStatus, Task, TaskStatus, TaskStep
-from apps.tasks.orchestrator import steps_progress, steps_send, task_advance
+from apps.tasks.orchestrator import steps_progress, steps_resend, steps_send, task_advance
 from apps.tasks.state import step_transition, task_transition
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,34 @@ def _agent_thread(agent: Any, ctx: AgentContext, box: dict[str, Any]) -> None:
         connection.close()  # the agent thread's own connection
 
 
+@transaction.atomic
+def step_defer(step_id: int, *, countdown: float) -> None:
+    """The agent is at its concurrency limit: send the step again later (it stays queued)."""
+    task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
+    if task_id is None:
+        return
+    task = Task.objects.select_for_update().get(pk=task_id)
+    step = TaskStep.objects.select_for_update().get(pk=step_id)
+    if step.status == StepStatus.QUEUED and not task.is_terminal:
+        steps_resend(task, [step], countdown=countdown)
+
+
 def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
+    """Run a step if its agent has a free concurrency slot (limits hold across all workers)."""
+    row = TaskStep.objects.filter(pk=step_id).values("agent_config_id", "status").first()
+    if row is None or row["status"] != StepStatus.QUEUED:
+        return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
+    config_id = row["agent_config_id"]
+    if not agent_slot_acquire(config_id, step_id):
+        step_defer(step_id, countdown=settings.AMAS_CONCURRENCY_RETRY_SECONDS)
+        return StepOutcome("deferred", "agent at its concurrency limit")
+    try:
+        return _step_execute(step_id, celery_task_id)
+    finally:
+        agent_slot_release(config_id, step_id)
+
+
+def _step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
     owner = lease_owner(celery_task_id)
     claimed = step_claim(step_id, owner)
     if claimed is None:

@@ -83,14 +83,14 @@ def steps_send(
     _dispatch(task, steps, countdown=countdown)
 
 
-def steps_resend(task: Task, steps: Iterable[TaskStep]) -> None:
-    """Send queued steps again under new message ids (their message may be lost). Duplicates are
-    harmless: only one delivery can claim a queued step."""
+def steps_resend(task: Task, steps: Iterable[TaskStep], *, countdown: float | None = None) -> None:
+    """Send queued steps again under new message ids (their message may be lost, or the step
+    waits for a concurrency slot). Duplicates are harmless: only one delivery can claim a step."""
     steps = list(steps)
     for step in steps:
         step.celery_task_id = uuid.uuid4().hex
         step.save(update_fields=["celery_task_id"])
-    _dispatch(task, steps)
+    _dispatch(task, steps, countdown=countdown)
 
 
 def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = None) -> None:

@@ -99,7 +99,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def task_list(request: HttpRequest) -> HttpResponse:
     form = TaskFilterForm(request.GET)
     filters = selectors.TaskFilters(**form.filters())
-    qs = selectors.task_list(user=request.user, filters=filters).order_by(*form.ordering())
+    qs = board.task_list_page(user=request.user, filters=filters).order_by(*form.ordering())
     page = Paginator(board.task_rows(qs), PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -3,10 +3,10 @@ bounded (a fixed number of queries per page, whatever the number of tasks)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from django.db.models import Avg, Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from apps.tasks import selectors
@@ -23,6 +23,16 @@ def task_status_counts(*, user: User) -> dict[str, int]:
     counts = {status: 0 for status in TaskStatus.values}
     counts.update(dict(rows))
     return counts
+
+
+def task_list_page(*, user: User, filters: selectors.TaskFilters) -> QuerySet[Task]:
+    """selectors.task_list, with the agent condition as EXISTS: its join + DISTINCT compares
+    every column (JSON included) and takes a second with 10k tasks; EXISTS takes milliseconds."""
+    agent = filters.agent
+    qs = selectors.task_list(user=user, filters=replace(filters, agent=None))
+    if agent:
+        qs = qs.filter(Exists(TaskStep.objects.filter(task_id=OuterRef("pk"), agent_type=agent)))
+    return qs
 
 
 def task_rows(qs: QuerySet[Task]) -> QuerySet[Task]:
