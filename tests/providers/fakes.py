@@ -81,7 +81,10 @@ class FakeVendor:
         class Handler(_Handler):
             fake = vendor
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # the default backlog of 5 resets connections under load
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(
             target=self.server.serve_forever, args=(0.05,), daemon=True, name=f"fake-{self.style}"
@@ -185,6 +188,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode(errors="replace")
         fake = self.fake
+        if parts.path.startswith("/_control/"):  # for a fake running in another process (bench/)
+            command = parts.path.rsplit("/", 1)[-1]
+            if command == "recover":
+                fake.recover()
+            else:
+                getattr(fake, command)(**(body or {}))
+            return self._send_json(200, {"ok": True})
         with fake._lock:
             fake.requests.append(
                 Recorded(

@@ -1,0 +1,278 @@
+"""AI provider router benchmark.
+
+Starts a private embedded Postgres + Redis (bench/_stack.py), a fake OpenAI-compatible vendor with
+a fixed delay in its own process, and measures, in this process:
+
+1. added latency of `router.generate()` over a direct httpx call to the same fake (p50/p99), at
+   100 and 500 requests/s (open loop: requests start on schedule whatever the previous ones do);
+2. the time to fail over when the first provider starts failing (500s, timeouts), and what the
+   requests cost once its circuit breaker is open.
+
+Run: `venv/bin/python bench/router.py` (about a minute). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._stack import BenchStack, percentile  # noqa: E402
+
+FAKE = """
+import sys, time
+from tests.providers.fakes import FakeVendor
+fake = FakeVendor(style="openai", api_key="", delay=float(sys.argv[1])).start()
+print(fake.url, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
+def start_fake(stack: BenchStack, delay: float) -> str:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FAKE, str(delay)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    stack.processes.append(proc)
+    assert proc.stdout is not None
+    return proc.stdout.readline().strip()
+
+
+_pool = ThreadPoolExecutor(max_workers=64)  # one pool: its threads keep their DB connections
+errors: list[int] = []  # calls that raised (reported under the table)
+
+
+def open_loop(fn, rate: float, seconds: float) -> list[float]:
+    """Start `fn` `rate` times a second for `seconds`; return each call's duration in ms."""
+    durations: list[float] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        started = time.perf_counter()
+        try:
+            fn(i)
+        except Exception:  # noqa: BLE001 - counted, and the run goes on
+            with lock:
+                errors.append(i)
+            return
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            durations.append(elapsed)
+
+    total = int(rate * seconds)
+    t0 = time.perf_counter()
+    futures = []
+    for i in range(total):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        futures.append(_pool.submit(one, i))
+    for future in futures:
+        future.result()
+    return durations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay", type=float, default=0.020, help="fake vendor delay (s)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load step")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating direct/router rounds per step")
+    args = parser.parse_args()
+
+    os.environ.setdefault("AMAS_PROVIDER_CACHE_TTL", "0")  # measure routing, not the cache
+    stack = BenchStack()
+    stack.start()
+    try:
+        run(stack, args)
+    finally:
+        from django.db import connections
+
+        _pool.submit(connections.close_all)
+        _pool.shutdown(wait=True)
+        connections.close_all()
+        stack.stop()
+
+
+def run(stack: BenchStack, args: argparse.Namespace) -> None:
+    import logging
+
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.providers import breaker, router
+    from apps.providers.adapters.base import http_client
+    from apps.providers.models import Provider
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("amas.providers").setLevel(logging.WARNING)
+
+    primary_url = start_fake(stack, args.delay)
+    secondary_url = start_fake(stack, args.delay)
+    for preset in Provider.objects.filter(enabled=True):
+        preset.enabled = False
+        preset.save()
+    primary = Provider.objects.create(
+        name="bench-primary", kind="openai", base_url=primary_url, model="fake-model", enabled=True,
+        priority=1, timeout=5, max_retries=0, allowed_classifications=["clear", "green", "amber", "red"],
+    )  # fmt: skip
+    Provider.objects.create(
+        name="bench-secondary", kind="openai", base_url=secondary_url, model="fake-model", enabled=True,
+        priority=2, timeout=5, max_retries=0, allowed_classifications=["clear", "green", "amber", "red"],
+    )  # fmt: skip
+    connection.close()
+
+    messages = [{"role": "user", "content": "Summarise the incident at example.org in two sentences."}]
+    body = {"model": "fake-model", "messages": messages, "max_tokens": 64, "temperature": 0.2}
+    client = http_client()  # the router's own pooled client: same connection reuse for both
+
+    def direct(i: int) -> None:
+        response = client.post(f"{primary_url}/chat/completions", json=body, timeout=5)
+        response.raise_for_status()
+        response.json()
+
+    def routed(i: int) -> None:
+        router.generate(messages, purpose="bench", classification="clear", max_tokens=64)
+
+    # Warm up connections, Lua scripts, the DB connection pool of the worker threads.
+    open_loop(direct, 50, 1)
+    open_loop(routed, 50, 1)
+
+    # Direct and routed runs alternate in short rounds, so a change in machine load between them
+    # (this box is shared) biases neither side.
+    rows = []
+    for rate in (100, 500):
+        baseline, measured = [], []
+        for _ in range(args.rounds):
+            baseline += open_loop(direct, rate, args.seconds / args.rounds)
+            measured += open_loop(routed, rate, args.seconds / args.rounds)
+        rows.append((rate, baseline, measured))
+
+    # Sequential, interleaved, against a vendor that answers at once: the router's own cost.
+    instant_url = start_fake(stack, 0.0)
+    primary.base_url = instant_url
+    primary.save()
+
+    def direct_instant(i: int) -> None:
+        client.post(f"{instant_url}/chat/completions", json=body, timeout=5).raise_for_status()
+
+    idle_direct, idle_routed = [], []
+    for _ in range(500):
+        idle_direct.append(_timed(direct_instant))
+        idle_routed.append(_timed(routed))
+    primary.base_url = primary_url
+    primary.save()
+
+    # Failover: the primary starts failing. Changes go through save() so that every process
+    # (here: this one's provider cache) sees them at once, as an admin's change would be seen.
+    normal = [_timed(routed) for _ in range(50)]
+    settings.AMAS_PROVIDER_BREAKER_FAILURES = 5
+    settings.AMAS_PROVIDER_BREAKER_COOLDOWN = 300
+    failover = []
+    primary.base_url = f"http://127.0.0.1:{_closed_port()}/v1"  # connection refused
+    primary.save()
+    failover.append(("connection refused, breaker closed (5 calls)", [_timed(routed) for _ in range(5)]))
+    failover.append(("breaker open: primary skipped (50 calls)", [_timed(routed) for _ in range(50)]))
+    breaker.reset(primary.pk)
+    primary.base_url, primary.max_retries = primary_url, 0
+    primary.save()
+    _primary_fails_with_500s(primary_url)
+    failover.append(("HTTP 500, no retry, breaker closed (5 calls)", [_timed(routed) for _ in range(5)]))
+    breaker.reset(primary.pk)
+    primary.max_retries = 2  # the default: two retries with jittered backoff before falling over
+    primary.save()
+    failover.append(
+        ("HTTP 500, 2 retries (default), breaker closed (3 calls)", [_timed(routed) for _ in range(3)])
+    )
+    breaker.reset(primary.pk)
+    primary.base_url, primary.timeout, primary.max_retries = _start_hanging_server(), 1.0, 0
+    primary.save()
+    failover.append(("primary hangs, 1 s timeout (3 calls)", [_timed(routed) for _ in range(3)]))
+
+    print_table(args, rows, idle_direct, idle_routed, normal, failover)
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn(0)
+    return (time.perf_counter() - started) * 1000
+
+
+def _primary_fails_with_500s(url: str) -> None:
+    """Tell the fake vendor process to fail from now on (its control endpoint)."""
+    import httpx
+
+    httpx.post(url.removesuffix("/v1") + "/_control/fail_always", json={"mode": "500"}, timeout=5)
+
+
+def _closed_port() -> int:
+    from amas.stack import free_port
+
+    return free_port()
+
+
+def _start_hanging_server() -> str:
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted: list[socket.socket] = []
+
+    def accept_forever() -> None:
+        while True:
+            conn, _ = server.accept()
+            accepted.append(conn)  # never answer
+
+    threading.Thread(target=accept_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+
+
+def _fmt(values: list[float]) -> tuple[float, float]:
+    return percentile(values, 50), percentile(values, 99)
+
+
+def print_table(args, rows, idle_direct, idle_routed, normal, failover) -> None:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"\nFake vendor delay {args.delay * 1000:.0f} ms; {args.seconds:.0f} s per load step; "
+        f"{os.cpu_count()} CPUs, load average {load}; response cache off.\n"
+    )
+    print("| load | direct httpx p50 / p99 (ms) | router p50 / p99 (ms) | added p50 / p99 (ms) | ratio p99 |")
+    print("|---|---|---|---|---|")
+    for rate, baseline, measured in rows:
+        b50, b99 = _fmt(baseline)
+        m50, m99 = _fmt(measured)
+        print(
+            f"| {rate} req/s ({len(measured)} calls) | {b50:.2f} / {b99:.2f} | {m50:.2f} / {m99:.2f} | "
+            f"{m50 - b50:.2f} / {m99 - b99:.2f} | {m99 / b99:.2f} |"
+        )
+    b50, b99 = _fmt(idle_direct)
+    m50, m99 = _fmt(idle_routed)
+    print(
+        f"| sequential, vendor answers at once ({len(idle_routed)} calls) | {b50:.2f} / {b99:.2f} | "
+        f"{m50:.2f} / {m99:.2f} | {m50 - b50:.2f} / {m99 - b99:.2f} | {m99 / b99:.2f} |"
+    )
+    print(f"\nCalls that failed under load: {len(errors)}.\n")
+    n50, n99 = _fmt(normal)
+    print("| failover case | request latency p50 / max (ms) | vs. healthy p50 (ms) |")
+    print("|---|---|---|")
+    print(f"| healthy primary | {n50:.2f} / {max(normal):.2f} | - |")
+    for label, values in failover:
+        p50 = percentile(values, 50)
+        print(f"| {label} | {p50:.2f} / {max(values):.2f} | {p50 - n50:+.2f} |")
+
+
+if __name__ == "__main__":
+    main()
