@@ -92,7 +92,9 @@ class ContextFilter(logging.Filter):
     """Puts the current context on each record (explicit `extra=` values win)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for name, value in current_context().items():
+        from apps.core import tracing
+
+        for name, value in {**current_context(), **tracing.current_ids()}.items():
             if not getattr(record, name, ""):
                 setattr(record, name, value)
         return True
