@@ -51,6 +51,15 @@
     return parts.join(" · ");
   }
 
+  /* Task titles seen on this page (server-rendered rows, task.created events), so live rows name
+   * their task instead of showing its id. */
+  var titles = {};
+  function rememberTitles(root) {
+    (root || document).querySelectorAll("[data-task-id] a[data-task-title]").forEach(function (a) {
+      titles[a.closest("[data-task-id]").getAttribute("data-task-id")] = a.textContent;
+    });
+  }
+
   function feedItem(ev, withTask) {
     var li = document.createElement("li");
     li.className = "new";
@@ -70,7 +79,9 @@
       var task = document.createElement("a");
       task.href = "/tasks/" + ev.task_id + "/";
       task.className = "mono";
-      task.textContent = (ev.payload && ev.payload.title) || ev.task_id.slice(0, 8);
+      if (ev.payload && ev.payload.title) { titles[ev.task_id] = ev.payload.title; }
+      task.setAttribute("data-task-title", "");
+      task.textContent = titles[ev.task_id] || ev.task_id.slice(0, 8);
       li.appendChild(task);
     }
     var detail = document.createElement("span");
@@ -286,7 +297,8 @@
 
   /* Upload progress for htmx-posted forms (htmx:xhr:progress carries loaded/total). */
   document.addEventListener("htmx:xhr:progress", function (e) {
-    var form = e.target.closest ? e.target.closest("form[data-task-form]") : null;
+    /* Only the form's own submission: the plan preview posts from inside the form too. */
+    var form = e.target.matches && e.target.matches("form[data-task-form]") ? e.target : null;
     if (!form || !e.detail.lengthComputable) { return; }
     var box = form.querySelector(".upload-progress");
     if (!box) { return; }
@@ -299,6 +311,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    rememberTitles();
     document.querySelectorAll("form[data-task-form]").forEach(syncTaskForm);
   });
   document.addEventListener("htmx:afterSettle", function (e) {

@@ -1,10 +1,43 @@
-"""Fixtures for the dashboard tests. The browser fixtures (daphne + a real worker + Chromium)
-live in browser.py and are imported by the browser test modules only."""
+"""Fixtures for the dashboard tests: test agents, signed-in clients and, for the browser tests,
+a daphne server speaking HTTP and websockets on the test database and Debian's Chromium."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from apps.agents.registry import agent_registry
 from tests.tasks import agents
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+# daphne in a subprocess, with the test agents registered as in the test process.
+SERVER = """
+import sys
+import django
+django.setup()
+from apps.agents.registry import agent_registry
+from tests.tasks.agents import ALL
+for agent in ALL:
+    agent_registry.register(agent)
+from daphne.cli import CommandLineInterface
+CommandLineInterface().run(sys.argv[1:])
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -28,3 +61,102 @@ def viewer_client(client, user_factory):
     client.force_login(viewer)
     client.user = viewer
     return client
+
+
+# ---------------------------------------------------------------------------------- browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    return f"postgresql://{s['USER']}:@/{s['NAME']}?host={s['HOST']}"
+
+
+@pytest.fixture(scope="module")
+def live_url(django_db_setup, django_db_blocker):
+    """Base URL of a daphne server (HTTP + websockets) on the test database and Redis."""
+    from django.conf import settings
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        # The same settings as this test process (password hashers, keys) whatever they are.
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+        "PYTHONPATH": str(ROOT),
+    }
+    log_path = ARTIFACTS / "daphne.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVER, "-b", "127.0.0.1", "-p", str(port), "tests.ui.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"daphne did not start:\n{log_path.read_text()[-3000:]}") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Browser tests need Debian's chromium: apt-get install -y chromium (or `make browser`)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    # What went wrong in the page: script errors, and failed requests other than the favicon
+    # that pages outside our layout (allauth's defaults) make the browser ask for.
+    page.problems = []
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not m.text.startswith("Failed to load resource")
+            and page.problems.append(f"console: {m.text}")
+        ),
+    )
+    page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
+    page.on(
+        "response",
+        lambda r: (
+            r.status >= 400
+            and not r.url.endswith("/favicon.ico")
+            and page.problems.append(f"{r.status} {r.request.method} {r.url}")
+        ),
+    )
+    yield page
+    context.close()
