@@ -96,13 +96,17 @@ def estimate_tokens(text: str) -> int:
 
 
 def _classification_for(classification: str | None, task: Any) -> str:
-    value = classification or (task.classification if task is not None else None)
-    value = value or settings.AMAS_PROVIDER_DEFAULT_CLASSIFICATION
-    if value not in ALL_CLASSIFICATIONS:
-        raise ValidationFailed(
-            f"Unknown classification {value!r}; use one of {', '.join(ALL_CLASSIFICATIONS)}."
-        )
-    return value
+    """The call's classification: the task's TLP, or the one given, whichever is stricter (a caller
+    cannot send a TLP:RED task's data out as CLEAR), else the configured default."""
+    levels = [c for c in (classification, task.classification if task is not None else None) if c]
+    for value in levels:
+        if value not in ALL_CLASSIFICATIONS:
+            raise ValidationFailed(
+                f"Unknown classification {value!r}; use one of {', '.join(ALL_CLASSIFICATIONS)}."
+            )
+    if not levels:
+        return settings.AMAS_PROVIDER_DEFAULT_CLASSIFICATION
+    return max(levels, key=ALL_CLASSIFICATIONS.index)
 
 
 def _policy_message(classification: str, refused: list[Provider], tried: list[dict[str, Any]]) -> str:
@@ -233,6 +237,8 @@ def _attempt_provider(
         return payload, tokens_in, tokens_out, model, cost
     if reservation:
         reservation.release()
+    if not local:  # a half-open probe that ended without a verdict (429, bad request) frees its slot
+        breaker.release(provider.id)
     return None
 
 

@@ -59,3 +59,18 @@ def test_api_key_is_encrypted_at_rest():
         stored = cursor.fetchone()[0]
     assert "sk-secret-value" not in stored
     assert Provider.objects.get(pk=provider.pk).api_key == "sk-secret-value"
+
+
+def test_api_key_survives_key_rotation(settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old_key = settings.AMAS_ENCRYPTION_KEYS[0]
+    provider = Provider.objects.get(name="Groq")
+    provider.api_key = "gsk-rotate-me"
+    provider.save(update_fields=["api_key"])
+    new_key = Fernet.generate_key().decode()
+    settings.AMAS_ENCRYPTION_KEYS = [new_key, old_key]
+    call_command("reencrypt_secrets", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    settings.AMAS_ENCRYPTION_KEYS = [new_key]  # the old key is gone
+    assert Provider.objects.get(pk=provider.pk).api_key == "gsk-rotate-me"

@@ -110,3 +110,18 @@ def test_embeddings_respect_the_policy_too(vendors):
     assert result.provider == "local" and result.dimension == 8 and len(result.vectors) == 2
     assert external.calls() == []
     assert router.embed(["a"], classification="clear").provider == "external"
+
+
+def test_a_caller_cannot_lower_the_tasks_classification(vendors, analyst):
+    external, _ = vendors
+    task = Task.objects.create(
+        organization=analyst.organization,
+        created_by=analyst,
+        title="t",
+        task_type="custom",
+        classification="red",
+    )
+    result = ask(task=task, classification="clear")
+    assert result.classification == "red" and result.provider == "local"
+    assert external.calls() == []
+    assert router.embed(["x"], classification="clear", task=task).provider == "local"
