@@ -16,8 +16,9 @@ from apps.audit.context import current_request
 from apps.audit.services import audit_record
 from apps.core.crypto import EncryptedJSONField, EncryptedTextField
 
-# Models whose every change is audited, when the app that defines them is installed. Apps that
-# add security-relevant models append their label here (or call audit_record from services).
+# Models whose every change is audited, when the app that defines them is installed (changes made
+# in the admin, the shell or any service). Apps whose services call audit_record themselves
+# (tasks, webhooks, the knowledge graph) are not listed, so nothing is recorded twice.
 AUDITED_MODELS = [
     "users.User",
     "users.Organization",
@@ -27,8 +28,8 @@ AUDITED_MODELS = [
     "agents.DecisionSettings",
     "agents.EgressAllowlistEntry",
     "agents.AuthorisedTarget",
-    "webhooks.Webhook",
-    "webhooks.WebhookEndpoint",
+    "agents.YaraRule",
+    "agents.HashSet",
 ]
 # Bookkeeping columns whose changes are not worth a row (health checks, logins).
 _VOLATILE = {"created_at", "updated_at", "date_joined"}
@@ -211,11 +212,20 @@ def _pre_save(
     instance._audit_before = _snapshot(before) if before is not None else None  # type: ignore[attr-defined]
 
 
+def _clip(value: Any) -> Any:
+    """Long texts (rule bodies, descriptions) are summarised: the row records that they changed."""
+    if isinstance(value, str) and len(value) > 500:
+        return (
+            f"{value[:200]}... ({len(value)} chars, sha256 {hashlib.sha256(value.encode()).hexdigest()[:16]})"
+        )
+    return value
+
+
 def _describe(instance: Model, created: bool) -> dict[str, Any]:
     after = _snapshot(instance)
     encrypted = sorted(k for k, v in after.items() if isinstance(v, str) and v.startswith("__encrypted__:"))
     if created:
-        plain = {k: v for k, v in after.items() if k not in encrypted}
+        plain = {k: _clip(v) for k, v in after.items() if k not in encrypted}
         return {
             "after": plain,
             "encrypted_fields_set": [k for k in encrypted if after[k] != "__encrypted__:"],
@@ -225,8 +235,8 @@ def _describe(instance: Model, created: bool) -> dict[str, Any]:
         return {}
     changed = {k for k in after if before.get(k) != after[k]}
     return {
-        "before": {k: before.get(k) for k in sorted(changed) if k not in encrypted},
-        "after": {k: after[k] for k in sorted(changed) if k not in encrypted},
+        "before": {k: _clip(before.get(k)) for k in sorted(changed) if k not in encrypted},
+        "after": {k: _clip(after[k]) for k in sorted(changed) if k not in encrypted},
         "encrypted_fields_changed": sorted(changed & set(encrypted)),
     }
 

@@ -1,6 +1,11 @@
 """allauth adapters: where a login lands, who may sign up, and how MFA secrets are stored."""
 
+import time
+
+from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.flows.login import get_authentication_records
+from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from django.http import HttpRequest
@@ -12,6 +17,17 @@ from apps.users.models import Role, User
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def is_reauthentication_required(self, *, app: str, **kwargs: object) -> bool:
+        """Someone made to set up their first second factor right after signing in is not asked
+        for their password again (allauth would); changing existing factors still is."""
+        request = context.request
+        if app == "allauth.mfa" and request is not None and mfa_missing(request.user):
+            timeout = app_settings.REAUTHENTICATION_TIMEOUT
+            records = get_authentication_records(request, request.user)
+            if records and time.time() - float(records[-1].get("at", 0)) < timeout:
+                return False
+        return super().is_reauthentication_required(app=app, **kwargs)
+
     def get_login_redirect_url(self, request: HttpRequest) -> str:
         if mfa_missing(request.user):
             return reverse("mfa_activate_totp")
