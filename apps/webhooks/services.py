@@ -398,7 +398,10 @@ def delivery_attempt(*, delivery_id: Any) -> str:
     started = time.perf_counter()
     outcome = transport.post(endpoint.url, body=body, headers=headers, timeout=settings.AMAS_WEBHOOK_TIMEOUT)
     latency = time.perf_counter() - started
-    status = _record(delivery.pk, number, started_at, latency, outcome)
+    try:
+        status = _record(delivery.pk, number, started_at, latency, outcome)
+    except (WebhookDelivery.DoesNotExist, WebhookEndpoint.DoesNotExist):
+        return DeliveryStatus.CANCELLED  # the endpoint was deleted while we were sending
     metrics.WEBHOOK_DELIVERIES.inc(outcome=_metric_outcome(outcome, status))
     if outcome.status_code is not None:
         metrics.WEBHOOK_LATENCY.observe(latency)
@@ -490,12 +493,19 @@ def _record(
     return delivery.status
 
 
+SWEEP_GRACE_SECONDS = 60
+
+
 def deliveries_dispatch_due(*, limit: int = 500) -> int:
-    """Beat sweep: queue pending deliveries whose next attempt is due (long backoffs, and any
-    message lost with a worker). The claim in delivery_attempt makes a double queue harmless."""
+    """Beat sweep: queue pending deliveries whose next attempt is overdue (long backoffs, which
+    ride on no message, and messages lost with a worker). Only those due for a minute are taken,
+    so deliveries whose message is merely waiting in a busy queue are not queued again and again;
+    the claim in delivery_attempt makes an occasional double harmless."""
     now = timezone.now()
     due = list(
-        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=SWEEP_GRACE_SECONDS)
+        )
         .exclude(claimed_until__gt=now)
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]

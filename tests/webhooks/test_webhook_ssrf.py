@@ -41,3 +41,21 @@ def test_red_tasks_are_not_sent_to_amber_endpoints(org_admin, receiver, django_c
             classification="red",
         )
     assert not WebhookDelivery.objects.exists()
+
+
+def test_the_sweep_requeues_overdue_deliveries_only(org_admin, receiver, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    services.endpoint_create(
+        user=org_admin, name="r", url=receiver.url, event_types=["task.created"], secret=SECRET
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        task_create(user=org_admin, title="t", task_type="custom", agents=["test_echo"], target="x")
+    delivery = WebhookDelivery.objects.get()
+    assert services.deliveries_dispatch_due() == 0, "just due: its message is still on the way"
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert services.deliveries_dispatch_due() == 1
