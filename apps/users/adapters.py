@@ -8,6 +8,7 @@ from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core import context
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -32,6 +33,10 @@ class AccountAdapter(DefaultAccountAdapter):
         if mfa_missing(request.user):
             return reverse("mfa_activate_totp")
         return super().get_login_redirect_url(request)
+
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        """Self sign-up only when AMAS_ALLOW_SIGNUP is on (allauth itself would always allow it)."""
+        return bool(getattr(settings, "ACCOUNT_ALLOW_REGISTRATION", False))
 
     def save_user(self, request: HttpRequest, user: User, form: object, commit: bool = True) -> User:
         """Self sign-up (off unless AMAS_ALLOW_SIGNUP) joins the default organisation as a
