@@ -328,7 +328,8 @@ def _detail_context(request: HttpRequest, task: Task, template: str) -> dict[str
             events_hidden=max(0, task.last_event_seq - len(events)),
             last_seq=events[-1].seq if events else 0,
             runs=board.task_runs(user=user, task=task) if task.schedule_id else [],
-            similar=board.tasks_same_target(user=user, task=task),
+            same_target=board.tasks_same_target(user=user, task=task),
+            similar_url=system.url_or_none("similar_tasks_partial", task.pk),
         )
     return context
 
@@ -398,5 +399,5 @@ def provider_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/providers.html",
-        {"providers": providers, "admin_add_url": system.admin_url("admin:providers_provider_add")},
+        {"providers": providers, "admin_add_url": system.url_or_none("admin:providers_provider_add")},
     )

@@ -9,7 +9,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.tasks import services
-from apps.tasks.models import Task
+from apps.tasks.models import Result, Task, TaskEvent, TaskStep
 from apps.tasks.stats import stats_refresh
 from apps.users.models import Role
 from tests.ui.browser import api_post, log_in, screenshot, wait_for_status
@@ -236,4 +236,108 @@ def test_screenshots_of_the_main_pages(page, live_url, analyst):
     for name, url in (("tasks", "/tasks/"), ("agents", "/agents/"), ("providers", "/providers/")):
         page.goto(f"{live_url}{url}")
         screenshot(page, name)
+    assert not page.problems, page.problems
+
+
+def _finished_task_with_results(user) -> Task:
+    task = Task.objects.create(
+        title="Investigate example.org",
+        target="example.org",
+        task_type="investigation",
+        status="completed",
+        progress=100,
+        organization=user.organization,
+        created_by=user,
+        summary={"text": "example.org resolves to 2 addresses; one open resolver found."},
+    )
+    step = TaskStep.objects.create(task=task, agent_type="test_echo", status="completed", progress=100)
+    Result.objects.create(
+        task=task,
+        step=step,
+        agent="test_echo",
+        status="completed",
+        summary="2 addresses, 1 finding",
+        processing_time_ms=812,
+        data={
+            "findings": [
+                {"severity": "high", "title": "Open DNS resolver", "evidence": "203.0.113.7:53"},
+                {"severity": "low", "title": "No CAA record", "evidence": "example.org"},
+            ],
+            "record_counts": {"A": 2, "MX": 1, "TXT": 4},
+            "addresses": ["203.0.113.7", "203.0.113.8"],
+            "registrar": "Example Registrar",
+        },
+    )
+    for seq, (kind, payload) in enumerate(
+        [
+            ("task.created", {"title": task.title}),
+            ("task.queued", {}),
+            ("step.started", {"agent": "test_echo"}),
+            ("step.progress", {"agent": "test_echo", "progress": 50, "message": "resolving"}),
+            ("step.completed", {"agent": "test_echo", "summary": "2 addresses, 1 finding"}),
+            ("task.completed", {}),
+        ],
+        start=1,
+    ):
+        TaskEvent.objects.create(task=task, seq=seq, type=kind, payload=payload)
+    Task.objects.filter(pk=task.pk).update(last_event_seq=6)
+    return task
+
+
+def test_pages_read_without_javascript_and_in_dark_mode(chromium, live_url, analyst):
+    task = _finished_task_with_results(analyst)
+    no_js = chromium.new_context(java_script_enabled=False, viewport={"width": 1360, "height": 900})
+    try:
+        page = no_js.new_page()
+        log_in(page, live_url, analyst)
+        page.goto(f"{live_url}/tasks/{task.pk}/")
+        expect(page.locator("#task-status")).to_have_text("completed")
+        expect(page.locator("#timeline li")).to_have_count(6)
+        expect(page.locator(".sev-high")).to_have_text("high")
+        expect(page.locator("[data-summary]")).to_contain_text("one open resolver")
+        page.goto(f"{live_url}/tasks/?q=example.org")
+        expect(page.locator("#task-results tbody tr[data-task-row]")).to_have_count(1)
+    finally:
+        no_js.close()
+
+    dark = chromium.new_context(color_scheme="dark", viewport={"width": 1360, "height": 900})
+    try:
+        page = dark.new_page()
+        log_in(page, live_url, analyst)
+        page.goto(f"{live_url}/tasks/{task.pk}/")
+        expect(page.locator("[data-live-state]")).to_have_text("● live")
+        background = page.evaluate("getComputedStyle(document.documentElement).backgroundColor")
+        assert background == "rgb(15, 19, 23)", background  # --bg of the dark palette
+        screenshot(page, "task-detail-dark")
+    finally:
+        dark.close()
+
+
+def test_keyboard_reaches_the_skip_link_and_the_navigation(page, live_url, analyst):
+    log_in(page, live_url, analyst)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.goto(f"{live_url}/tasks/new/")
+    # Every form control has a label a screen reader can announce.
+    unlabeled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+              .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+              .map(el => el.name)"""
+    )
+    assert unlabeled == []
+
+
+def test_the_overview_updates_live(page, live_url, celery_worker, analyst):
+    log_in(page, live_url, analyst)
+    expect(page.locator("[data-live-state]")).to_have_text("● live")
+    completed = page.locator("[data-status-count=completed]")
+    expect(completed).to_have_text("0")
+    page.evaluate("window.__sameDocument = true")
+
+    services.task_create(user=analyst, title="Echo from the test", task_type="custom", agents=["test_echo"])
+    expect(completed).to_have_text("1", timeout=30_000)
+    expect(page.locator("#overview-status")).to_contain_text("Echo from the test")
+    assert page.evaluate("window.__sameDocument") is True
     assert not page.problems, page.problems

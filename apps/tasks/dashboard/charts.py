@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from apps.tasks.dashboard.selectors import HourBucket
 
-WIDTH, HEIGHT = 640, 200
+WIDTH, HEIGHT = 960, 220
 LEFT, RIGHT, TOP, BOTTOM = 36, 44, 10, 24
 
 

@@ -52,7 +52,8 @@ def queue_depths() -> list[QueueDepth]:
     return [QueueDepth(name=q, depth=sum(next(lengths) for _ in names[q])) for q in queues]
 
 
-def admin_url(name: str, *args: object) -> str | None:
+def url_or_none(name: str, *args: object) -> str | None:
+    """The URL of a page another app may or may not serve yet."""
     try:
         return reverse(name, args=args)
     except NoReverseMatch:
@@ -120,7 +121,7 @@ def agent_rows(*, user: User, since: datetime) -> list[AgentRow]:
                 target_kinds=[],
                 registered=False,
             )
-        config.admin_url = admin_url("admin:agents_agentconfig_change", config.pk)
+        config.admin_url = url_or_none("admin:agents_agentconfig_change", config.pk)
         row.configs.append(config)
     stats = agent_stats(user=user, since=since)
     running = steps_running_by_agent(user=user)
@@ -197,7 +198,7 @@ def provider_rows(*, user: User) -> list[ProviderRow] | None:
                 calls=o.calls_24h,
                 cost=float(o.cost_24h),
                 cost_total=float(o.cost_total),
-                admin_url=admin_url("admin:providers_provider_change", p.pk),
+                admin_url=url_or_none("admin:providers_provider_change", p.pk),
             )
         )
     return rows
@@ -213,7 +214,7 @@ def task_artefacts(*, user: User, task: Task) -> list[Any]:
         return []
     artefacts = list(artefact_list_for_user(user=user).filter(task=task).order_by("created_at"))
     for artefact in artefacts:
-        artefact.download_url = admin_url("knowledge:artefact_download", artefact.pk)
+        artefact.download_url = url_or_none("knowledge:artefact_download", artefact.pk)
     return artefacts
 
 
