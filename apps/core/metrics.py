@@ -67,18 +67,33 @@ class MetricDef:
             raise ValueError(f"{self.name}: labels {sorted(self.labels)} expected, got {sorted(labels)}")
         return json.dumps([str(labels[name]) for name in self.labels], separators=(",", ":"))
 
-    def inc(self, amount: float = 1.0, **labels: Any) -> None:
+    def increments(self, amount: float = 1.0, **labels: Any) -> list[tuple[str, str, float]]:
+        """The Redis increments of a counter's inc(), to batch several with `record`."""
         assert self.kind == "counter"
-        _write([(_key(self.name), self._field(labels), float(amount))])
+        return [(_key(self.name), self._field(labels), float(amount))]
 
-    def observe(self, value: float, **labels: Any) -> None:
+    def observations(self, value: float, **labels: Any) -> list[tuple[str, str, float]]:
+        """The Redis increments of a histogram's observe(), to batch several with `record`."""
         assert self.kind == "histogram"
         base = self._field(labels)
         index = next((i for i, le in enumerate(self.buckets) if value <= le), len(self.buckets))
         key = _key(self.name)
-        _write(
-            [(key, f"{base}|b{index}", 1.0), (key, f"{base}|sum", float(value)), (key, f"{base}|count", 1.0)]
-        )
+        return [
+            (key, f"{base}|b{index}", 1.0),
+            (key, f"{base}|sum", float(value)),
+            (key, f"{base}|count", 1.0),
+        ]
+
+    def inc(self, amount: float = 1.0, **labels: Any) -> None:
+        _write(self.increments(amount, **labels))
+
+    def observe(self, value: float, **labels: Any) -> None:
+        _write(self.observations(value, **labels))
+
+
+def record(*batches: list[tuple[str, str, float]]) -> None:
+    """Several increments in one Redis round trip."""
+    _write([item for batch in batches for item in batch])
 
 
 def _write(increments: list[tuple[str, str, float]]) -> None:
