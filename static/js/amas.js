@@ -110,27 +110,49 @@
   }
 
   /* Task detail: steps, timeline, status; sections re-render when the task changes status. */
+  function addToTimeline(ev) {
+    var timeline = document.getElementById("timeline");
+    if (!timeline || timeline.querySelector('li[data-seq="' + ev.seq + '"]')) { return; }
+    var empty = timeline.querySelector(".empty");
+    if (empty) { empty.remove(); }
+    var item = feedItem(ev, false);
+    var later = Array.prototype.find.call(timeline.children, function (li) {
+      return Number(li.getAttribute("data-seq")) > ev.seq;
+    });
+    timeline.insertBefore(item, later || null);
+    if (!later) { timeline.scrollTop = timeline.scrollHeight; }
+  }
+
+  /* Events between what the page shows and a (re)connection's snapshot come from the REST API. */
+  function fillGap(root, taskId, after, upTo) {
+    fetch("/api/v1/tasks/" + taskId + "/events?after=" + after, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (events) {
+        events.forEach(function (ev) {
+          if (ev.seq <= upTo) { ev.task_id = taskId; addToTimeline(ev); }
+        });
+      })
+      .catch(function () { /* the timeline stays as it is; the sections still re-render */ });
+  }
+
   function onTaskMessage(root, msg) {
+    var shown = Number(root.getAttribute("data-seq") || 0);
     if (msg.type === "snapshot") {
       var t = msg.task;
-      root.setAttribute("data-seq", Math.max(Number(root.getAttribute("data-seq") || 0), t.seq));
       document.querySelectorAll('[data-task-badge="' + t.id + '"]').forEach(function (el) { setStatus(el, t.status); });
       document.querySelectorAll('[data-task-progress="' + t.id + '"]').forEach(function (el) { el.value = t.progress; });
       t.steps.forEach(function (s) { applyStep(s.step_id, s.status, s.progress, s.message); });
+      if (t.seq > shown) {
+        fillGap(root, t.id, shown, t.seq);
+        root.setAttribute("data-seq", t.seq);
+        htmx.trigger(document.body, "amas:task-changed", { type: "snapshot" });
+      }
       return;
     }
     if (msg.type !== "event") { return; }
     var ev = msg.event;
-    var last = Number(root.getAttribute("data-seq") || 0);
-    if (ev.seq <= last) { return; }
-    root.setAttribute("data-seq", ev.seq);
-    var timeline = document.getElementById("timeline");
-    if (timeline) {
-      var empty = timeline.querySelector(".empty");
-      if (empty) { empty.remove(); }
-      timeline.appendChild(feedItem(ev, false));
-      timeline.scrollTop = timeline.scrollHeight;
-    }
+    addToTimeline(ev);
+    if (ev.seq > shown) { root.setAttribute("data-seq", ev.seq); }
     var p = ev.payload || {};
     if (p.step_id !== undefined) {
       var known = applyStep(p.step_id, STEP_STATUS[ev.type], p.progress, p.message);

@@ -341,3 +341,33 @@ def test_the_overview_updates_live(page, live_url, celery_worker, analyst):
     expect(page.locator("#overview-status")).to_contain_text("Echo from the test")
     assert page.evaluate("window.__sameDocument") is True
     assert not page.problems, page.problems
+
+
+def test_events_missed_before_the_websocket_connects_fill_the_timeline(
+    page, live_url, celery_worker, analyst
+):
+    """The page shows the events up to its render; the websocket opens only after the task has
+    finished: the snapshot says so and the missing events come from the REST API, in order."""
+    held = []
+    page.route_web_socket(re.compile(r"/ws/tasks/"), lambda ws: held.append(ws))  # held back
+    log_in(page, live_url, analyst)
+    task = services.task_create(
+        user=analyst,
+        title="Late socket",
+        task_type="custom",
+        agents=["test_slow"],
+        parameters={"test_slow": {"seconds": 3}},
+    )
+    page.goto(f"{live_url}/tasks/{task.pk}/")
+    shown_at_render = page.locator("#timeline li[data-seq]").count()
+    assert wait_for_status(task.pk, {"completed"}) == "completed"
+    last_seq = Task.objects.get(pk=task.pk).last_event_seq
+    assert shown_at_render < last_seq
+
+    held[0].connect_to_server()
+    expect(page.locator("#task-status")).to_have_text("completed")
+    expect(page.locator("#timeline li[data-seq]")).to_have_count(last_seq)
+    seqs = page.eval_on_selector_all("#timeline li[data-seq]", "els => els.map(e => Number(e.dataset.seq))")
+    assert seqs == list(range(1, last_seq + 1))
+    expect(page.locator("#task-results")).to_contain_text("done sleeping")
+    assert not page.problems, page.problems
