@@ -7,7 +7,7 @@ class ProvidersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_migrate, post_save
 
         from apps.agents.context import register_context_contributor
         from apps.providers import budgets, config
@@ -20,3 +20,4 @@ class ProvidersConfig(AppConfig):
         post_delete.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_deleted")
         post_save.connect(config.providers_changed, sender=Provider, dispatch_uid="providers.saved")
         post_delete.connect(config.providers_changed, sender=Provider, dispatch_uid="providers.deleted")
+        post_migrate.connect(config.providers_changed, sender=self, dispatch_uid="providers.migrated")

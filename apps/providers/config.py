@@ -1,7 +1,8 @@
 """The enabled providers, cached in each process and checked against a version counter in Redis
 that every save or delete of a Provider bumps, so an admin's change (say, narrowing a provider's
 allowed classifications) applies to every process on its next call. Writes that bypass signals
-(QuerySet.update) are picked up after AMAS_PROVIDER_CONFIG_TTL seconds at the latest."""
+(QuerySet.update) are picked up after AMAS_PROVIDER_CONFIG_TTL seconds at the latest; `migrate`
+and `flush` (post_migrate) count as a change."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 
 import redis
 from django.conf import settings
+from django.db import connection
 
 from apps.providers import redis_client
 from apps.providers.models import Provider
@@ -26,9 +28,11 @@ def _query() -> list[Provider]:
 
 
 def enabled_providers() -> list[Provider]:
+    """Inside a transaction the rows are always read fresh (and never cached): what a transaction
+    sees may be rolled back, and it may have changed rows itself without telling anyone yet."""
     global _snapshot
     ttl = settings.AMAS_PROVIDER_CONFIG_TTL
-    if ttl <= 0:
+    if ttl <= 0 or connection.in_atomic_block:
         return _query()
     version = redis_client.client().get(redis_client.key(_VERSION_KEY)) or b"0"
     now = time.monotonic()
