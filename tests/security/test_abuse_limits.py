@@ -72,3 +72,18 @@ def test_device_cookie_is_signed_and_http_only(client):
     cookie = response.cookies["amas_device"]
     assert cookie["httponly"] and cookie["samesite"] == "Lax"
     assert ":" in cookie.value  # value:signature
+
+
+def test_a_page_may_widen_its_own_policy(rf):
+    from django.http import HttpResponse
+
+    from apps.core.security import SecurityHeadersMiddleware, csp_allow
+
+    @csp_allow(style_src="'unsafe-inline'")
+    def widget_page(request):
+        return HttpResponse("ok")
+
+    response = SecurityHeadersMiddleware(widget_page)(rf.get("/graph/"))
+    policy = response["Content-Security-Policy"]
+    assert "style-src 'self' 'unsafe-inline'" in policy
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
