@@ -110,3 +110,36 @@ def test_export_from_an_unfamiliar_client_steps_up_first(user_factory):
     response = client.get("/audit/export.jsonl", REMOTE_ADDR="198.51.100.1")
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"].startswith("/accounts/2fa/reauthenticate/")
+
+
+def test_provider_changes_are_recorded_without_their_secrets(user_factory, rf):
+    from apps.audit.context import current_request
+    from apps.providers.models import Provider
+
+    admin = user_factory(role=Role.ADMIN)
+    request = rf.post("/admin/providers/provider/add/", REMOTE_ADDR="192.0.2.44")
+    request.user = admin
+    token = current_request.set(request)  # as AuditRequestMiddleware does for a real request
+    try:
+        provider = Provider.objects.create(name="Vendor X", kind="openai", api_key="sk-created-secret-1")
+        provider.api_key = "sk-rotated-secret-2"
+        provider.priority = 5
+        provider.save()
+        provider.last_health_ok = True
+        provider.save(update_fields=["last_health_ok"])  # bookkeeping: not recorded
+    finally:
+        current_request.reset(token)
+    events = list(
+        AuditEvent.objects.filter(entity_type="providers.provider", entity_id=str(provider.pk)).order_by(
+            "seq"
+        )
+    )
+    assert [e.event_type for e in events] == ["provider.create", "provider.update"]
+    created, updated = events
+    assert created.actor_id == admin.pk and created.ip == "192.0.2.44"
+    assert created.changes["after"]["name"] == "Vendor X" and created.changes["encrypted_fields_set"] == [
+        "api_key"
+    ]
+    assert updated.changes["before"] == {"priority": 100} and updated.changes["after"] == {"priority": 5}
+    assert updated.changes["encrypted_fields_changed"] == ["api_key"]
+    assert "sk-" not in json.dumps([e.changes for e in events])
