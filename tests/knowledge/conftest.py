@@ -45,3 +45,26 @@ def s3_server():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def builtin_provider(transactional_db):
+    """The built-in offline provider row, as migration providers/0002 creates it: transactional
+    tests flush the tables between tests, taking data-migration rows with them."""
+    from apps.providers.models import Provider
+
+    provider, _ = Provider.objects.get_or_create(
+        name="Built-in (offline)",
+        defaults={
+            "kind": "builtin",
+            "model": "builtin-extractive",
+            "embedding_model": "builtin-hash-384",
+            "priority": 10000,
+            "enabled": True,
+            "allowed_classifications": ["clear", "green", "amber", "red"],
+            "tags": ["builtin", "local", "offline"],
+            "timeout": 10.0,
+            "max_retries": 0,
+        },
+    )
+    return provider

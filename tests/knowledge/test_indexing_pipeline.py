@@ -11,9 +11,7 @@ from apps.agents.base import Agent, AgentContext, AgentResult, Entity, Relation
 from apps.agents.registry import agent_registry
 from apps.knowledge.models import Chunk, ChunkEmbedding
 
-# serialized_rollback: the built-in provider row comes from a data migration that other
-# transactional tests' flushes would remove.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class IntelAgent(Agent):
@@ -47,7 +45,7 @@ def wait_until(check, timeout=30.0):
         time.sleep(0.1)
 
 
-def test_results_become_searchable_and_feed_the_graph(client, analyst, celery_worker):
+def test_results_become_searchable_and_feed_the_graph(client, analyst, builtin_provider, celery_worker):
     client.force_login(analyst)
     with agent_registry.registered(IntelAgent):
         response = client.post(
