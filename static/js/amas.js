@@ -264,7 +264,12 @@
     el.setAttribute("data-state", state);
     el.textContent = text;
   }
-  document.addEventListener("htmx:wsOpen", function (e) { setLiveState(e.target, "open", "● live"); });
+  /* Sections that cannot replay missed events re-render on every (re)connection instead
+   * (hx-trigger="amas:live-open from:body"): events between render and connection are not lost. */
+  document.addEventListener("htmx:wsOpen", function (e) {
+    setLiveState(e.target, "open", "● live");
+    htmx.trigger(document.body, "amas:live-open");
+  });
   document.addEventListener("htmx:wsClose", function (e) { setLiveState(e.target, "closed", "reconnecting…"); });
 
   document.addEventListener("click", function (e) {

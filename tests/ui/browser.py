@@ -50,3 +50,28 @@ def api_post(live_url: str, token: str, path: str, body: dict) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our local test server
         return json.loads(response.read())
+
+
+def outside_the_browser_loop(fn, **kwargs):
+    """Run a service from another thread. Playwright's sync API keeps an event loop running in the
+    test's thread, where async_to_sync (the websocket broadcast after commit) refuses to run."""
+    import threading
+
+    from django.db import connection
+
+    outcome = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = fn(**kwargs)
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=60)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

@@ -12,7 +12,7 @@ from apps.tasks import services
 from apps.tasks.models import Result, Task, TaskEvent, TaskStep
 from apps.tasks.stats import stats_refresh
 from apps.users.models import Role
-from tests.ui.browser import api_post, log_in, screenshot, wait_for_status
+from tests.ui.browser import api_post, log_in, outside_the_browser_loop, screenshot, wait_for_status
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -78,7 +78,8 @@ def test_submit_a_task_with_a_file_and_watch_it_complete(page, live_url, celery_
 
 
 def test_cancel_a_long_task_from_its_page(page, live_url, celery_worker, analyst):
-    task = services.task_create(
+    task = outside_the_browser_loop(
+        services.task_create,
         user=analyst,
         title="A long sleep",
         task_type="custom",
@@ -336,7 +337,8 @@ def test_the_overview_updates_live(page, live_url, celery_worker, analyst):
     expect(completed).to_have_text("0")
     page.evaluate("window.__sameDocument = true")
 
-    services.task_create(user=analyst, title="Echo from the test", task_type="custom", agents=["test_echo"])
+    echo = {"task_type": "custom", "agents": ["test_echo"]}
+    outside_the_browser_loop(services.task_create, user=analyst, title="Echo from the test", **echo)
     expect(completed).to_have_text("1", timeout=30_000)
     expect(page.locator("#overview-status")).to_contain_text("Echo from the test")
     assert page.evaluate("window.__sameDocument") is True
@@ -351,7 +353,8 @@ def test_events_missed_before_the_websocket_connects_fill_the_timeline(
     held = []
     page.route_web_socket(re.compile(r"/ws/tasks/"), lambda ws: held.append(ws))  # held back
     log_in(page, live_url, analyst)
-    task = services.task_create(
+    task = outside_the_browser_loop(
+        services.task_create,
         user=analyst,
         title="Late socket",
         task_type="custom",
@@ -370,4 +373,25 @@ def test_events_missed_before_the_websocket_connects_fill_the_timeline(
     seqs = page.eval_on_selector_all("#timeline li[data-seq]", "els => els.map(e => Number(e.dataset.seq))")
     assert seqs == list(range(1, last_seq + 1))
     expect(page.locator("#task-results")).to_contain_text("done sleeping")
+    assert not page.problems, page.problems
+
+
+def test_list_badges_follow_the_tasks_live(page, live_url, celery_worker, analyst):
+    log_in(page, live_url, analyst)
+    task = outside_the_browser_loop(
+        services.task_create,
+        user=analyst,
+        title="Watched from the list",
+        task_type="custom",
+        agents=["test_slow"],
+        parameters={"test_slow": {"seconds": 60}},
+    )
+    page.goto(f"{live_url}/tasks/")
+    expect(page.locator("[data-live-state]")).to_have_text("● live")
+    badge = page.locator(f"#task-results [data-task-badge='{task.pk}']")
+    expect(badge).to_have_text("running", timeout=30_000)
+    page.evaluate("window.__sameDocument = true")
+    outside_the_browser_loop(services.task_cancel, task=task, by=analyst)
+    expect(badge).to_have_text("cancelled")
+    assert page.evaluate("window.__sameDocument") is True
     assert not page.problems, page.problems
