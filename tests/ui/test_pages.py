@@ -226,3 +226,23 @@ def test_viewer_sees_no_new_task_button_and_cannot_post(viewer_client):
     assert viewer_client.post("/tasks/new/plan/", form_data()).status_code == HTTPStatus.FORBIDDEN
     assert viewer_client.post("/tasks/bulk/", {"action": "cancel"}).status_code == HTTPStatus.FORBIDDEN
     assert not Task.objects.exists()
+
+
+def test_plan_preview_without_javascript_renders_the_whole_form_again(signed_in):
+    response = signed_in.post("/tasks/new/plan/", form_data(target="example.org"))
+    html = response.content.decode()
+    assert "<html" in html and "data-plan-steps" in html
+    assert 'value="example.org"' in html  # what was typed is kept
+    assert not Task.objects.exists()
+
+
+def test_viewer_reads_a_task_without_cancel_or_retry(viewer_client, analyst):
+    task = make(analyst, title="Someone else's", status="running")
+    html = viewer_client.get(f"/tasks/{task.pk}/").content.decode()
+    assert "Someone else" in html
+    assert "Cancel task" not in html and "Retry task" not in html
+    assert 'name="ids"' not in viewer_client.get("/tasks/").content.decode()  # no bulk selection
+    response = viewer_client.post(f"/tasks/{task.pk}/cancel/")
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    task.refresh_from_db()
+    assert task.status == "running"
