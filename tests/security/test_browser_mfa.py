@@ -51,6 +51,7 @@ def page(browser):
         lambda msg: page.csp_violations.append(msg.text) if "Content Security Policy" in msg.text else None,
     )
     yield page
+    page.goto("about:blank")  # stop the dashboard's polling before the server goes away
     context.close()
 
 
