@@ -26,8 +26,8 @@ def task_status_counts(*, user: User) -> dict[str, int]:
 
 
 def task_list_page(*, user: User, filters: selectors.TaskFilters) -> QuerySet[Task]:
-    """selectors.task_list, with the agent condition as EXISTS: its join + DISTINCT compares
-    every column (JSON included) and takes a second with 10k tasks; EXISTS takes milliseconds."""
+    """selectors.task_list, with the agent condition as EXISTS instead of JOIN + DISTINCT (which
+    compares every column, JSON included): about twice as fast, and no slow plan on stale stats."""
     agent = filters.agent
     qs = selectors.task_list(user=user, filters=replace(filters, agent=None))
     if agent:
