@@ -10,14 +10,26 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.core.exceptions import NotFound
 from apps.tasks import realtime, selectors
+from apps.users.permissions import has_scope
+
+
+def _refusal(scope: dict) -> int | None:
+    """The close code for a socket that may not read tasks, or None when it may."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return 4401
+    token = scope.get("auth_token")
+    if not user.organization_id or not has_scope(user=user, token=token, scope="tasks:read"):
+        return 4403
+    return None
 
 
 class TaskConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+        if code := _refusal(self.scope):
+            await self.close(code=code)
             return
+        user = self.scope["user"]
         task_id: UUID = self.scope["url_route"]["kwargs"]["task_id"]
         self.group = realtime.task_group(task_id)
         # Join before reading the snapshot, so nothing can fall between the two; events already
@@ -29,7 +41,7 @@ class TaskConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4404)
             return
         self.last_seq = snapshot["seq"]
-        await self.accept()
+        await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         await self.send_json({"type": "snapshot", "task": snapshot})
 
     async def disconnect(self, code: int) -> None:
@@ -61,16 +73,13 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
     """Every event of the user's organisation."""
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+        if code := _refusal(self.scope):
+            await self.close(code=code)
             return
-        if not user.organization_id:
-            await self.close(code=4403)
-            return
+        user = self.scope["user"]
         self.group = realtime.monitor_group(user.organization_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         await self.send_json({"type": "hello", "organization": user.organization_id})
 
     async def disconnect(self, code: int) -> None:

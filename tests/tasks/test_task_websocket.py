@@ -121,3 +121,24 @@ def test_monitor_streams_own_organisation_only(api, analyst, user_factory, celer
     messages, nothing_for_stranger = async_to_sync(scenario)()
     assert [m["event"]["type"] for m in messages][0] == "task.created"
     assert nothing_for_stranger is True
+
+
+def test_token_sockets_need_the_tasks_read_scope(api, analyst):
+    from apps.users.services import token_create
+
+    body = submit(api, agents=["test_echo"])
+    narrow = token_create(user=analyst, name="agents only", scopes=["agents:read"]).secret
+    broad = token_create(user=analyst, name="tasks", scopes=["tasks:read"]).secret
+
+    async def scenario() -> list:
+        outcomes = []
+        for secret in (narrow, broad):
+            for path in (f"/ws/tasks/{body['id']}/?token={secret}", f"/ws/monitor/?token={secret}"):
+                comm = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://localhost")])
+                outcomes.append(await comm.connect())
+                await comm.disconnect()
+        return outcomes
+
+    outcomes = async_to_sync(scenario)()
+    assert outcomes[:2] == [(False, 4403), (False, 4403)]
+    assert [connected for connected, _ in outcomes[2:]] == [True, True]
