@@ -5,12 +5,14 @@ same template); live updates come over the websockets (static/js/amas.js)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from http import HTTPStatus
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -39,6 +41,22 @@ from apps.tasks.models import TERMINAL_STATUSES, Task, TaskStatus
 PAGE_SIZE = 25
 BULK_LIMIT = 100
 RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED})
+
+
+def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Django's login_required, except that an htmx request (a section refreshing itself after
+    the session expired) sends the whole page to the login form instead of swapping it in."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if getattr(request, "htmx", None):
+            current = request.htmx.current_url_abs_path or request.get_full_path()
+            return HttpResponseClientRedirect(redirect_to_login(current)["Location"])
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
 
 
 def _section(request: HttpRequest, template: str, sections: set[str]) -> str:

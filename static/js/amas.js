@@ -337,6 +337,27 @@
     box.querySelector("[data-upload-pct]").textContent = pct + "%";
   });
 
+  /* A request that failed leaves the page as it was and says so (htmx does not swap errors). */
+  function showRequestError(text) {
+    var box = document.getElementById("request-error");
+    if (!box) { return; }
+    box.textContent = text;
+    box.hidden = false;
+  }
+  document.addEventListener("htmx:responseError", function (e) {
+    var status = e.detail.xhr ? e.detail.xhr.status : 0;
+    var text = status === 403 ? "Not allowed (403). Your session or role may have changed: reload the page."
+      : "The server could not do that (HTTP " + status + "). Nothing was changed on this page.";
+    showRequestError(text);
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showRequestError("The server did not answer. Check the connection and try again.");
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var box = document.getElementById("request-error");
+    if (box && e.detail.successful) { box.hidden = true; }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     rememberTitles();
     document.querySelectorAll("form[data-task-form]").forEach(syncTaskForm);

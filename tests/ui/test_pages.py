@@ -246,3 +246,15 @@ def test_viewer_reads_a_task_without_cancel_or_retry(viewer_client, analyst):
     assert response.status_code == HTTPStatus.FORBIDDEN
     task.refresh_from_db()
     assert task.status == "running"
+
+
+def test_a_section_refresh_after_the_session_ended_sends_the_page_to_the_login(client):
+    response = client.get(
+        "/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="overview-status",
+        HTTP_HX_CURRENT_URL="http://testserver/tasks/?q=x",
+    )
+    assert response.status_code == HTTPStatus.OK
+    assert response["HX-Redirect"].startswith("/accounts/login/?next=")
+    assert "tasks" in response["HX-Redirect"]
