@@ -187,7 +187,7 @@ def test_a_viewer_sees_no_new_task_button_and_is_refused_the_form(page, live_url
 
     response = page.goto(f"{live_url}/tasks/new/")
     assert response.status == 403
-    expect(page.locator("[role=alert]")).to_contain_text("not create them")
+    expect(page.get_by_role("alert")).to_contain_text("not create them")
 
     status, text = page.evaluate(POST_NEW_TASK)
     assert status == 403 and "not create them" in text
