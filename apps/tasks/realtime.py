@@ -24,11 +24,17 @@ def event_message(event: Any) -> dict[str, Any]:
     }
 
 
-def event_broadcast(event: Any, organization_id: object) -> None:
+def events_broadcast(events: list[tuple[Any, Any]]) -> None:
+    """Send (event, organization_id) pairs to their task group and organisation monitor group,
+    in order, within one trip into the channel layer's event loop."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not events:
         return
-    message = {"type": "task.event", "event": event_message(event)}
-    send = async_to_sync(layer.group_send)
-    send(task_group(event.task_id), message)
-    send(monitor_group(organization_id), message)
+
+    async def send_all() -> None:
+        for event, organization_id in events:
+            message = {"type": "task.event", "event": event_message(event)}
+            await layer.group_send(task_group(event.task_id), message)
+            await layer.group_send(monitor_group(organization_id), message)
+
+    async_to_sync(send_all)()
