@@ -82,18 +82,28 @@ def wait_terminal(task_ids: list[str], timeout: float = 600) -> dict[str, dateti
 def pipeline(client, latency_n: int, throughput_n: int, clients: int) -> dict[str, float]:  # noqa: ANN001
     body = {"title": "noop", "task_type": "custom", "agents": ["bench_noop"]}
 
+    post_ms: list[float] = []
+
     def submit() -> tuple[str, datetime]:
         at = datetime.now(UTC)
+        started = time.perf_counter()
         response = client.post("/api/v1/tasks", json=body)
+        post_ms.append((time.perf_counter() - started) * 1000)
         response.raise_for_status()
         return response.json()["id"], at
 
     wait_terminal([submit()[0]])  # warm up
+    from apps.tasks.models import Task
+
     latencies = []
+    post_ms.clear()
     for _ in range(latency_n):
         task_id, at = submit()
         finished = wait_terminal([task_id])[task_id]
         latencies.append((finished - at).total_seconds() * 1000)
+    post_p50 = percentile(post_ms, 50)
+    recent = Task.objects.order_by("-created_at")[:latency_n]
+    worker_ms = [(t.finished_at - t.queued_at).total_seconds() * 1000 for t in recent]
     started = datetime.now(UTC)
     with ThreadPoolExecutor(clients) as pool:
         submitted = list(pool.map(lambda _: submit(), range(throughput_n)))
@@ -109,6 +119,8 @@ def pipeline(client, latency_n: int, throughput_n: int, clients: int) -> dict[st
         "load_p50": percentile(under_load, 50),
         "load_p99": percentile(under_load, 99),
         "mean": statistics.mean(latencies),
+        "post_p50": post_p50,
+        "queued_to_finished_p50": percentile(worker_ms, 50),
     }
 
 
@@ -128,6 +140,9 @@ def main() -> None:
         bare = bare_celery(args.latency_n, args.throughput_n)
         with session_client(base_url) as client:
             pipe = pipeline(client, args.latency_n, args.throughput_n, args.clients)
+    except Exception:
+        print(stack.logs())
+        raise
     finally:
         stack.stop()
 
@@ -142,6 +157,9 @@ def main() -> None:
           f"{bare['rate'] / pipe['rate']:.2f}x slower |")
     print(f"| submit -> completed under load p50 / p99 | | {pipe['load_p50']:.0f} / {pipe['load_p99']:.0f} ms | |")
     print(f"| API submit rate ({args.clients} clients) | | {pipe['submit_rate']:.0f} req/s | |")
+    print(f"| of one at a time: POST /tasks p50 | | {pipe['post_p50']:.1f} ms | |")
+    print(f"| of one at a time: queued -> completed p50 (broker + worker) | {bare['p50']:.1f} ms | "
+          f"{pipe['queued_to_finished_p50']:.1f} ms | {pipe['queued_to_finished_p50'] / bare['p50']:.2f}x |")
 
 
 if __name__ == "__main__":

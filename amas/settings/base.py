@@ -83,12 +83,16 @@ def _database_from_env() -> dict:
     options = database.setdefault("OPTIONS", {})
     if "host" in options:
         database["HOST"] = options.pop("host")
+    # Web processes (ASGI) close connections per request: Django's async handling runs sync code
+    # in changing threads, and persistent connections there leak until Postgres refuses clients.
+    # Celery workers keep theirs (AMAS_WORKER_CONN_MAX_AGE, applied in amas/celery.py).
     database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     database["CONN_HEALTH_CHECKS"] = True
     return database
 
 
 DATABASES = {"default": _database_from_env()}
+AMAS_WORKER_CONN_MAX_AGE = env.int("AMAS_WORKER_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "users.User"

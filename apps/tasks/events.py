@@ -4,10 +4,8 @@ After commit, the event is broadcast to websockets and handed to event hooks (we
 
 from typing import Any
 
-from django.db import transaction
-
-from apps.tasks import hooks, realtime
 from apps.tasks.models import Task, TaskEvent
+from apps.tasks.outbox import outbox
 
 
 class EventType:
@@ -34,26 +32,5 @@ def event_append(task: Task, type: str, payload: dict[str, Any] | None = None) -
     task.last_event_seq += 1
     Task.objects.filter(pk=task.pk).update(last_event_seq=task.last_event_seq)
     event = TaskEvent.objects.create(task=task, seq=task.last_event_seq, type=type, payload=payload or {})
-    _batch_for_transaction().append((event, task.organization_id))
+    outbox().events.append((event, task.organization_id))
     return event
-
-
-def _batch_for_transaction() -> list[tuple[TaskEvent, Any]]:
-    """The events of the current transaction, published together by one after-commit callback:
-    one round of group sends per transaction instead of one event loop per event."""
-    connection = transaction.get_connection()
-    for _savepoints, callback, _robust in connection.run_on_commit:
-        batch = getattr(callback, "amas_event_batch", None)
-        if batch is not None:
-            return batch
-    batch: list[tuple[TaskEvent, Any]] = []
-
-    def publish() -> None:
-        realtime.events_broadcast(batch)
-        for event, _organization_id in batch:
-            hooks.run_event_hooks(event)
-
-    publish.amas_event_batch = batch  # type: ignore[attr-defined]
-    # robust: the change is committed; a broadcast or hook failing must not fail the caller.
-    transaction.on_commit(publish, robust=True)
-    return batch

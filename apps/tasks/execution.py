@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError as PydanticValidationError
 
@@ -47,13 +47,10 @@ def _lease_until() -> Any:
 
 
 @transaction.atomic
-def step_claim(step_id: int, owner: str) -> tuple[Task, TaskStep] | None:
+def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] | None:
     """Move a queued step to running under our lease. None if there is nothing to do: the step
     ended already, was cancelled, or another worker holds a live lease on it."""
-    step = TaskStep.objects.select_related("task").filter(pk=step_id).first()
-    if step is None:
-        return None
-    task = Task.objects.select_for_update().get(pk=step.task_id)
+    task = Task.objects.select_for_update().get(pk=task_id)
     step = TaskStep.objects.select_for_update().get(pk=step_id)
     if task.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMED_OUT):
         return None
@@ -160,7 +157,7 @@ def step_defer(step_id: int, *, countdown: float) -> None:
 
 def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
     """Run a step if its agent has a free concurrency slot (limits hold across all workers)."""
-    row = TaskStep.objects.filter(pk=step_id).values("agent_config_id", "status").first()
+    row = TaskStep.objects.filter(pk=step_id).values("agent_config_id", "status", "task_id").first()
     if row is None or row["status"] != StepStatus.QUEUED:
         return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
     config_id = row["agent_config_id"]
@@ -168,14 +165,14 @@ def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
         step_defer(step_id, countdown=settings.AMAS_CONCURRENCY_RETRY_SECONDS)
         return StepOutcome("deferred", "agent at its concurrency limit")
     try:
-        return _step_execute(step_id, celery_task_id)
+        return _step_execute(step_id, row["task_id"], celery_task_id)
     finally:
         agent_slot_release(config_id, step_id)
 
 
-def _step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
+def _step_execute(step_id: int, task_id: Any, celery_task_id: str) -> StepOutcome:
     owner = lease_owner(celery_task_id)
-    claimed = step_claim(step_id, owner)
+    claimed = step_claim(step_id, task_id, owner)
     if claimed is None:
         return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
     task, step = claimed
@@ -223,7 +220,6 @@ def _step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
             stop.set()  # the agent sees is_cancelled(); we do not wait for it to comply
             thread.join(timeout=settings.AMAS_STEP_GRACE_SECONDS)
             break
-    close_old_connections()
     if reason == "timeout":
         return step_fail(
             step_id,
@@ -257,6 +253,19 @@ def _locked(step_id: int, owner: str) -> tuple[Task, TaskStep] | None:
     return task, step
 
 
+def _result_upsert(task: Task, step: TaskStep, **fields: Any) -> Result:
+    """One Result per step: a re-run (retry, re-delivery) replaces it in place. The caller holds
+    the task lock, so nobody else inserts a Result for this step meanwhile."""
+    row = Result(task=task, step=step, agent=step.agent_type, **fields)
+    existing = Result.objects.filter(step=step).values_list("id", flat=True).first()
+    if existing is None:
+        row.save(force_insert=True)
+    else:
+        row.id = existing
+        Result.objects.filter(pk=existing).update(**fields)
+    return row
+
+
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
@@ -269,20 +278,17 @@ def step_complete(step_id: int, owner: str, outcome: AgentResult, *, started: fl
     task, step = locked
     elapsed = _elapsed_ms(started)
     status = "completed" if outcome.status == "completed" else "failed"
-    result, _ = Result.objects.update_or_create(
-        step=step,
-        defaults={
-            "task": task,
-            "agent": step.agent_type,
-            "status": status,
-            "data": outcome.data,
-            "summary": outcome.summary,
-            "processing_time_ms": elapsed,
-            "error_message": outcome.error_message,
-            "tokens_in": outcome.tokens_in,
-            "tokens_out": outcome.tokens_out,
-            "cost": Decimal(str(outcome.cost)),
-        },
+    result = _result_upsert(
+        task,
+        step,
+        status=status,
+        data=outcome.data,
+        summary=outcome.summary,
+        processing_time_ms=elapsed,
+        error_message=outcome.error_message,
+        tokens_in=outcome.tokens_in,
+        tokens_out=outcome.tokens_out,
+        cost=Decimal(str(outcome.cost)),
     )
     result_payload = {
         "result_id": str(result.id),
@@ -316,16 +322,8 @@ def step_fail(
         return StepOutcome("discarded", "lease lost before failure was recorded")
     task, step = locked
     elapsed = _elapsed_ms(started)
-    result, _ = Result.objects.update_or_create(
-        step=step,
-        defaults={
-            "task": task,
-            "agent": step.agent_type,
-            "status": status,
-            "data": {},
-            "processing_time_ms": elapsed,
-            "error_message": message[:2000],
-        },
+    result = _result_upsert(
+        task, step, status=status, data={}, processing_time_ms=elapsed, error_message=message[:2000]
     )
     step_transition(
         task,

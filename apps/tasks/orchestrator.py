@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Iterable
 
 from celery import group
-from django.db import transaction
 
 from apps.agents.planner import Plan
 from apps.agents.registry import agent_registry
 from apps.tasks.models import STEP_TERMINAL_STATUSES, StepStatus, Task, TaskStatus, TaskStep
+from apps.tasks.outbox import outbox
 from apps.tasks.state import step_transition, task_transition
 
 AGGREGATOR_TYPE = "aggregator"
@@ -118,9 +118,9 @@ def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = No
         elif signatures:
             group(signatures).apply_async()
 
-    # robust: if the broker is unreachable right now the steps stay queued in Postgres and the
-    # reaper sends them again (reaper.steps_resend_stale); the committed task is not lost.
-    transaction.on_commit(send, robust=True)
+    # If the broker is unreachable right now the steps stay queued in Postgres and the reaper
+    # sends them again (reaper.steps_resend_stale); the committed task is not lost.
+    outbox().sends.append(send)
 
 
 def task_advance(task: Task) -> None:

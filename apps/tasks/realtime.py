@@ -2,8 +2,7 @@
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from apps.core.realtime import layer_run
 
 
 def task_group(task_id: object) -> str:
@@ -26,15 +25,14 @@ def event_message(event: Any) -> dict[str, Any]:
 
 def events_broadcast(events: list[tuple[Any, Any]]) -> None:
     """Send (event, organization_id) pairs to their task group and organisation monitor group,
-    in order, within one trip into the channel layer's event loop."""
-    layer = get_channel_layer()
-    if layer is None or not events:
+    in order, in one trip to the process's channel-layer loop."""
+    if not events:
         return
 
-    async def send_all() -> None:
+    async def send_all(layer: Any) -> None:
         for event, organization_id in events:
             message = {"type": "task.event", "event": event_message(event)}
             await layer.group_send(task_group(event.task_id), message)
             await layer.group_send(monitor_group(organization_id), message)
 
-    async_to_sync(send_all)()
+    layer_run(send_all)
