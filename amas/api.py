@@ -3,6 +3,8 @@
 import json
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
@@ -48,6 +50,15 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     fields = [".".join(str(p) for p in err.get("loc", [])) for err in exc.errors]
     return api.create_response(
         request, {"detail": "Invalid input: " + ", ".join(fields), "errors": exc.errors}, status=422
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def request_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return api.create_response(
+        request,
+        {"detail": f"Request body is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."},
+        status=413,
     )
 
 
