@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test lint format browser clean-var bench help
+.PHONY: run test install install-test lint format browser clean-var bench bench-search help
 
 help:
 	@echo "make run    start AMAS (embedded Postgres + pgvector, Redis, daphne, worker, beat)"
@@ -47,8 +47,15 @@ lint: install-test
 test: install-test browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Each benchmark starts its own embedded stack and prints a table (docs/benchmarks.md keeps the
+# latest figures). The 1M-vector search run takes ~20 minutes: `make bench-search SIZES=100000,1000000`.
+BENCHES ?= pipeline router ops_metrics dashboard
+SIZES ?= 100000
 bench: install-test
-	$(BIN)/python bench/run_all.py
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+
+bench-search: install-test
+	$(BIN)/python bench/search.py --sizes $(SIZES)
 
 clean-var:
 	rm -rf var/

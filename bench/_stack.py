@@ -57,7 +57,11 @@ class BenchStack:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         log = (self.root / f"process-{len(self.processes)}.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-c", BOOT + code, *args], cwd=ROOT, env=env, stdout=log, stderr=log,
+            [sys.executable, "-c", BOOT + code, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
         )
         self.processes.append(proc)
         return proc
@@ -90,7 +94,9 @@ class BenchStack:
             time.sleep(0.2)
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.root.glob("process-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in sorted(self.root.glob("process-*.log"))
+        )
 
     def stop(self) -> None:
         for proc in self.processes:

@@ -29,8 +29,13 @@ def session_client(base_url: str):  # noqa: ANN201
         "bench@example.org", "bench-password-123", organization=org, role=Role.ANALYST
     )
     session = SessionStore()
-    session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
-                    HASH_SESSION_KEY: user.get_session_auth_hash()})
+    session.update(
+        {
+            SESSION_KEY: str(user.pk),
+            BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend",
+            HASH_SESSION_KEY: user.get_session_auth_hash(),
+        }
+    )
     session.save()
     csrf = "b" * 32
     return httpx.Client(
@@ -55,7 +60,11 @@ def bare_celery(latency_n: int, throughput_n: int) -> dict[str, float]:
     for result in results:
         result.get(timeout=120)
     elapsed = time.perf_counter() - started
-    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "rate": throughput_n / elapsed}
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "rate": throughput_n / elapsed,
+    }
 
 
 def wait_terminal(task_ids: list[str], timeout: float = 600) -> dict[str, datetime]:
@@ -146,20 +155,32 @@ def main() -> None:
     finally:
         stack.stop()
 
-    print(f"\nPipeline vs bare Celery (worker prefork x{args.worker_concurrency}, {args.clients} API clients)\n")
+    print(
+        f"\nPipeline vs bare Celery (worker prefork x{args.worker_concurrency}, {args.clients} API clients)\n"
+    )
     print("| measure | bare Celery no-op | AMAS no-op task (API -> worker -> completed) | ratio |")
     print("|---|---|---|---|")
-    print(f"| round trip p50, one at a time | {bare['p50']:.1f} ms | {pipe['p50']:.1f} ms | "
-          f"{pipe['p50'] / bare['p50']:.2f}x |")
-    print(f"| round trip p99, one at a time | {bare['p99']:.1f} ms | {pipe['p99']:.1f} ms | "
-          f"{pipe['p99'] / bare['p99']:.2f}x |")
-    print(f"| throughput ({args.throughput_n} tasks) | {bare['rate']:.0f} tasks/s | {pipe['rate']:.0f} tasks/s | "
-          f"{bare['rate'] / pipe['rate']:.2f}x slower |")
-    print(f"| submit -> completed under load p50 / p99 | | {pipe['load_p50']:.0f} / {pipe['load_p99']:.0f} ms | |")
+    print(
+        f"| round trip p50, one at a time | {bare['p50']:.1f} ms | {pipe['p50']:.1f} ms | "
+        f"{pipe['p50'] / bare['p50']:.2f}x |"
+    )
+    print(
+        f"| round trip p99, one at a time | {bare['p99']:.1f} ms | {pipe['p99']:.1f} ms | "
+        f"{pipe['p99'] / bare['p99']:.2f}x |"
+    )
+    print(
+        f"| throughput ({args.throughput_n} tasks) | {bare['rate']:.0f} tasks/s | {pipe['rate']:.0f} tasks/s | "
+        f"{bare['rate'] / pipe['rate']:.2f}x slower |"
+    )
+    print(
+        f"| submit -> completed under load p50 / p99 | | {pipe['load_p50']:.0f} / {pipe['load_p99']:.0f} ms | |"
+    )
     print(f"| API submit rate ({args.clients} clients) | | {pipe['submit_rate']:.0f} req/s | |")
     print(f"| of one at a time: POST /tasks p50 | | {pipe['post_p50']:.1f} ms | |")
-    print(f"| of one at a time: queued -> completed p50 (broker + worker) | {bare['p50']:.1f} ms | "
-          f"{pipe['queued_to_finished_p50']:.1f} ms | {pipe['queued_to_finished_p50'] / bare['p50']:.2f}x |")
+    print(
+        f"| of one at a time: queued -> completed p50 (broker + worker) | {bare['p50']:.1f} ms | "
+        f"{pipe['queued_to_finished_p50']:.1f} ms | {pipe['queued_to_finished_p50'] / bare['p50']:.2f}x |"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,11 @@ class EchoAgent(Agent):
         ctx.progress(50, "halfway")
         words = ctx.task.target.split()[: ctx.parameters.words]
         return AgentResult(
-            data={"target": ctx.task.target, "words": words, "findings": [{"severity": "low", "title": "echo"}]},
+            data={
+                "target": ctx.task.target,
+                "words": words,
+                "findings": [{"severity": "low", "title": "echo"}],
+            },
             summary=f"echoed {len(words)} words",
             entities=[Entity("domain", "example.org")],
             tokens_in=3,

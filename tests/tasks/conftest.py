@@ -16,7 +16,9 @@ def test_agents():
 
 @pytest.fixture(autouse=True)
 def fast_pipeline():
-    with override_settings(AMAS_RETRY_BACKOFF_BASE=0.2, AMAS_STEP_POLL_SECONDS=0.05, AMAS_PROGRESS_MIN_INTERVAL=0):
+    with override_settings(
+        AMAS_RETRY_BACKOFF_BASE=0.2, AMAS_STEP_POLL_SECONDS=0.05, AMAS_PROGRESS_MIN_INTERVAL=0
+    ):
         yield
 
 

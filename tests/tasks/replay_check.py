@@ -20,7 +20,11 @@ def assert_replay_matches_rows(task_id) -> None:
     assert set(state.steps) == set(steps)
     for step_id, step in steps.items():
         replayed = state.steps[step_id]
-        assert (replayed.agent, replayed.status, replayed.attempt) == (step.agent_type, step.status, step.attempt)
+        assert (replayed.agent, replayed.status, replayed.attempt) == (
+            step.agent_type,
+            step.status,
+            step.attempt,
+        )
         assert replayed.progress == step.progress, step
         assert replayed.error == step.error_message
     results = {r.step_id: r for r in task.results.all()}

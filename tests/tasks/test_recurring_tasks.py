@@ -13,7 +13,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_schedule_creates_a_beat_entry_and_each_run_is_a_child_task(api, celery_worker):
     response = api.post(
         "/api/v1/tasks",
-        {"title": "hourly", "task_type": "custom", "agents": ["test_echo"], "schedule": {"every_seconds": 3600}},
+        {
+            "title": "hourly",
+            "task_type": "custom",
+            "agents": ["test_echo"],
+            "schedule": {"every_seconds": 3600},
+        },
         content_type="application/json",
     )
     assert response.status_code == 201, response.content

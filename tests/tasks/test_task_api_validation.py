@@ -25,7 +25,10 @@ def assert_nothing_written():
         ({"task_type": "custom", "agents": ["test_echo"]}, "title"),
         ({"title": "x", "task_type": "custom", "agents": ["test_echo"], "priority": 11}, "priority"),
         ({"title": "x", "task_type": "custom", "agents": ["test_echo"], "priority": 0}, "priority"),
-        ({"title": "x", "task_type": "custom", "agents": ["test_echo"], "classification": "purple"}, "classification"),
+        (
+            {"title": "x", "task_type": "custom", "agents": ["test_echo"], "classification": "purple"},
+            "classification",
+        ),
         ({"title": "x", "task_type": "teleport"}, "task_type"),
     ],
 )
@@ -44,12 +47,26 @@ def test_unknown_agent_is_422(api):
 
 
 def test_bad_agent_parameters_are_422_naming_the_parameter(api):
-    response = post(api, {"title": "x", "task_type": "custom", "agents": ["test_echo"],
-                          "parameters": {"test_echo": {"words": "many"}}})
+    response = post(
+        api,
+        {
+            "title": "x",
+            "task_type": "custom",
+            "agents": ["test_echo"],
+            "parameters": {"test_echo": {"words": "many"}},
+        },
+    )
     assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     assert "parameters.test_echo.words" in response.json()["detail"]
-    response = post(api, {"title": "x", "task_type": "custom", "agents": ["test_echo"],
-                          "parameters": {"test_echo": {"typo": 1}}})
+    response = post(
+        api,
+        {
+            "title": "x",
+            "task_type": "custom",
+            "agents": ["test_echo"],
+            "parameters": {"test_echo": {"typo": 1}},
+        },
+    )
     assert response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
     assert "parameters.test_echo.typo" in response.json()["detail"]
     assert_nothing_written()
@@ -64,7 +81,9 @@ def test_custom_task_without_agents_is_422(api):
 def test_body_over_the_limit_is_413(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
     settings.AMAS_MAX_BODY_BYTES = 2048
-    response = post(api, {"title": "x", "task_type": "custom", "agents": ["test_echo"], "description": "y" * 5000})
+    response = post(
+        api, {"title": "x", "task_type": "custom", "agents": ["test_echo"], "description": "y" * 5000}
+    )
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     assert_nothing_written()
 

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_success(api, celery_worker):
-    body = submit(api, agents=["test_echo"], target="alpha beta gamma delta", parameters={"test_echo": {"words": 2}})
+    body = submit(
+        api, agents=["test_echo"], target="alpha beta gamma delta", parameters={"test_echo": {"words": 2}}
+    )
     assert body["status"] == "queued"
     task = wait_for_task(body["id"])
     assert task.status == "completed"

@@ -10,7 +10,12 @@ pytestmark = pytest.mark.django_db
 
 
 def make(user, **fields):
-    defaults = {"title": "t", "task_type": "custom", "organization_id": user.organization_id, "created_by": user}
+    defaults = {
+        "title": "t",
+        "task_type": "custom",
+        "organization_id": user.organization_id,
+        "created_by": user,
+    }
     return Task.objects.create(**{**defaults, **fields})
 
 
