@@ -5,3 +5,13 @@ class CoreConfig(AppConfig):
     name = "apps.core"
     label = "core"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.core import logging as amas_logging
+        from apps.core import metrics_recorders, tracing
+
+        # Process-wide operations wiring: task/ledger/API metrics, the log context that travels
+        # from web to worker in Celery headers, and tracing when an OTLP endpoint is configured.
+        metrics_recorders.install()
+        amas_logging.install()
+        tracing.install()
