@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apps.core.exceptions import NotFound
-from apps.tasks.models import Result, Task, TaskEvent, TaskStatsHourly
+from apps.tasks.models import Result, Task, TaskEvent, TaskStatsHourly, TaskStep
 from apps.users.models import User
 
 
@@ -47,7 +47,8 @@ def task_list(*, user: User, filters: TaskFilters | None = None) -> QuerySet[Tas
     if f.parent:
         qs = qs.filter(parent_id=f.parent)
     if f.agent:
-        qs = qs.filter(steps__agent_type=f.agent).distinct()
+        # EXISTS rather than JOIN + DISTINCT: the planner keeps using the task indexes.
+        qs = qs.filter(Exists(TaskStep.objects.filter(task=OuterRef("pk"), agent_type=f.agent)))
     if f.q:
         qs = qs.filter(Q(title__icontains=f.q) | Q(description__icontains=f.q) | Q(target__icontains=f.q))
     return qs.order_by("-created_at", "-id")
