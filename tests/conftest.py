@@ -16,6 +16,20 @@ def celery_worker_queues() -> list[str]:
     return list(settings.AMAS_QUEUES)
 
 
+@pytest.fixture(autouse=True)
+def _data_migration_rows(request):
+    """Transactional tests end with a flush, which also deletes what data migrations created
+    (provider presets, agent configs, beat entries): put them back for database tests."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db", "live_server"} & set(
+        request.fixturenames
+    )
+    if uses_db:
+        from amas.testing.reseed import data_migration_rows_missing, reseed
+
+        if data_migration_rows_missing():
+            reseed()
+
+
 @pytest.fixture
 def celery_worker(transactional_db, celery_worker_queues):
     """A real Celery worker (threads) consuming from the session's private Redis broker."""
@@ -33,6 +47,19 @@ def celery_worker(transactional_db, celery_worker_queues):
         shutdown_timeout=30,
     ) as worker:
         yield worker
+        _wait_until_idle()
+
+
+def _wait_until_idle(timeout: float = 15.0) -> None:
+    """Let tasks the test set off (indexing, webhooks, the next step) finish before the worker
+    stops and the database is flushed under them."""
+    import time
+
+    from celery.worker import state
+
+    deadline = time.monotonic() + timeout
+    while (state.active_requests or state.reserved_requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -68,3 +68,14 @@ def test_stats_read_model(api):
     stats_refresh()
     rows = api.get("/api/v1/stats/tasks").json()
     assert [(r["status"], r["count"]) for r in rows] == [("completed", 3)]
+
+
+def test_agent_filter(api):
+    from apps.tasks.models import TaskStep
+
+    with_osint = make(api.user, title="with osint")
+    make(api.user, title="without")
+    TaskStep.objects.create(task=with_osint, agent_type="osint")
+    TaskStep.objects.create(task=with_osint, agent_type="security", position=1)
+    items = api.get("/api/v1/tasks?agent=osint").json()["items"]
+    assert [t["title"] for t in items] == ["with osint"]
