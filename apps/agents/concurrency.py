@@ -7,11 +7,11 @@ holding a slot frees it when the lease runs out instead of leaking it. The pipel
 
 from __future__ import annotations
 
-import os
 import time
 
 import redis
-from django.conf import settings
+
+from apps.core.redis import redis_client
 
 PREFIX = "amas:agent-slots:"
 
@@ -30,18 +30,9 @@ end
 return 0
 """
 
-_clients: dict[tuple[int, str], redis.Redis] = {}
-
 
 def _client() -> redis.Redis:
-    url = settings.REDIS_URL
-    key = (os.getpid(), url)  # one pool per process, re-created after a fork
-    found = _clients.get(key)
-    if found is None:
-        found = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        _clients.clear()
-        _clients[key] = found
-    return found
+    return redis_client()
 
 
 def _key(config_id: int) -> str:

@@ -28,24 +28,17 @@ import redis
 from django.conf import settings
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from apps.core.redis import redis_client as shared_redis_client
+
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 TASK_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 REMOTE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
-_clients: dict[tuple[int, str], redis.Redis] = {}
-
 
 def redis_client() -> redis.Redis:
-    url = settings.AMAS_METRICS_REDIS_URL or settings.REDIS_URL
-    key = (os.getpid(), url)  # one pool per process, re-created after a fork
-    found = _clients.get(key)
-    if found is None:
-        found = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        _clients.clear()
-        _clients[key] = found
-    return found
+    return shared_redis_client(settings.AMAS_METRICS_REDIS_URL or settings.REDIS_URL, timeout=1.0)
 
 
 def _key(name: str) -> str:

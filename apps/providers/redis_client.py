@@ -3,25 +3,16 @@ budgets, cache L2). One pool per process; re-created after a fork (Celery prefor
 
 from __future__ import annotations
 
-import os
-
 import redis
 from django.conf import settings
 
-PREFIX = "amas:prov:"
+from apps.core.redis import redis_client
 
-_clients: dict[tuple[int, str], redis.Redis] = {}
+PREFIX = "amas:prov:"
 
 
 def client() -> redis.Redis:
-    url = settings.AMAS_PROVIDER_REDIS_URL
-    key = (os.getpid(), url)
-    found = _clients.get(key)
-    if found is None:
-        found = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        _clients.clear()
-        _clients[key] = found
-    return found
+    return redis_client(settings.AMAS_PROVIDER_REDIS_URL)
 
 
 def key(*parts: object) -> str:
