@@ -119,7 +119,8 @@ def step_transition(
         step.finished_at = now
         step.lease_owner = ""
         step.lease_expires_at = None
-        changed |= {"finished_at", "lease_owner", "lease_expires_at"}
+        step.message = ""  # the last progress message no longer describes the step
+        changed |= {"finished_at", "lease_owner", "lease_expires_at", "message"}
         if to == StepStatus.COMPLETED:
             step.progress = 100
             changed.add("progress")
