@@ -43,6 +43,7 @@ def _manage(*args: str, env: dict[str, str]) -> None:
 
 def _stop_on_termination(signum: int, frame: object) -> None:
     # SIGTERM/SIGHUP (a supervisor, a closed terminal) shut down like Ctrl-C does.
+    signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
     raise KeyboardInterrupt
 
 
@@ -60,8 +61,10 @@ def _stop_leftover_redis(redis: EmbeddedRedis) -> None:
 
 def main() -> None:
     lock = _acquire_lock(VAR_DIR / "run.lock")
-    signal.signal(signal.SIGTERM, _stop_on_termination)
-    signal.signal(signal.SIGHUP, _stop_on_termination)
+    # SIGINT too: a process started in the background inherits SIGINT ignored, and then Python
+    # would never raise KeyboardInterrupt for it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on_termination)
     postgres = EmbeddedPostgres(VAR_DIR / "postgres")
     redis = EmbeddedRedis(VAR_DIR / "redis", port=int(os.environ.get("AMAS_REDIS_PORT", "0")))
     web_port = int(os.environ.get("AMAS_PORT", "8000"))
