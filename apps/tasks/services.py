@@ -14,7 +14,9 @@ from pydantic import ValidationError as PydanticValidationError
 
 from apps.agents.planner import plan_for_task
 from apps.agents.registry import agent_registry
+from apps.audit.services import audit_record
 from apps.core.exceptions import PermissionDenied, ValidationFailed
+from apps.knowledge.services import artefact_check_limits, artefact_create
 from apps.tasks import cancellation
 from apps.tasks.events import EventType, event_append
 from apps.tasks.models import (
@@ -151,10 +153,7 @@ def task_create(
         parameters=parameters,
     )
     if files:
-        from apps.knowledge import services as knowledge_services
-
-        if hasattr(knowledge_services, "artefact_check_limits"):
-            knowledge_services.artefact_check_limits(files)
+        artefact_check_limits(files)  # 413 before anything is written
     task = Task.objects.create(
         organization_id=user.organization_id,
         created_by=user,
@@ -171,15 +170,14 @@ def task_create(
     task = Task.objects.select_for_update().get(pk=task.pk)
     event_append(task, EventType.TASK_CREATED, _snapshot(task))
     for upload in files or []:
-        from apps.knowledge.services import artefact_create
-
         artefact_create(task=task, file=upload, uploaded_by=user)
     if schedule:
         task.schedule = _schedule_create(task, schedule)
         task.save(update_fields=["schedule"])
-        return task
+    else:
+        task_plan_and_queue(task)
+    # Last: the audit chain's lock is held until commit, so take it as late as possible.
     _audit("task.create", task, user)
-    task_plan_and_queue(task)
     return task
 
 
@@ -296,10 +294,6 @@ def task_run_scheduled(*, parent: Task) -> Task | None:
 
 
 def _audit(event_type: str, task: Task, actor: User | None) -> None:
-    try:
-        from apps.audit.services import audit_record
-    except ImportError:  # the audit app is optional for this module's callers
-        return
     audit_record(
         event_type=event_type,
         entity_type="task",
