@@ -13,7 +13,6 @@ one transaction. Constraints are created by setup(), which get_graph_store() run
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -34,6 +33,7 @@ from apps.knowledge.graph.port import (
     UnknownEntity,
     fold,
     merge_attributes,
+    relations_from_evidence,
 )
 
 SEP = "\u001f"
@@ -363,34 +363,26 @@ class Neo4jGraphStore(GraphStore):
     def _edges(self, rel_keys: list[str], organization_id: int) -> dict[str, RelationOut]:
         if not rel_keys:
             return {}
-        edges: dict[str, RelationOut] = {}
-        reported: dict[str, list[dict]] = defaultdict(list)
-        for r in self._read(EVIDENCE_OF, rel_keys=rel_keys, org=int(organization_id)):
-            fs, ls = _native(r["first_seen"]), _native(r["last_seen"])
-            prov = ProvenanceOut(
-                r["task_id"], r["result_id"] or None, r["agent"], r["model"], fs, ls, r["count"]
-            )
-            reported[r["rel_key"]].append(json.loads(r["attributes"]))
-            edge = edges.get(r["rel_key"])
-            if edge is None:
-                edges[r["rel_key"]] = RelationOut(
-                    EntityKey(r["sk"], r["sn"]),
-                    r["type"],
-                    EntityKey(r["tk"], r["tn"]),
-                    {},
-                    fs,
-                    ls,
+        rows = self._read(EVIDENCE_OF, rel_keys=rel_keys, org=int(organization_id))
+        return relations_from_evidence(
+            (
+                r["rel_key"],
+                EntityKey(r["sk"], r["sn"]),
+                r["type"],
+                EntityKey(r["tk"], r["tn"]),
+                ProvenanceOut(
+                    r["task_id"],
+                    r["result_id"] or None,
+                    r["agent"],
+                    r["model"],
+                    _native(r["first_seen"]),
+                    _native(r["last_seen"]),
                     r["count"],
-                    [prov],
-                )
-            else:
-                edge.provenance.append(prov)
-                edge.first_seen = min(edge.first_seen, fs)
-                edge.last_seen = max(edge.last_seen, ls)
-                edge.count += r["count"]
-        for rk, edge in edges.items():
-            edge.attributes = merge_attributes(reported[rk])
-        return edges
+                ),
+                json.loads(r["attributes"]),
+            )
+            for r in rows
+        )
 
     def neighbourhood(
         self,

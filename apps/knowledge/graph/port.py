@@ -423,6 +423,30 @@ class GraphStore(ABC):
         self.write(new_mentions, new_evidence, additive=True)
 
 
+def relations_from_evidence(
+    rows: Iterable[tuple[Any, EntityKey, str, EntityKey, ProvenanceOut, dict[str, Any]]],
+) -> dict[Any, RelationOut]:
+    """Fold evidence rows (relation key, source, type, target, provenance, attributes), oldest
+    first per relation, into one RelationOut each: both backends read evidence this way."""
+    edges: dict[Any, RelationOut] = {}
+    reported: dict[Any, list[dict[str, Any]]] = {}
+    for key, source, rtype, target, prov, attributes in rows:
+        reported.setdefault(key, []).append(attributes)
+        edge = edges.get(key)
+        if edge is None:
+            edges[key] = RelationOut(
+                source, rtype, target, {}, prov.first_seen, prov.last_seen, prov.count, [prov]
+            )
+        else:
+            edge.provenance.append(prov)
+            edge.first_seen = min(edge.first_seen, prov.first_seen)
+            edge.last_seen = max(edge.last_seen, prov.last_seen)
+            edge.count += prov.count
+    for key, edge in edges.items():
+        edge.attributes = merge_attributes(reported[key])
+    return edges
+
+
 def merge_attributes(reported: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Attributes as reported over time (oldest first): later values win, alias lists add up."""
     merged: dict[str, Any] = {}

@@ -7,7 +7,6 @@ so a result and its graph facts commit together."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from apps.knowledge.graph.port import (
     UnknownEntity,
     fold,
     merge_attributes,
+    relations_from_evidence,
 )
 from apps.knowledge.models import GraphEntity, GraphEvidence, GraphMention
 
@@ -201,24 +201,17 @@ class PostgresGraphStore(GraphStore):
                 [organization_id, relation_ids],
             )
             rows = cur.fetchall()
-        edges: dict[int, RelationOut] = {}
-        reported: dict[int, list[dict]] = defaultdict(list)
-        for rid, sk, sn, rtype, tk, tn, task, result, agent, model, attrs, fs, ls, count in rows:
-            prov = ProvenanceOut(str(task), str(result) if result else None, agent, model, fs, ls, count)
-            reported[rid].append(json.loads(attrs))
-            edge = edges.get(rid)
-            if edge is None:
-                edges[rid] = RelationOut(
-                    EntityKey(sk, sn), rtype, EntityKey(tk, tn), {}, fs, ls, count, [prov]
-                )
-            else:
-                edge.provenance.append(prov)
-                edge.first_seen = min(edge.first_seen, fs)
-                edge.last_seen = max(edge.last_seen, ls)
-                edge.count += count
-        for rid, edge in edges.items():
-            edge.attributes = merge_attributes(reported[rid])
-        return edges
+        return relations_from_evidence(
+            (
+                rid,
+                EntityKey(sk, sn),
+                rtype,
+                EntityKey(tk, tn),
+                ProvenanceOut(str(task), str(result) if result else None, agent, model, fs, ls, count),
+                json.loads(attrs),
+            )
+            for rid, sk, sn, rtype, tk, tn, task, result, agent, model, attrs, fs, ls, count in rows
+        )
 
     def neighbourhood(
         self,
