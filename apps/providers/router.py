@@ -78,6 +78,34 @@ class _Call:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
+    @classmethod
+    def begin(
+        cls,
+        operation: str,
+        *,
+        purpose: str,
+        classification: str | None,
+        task: Any,
+        step: Any,
+        agent: str,
+        user: Any,
+        tokens_in_estimate: int = 0,
+        tokens_out_estimate: int = 0,
+    ) -> _Call:
+        """A call on behalf of a task/step: the stricter classification, the step's agent and the
+        task's creator fill what the caller left out."""
+        return cls(
+            operation=operation,
+            purpose=purpose,
+            classification=_classification_for(classification, task),
+            agent=agent or (step.agent_type if step is not None else ""),
+            task=task,
+            step=step,
+            user=user if user is not None or task is None else task.created_by,
+            tokens_in_estimate=tokens_in_estimate,
+            tokens_out_estimate=tokens_out_estimate,
+        )
+
     @property
     def organization_id(self) -> int | None:
         if self.task is not None:
@@ -350,22 +378,20 @@ def generate(
     before any call), ProviderUnavailable (every allowed provider failed)."""
     if not messages:
         raise ValidationFailed("generate() needs at least one message.")
-    level = _classification_for(classification, task)
-    chosen = strategies.resolve(strategy, agent=agent or (step.agent_type if step is not None else ""))
-    if user is None and task is not None:
-        user = task.created_by
     prompt = "\n".join(str(m.get("content", "")) for m in messages)
-    call = _Call(
-        operation="generate",
+    call = _Call.begin(
+        "generate",
         purpose=purpose,
-        classification=level,
-        agent=agent or (step.agent_type if step is not None else ""),
+        classification=classification,
         task=task,
         step=step,
+        agent=agent,
         user=user,
         tokens_in_estimate=estimate_tokens(prompt),
         tokens_out_estimate=max_tokens,
     )
+    level = call.classification
+    chosen = strategies.resolve(strategy, agent=call.agent)
     request = ChatRequest(
         messages=[{"role": m.get("role", "user"), "content": m.get("content", "")} for m in messages],
         max_tokens=max_tokens,
@@ -449,20 +475,17 @@ def embed(
 ) -> EmbedResult:
     """Embed `texts` with the first allowed embedding provider in priority order (a stable order:
     vectors from different models are not comparable, so embeddings never round-robin)."""
-    level = _classification_for(classification, task)
-    if user is None and task is not None:
-        user = task.created_by
-    call = _Call(
-        operation="embed",
+    call = _Call.begin(
+        "embed",
         purpose=purpose,
-        classification=level,
-        agent=agent or (step.agent_type if step is not None else ""),
+        classification=classification,
         task=task,
         step=step,
+        agent=agent,
         user=user,
         tokens_in_estimate=sum(estimate_tokens(t) for t in texts),
-        tokens_out_estimate=0,
     )
+    level = call.classification
     if not texts:
         return EmbedResult(vectors=[], model="", dimension=0, provider="")
     embedders = [
@@ -501,20 +524,16 @@ def generate_offline(
     use it, whatever the provider rows say. For callers that must always get an answer."""
     from apps.providers.adapters.builtin import BuiltinAdapter
 
-    level = _classification_for(classification, task)
-    if user is None and task is not None:
-        user = task.created_by
-    call = _Call(
-        operation="generate",
+    call = _Call.begin(
+        "generate",
         purpose=purpose,
-        classification=level,
-        agent=agent or (step.agent_type if step is not None else ""),
+        classification=classification,
         task=task,
         step=step,
+        agent=agent,
         user=user,
-        tokens_in_estimate=0,
-        tokens_out_estimate=0,
     )
+    level = call.classification
     row = Provider.objects.filter(kind=ProviderKind.BUILTIN).order_by("priority").first()
     started = time.perf_counter()
     response = BuiltinAdapter(base_url="", model=row.model if row else "").chat(
