@@ -16,7 +16,6 @@ class EventType:
     TASK_FAILED = "task.failed"
     TASK_CANCELLED = "task.cancelled"
     TASK_TIMED_OUT = "task.timed_out"
-    TASK_PLANNED = "task.planned"
     STEP_QUEUED = "step.queued"
     STEP_STARTED = "step.started"
     STEP_PROGRESS = "step.progress"

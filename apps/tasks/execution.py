@@ -52,7 +52,7 @@ def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] 
     ended already, was cancelled, or another worker holds a live lease on it."""
     task = Task.objects.select_for_update().get(pk=task_id)
     step = TaskStep.objects.select_for_update().get(pk=step_id)
-    if task.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMED_OUT):
+    if task.is_terminal:
         return None
     if step.status != StepStatus.QUEUED:
         return None  # running elsewhere under a live lease, or finished: a duplicate delivery
