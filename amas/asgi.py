@@ -11,7 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from amas.routing import websocket_urlpatterns  # noqa: E402
-from apps.core.ws_auth import WebsocketAuthMiddlewareStack  # noqa: E402
+from apps.users.ws_auth import WebsocketAuthMiddlewareStack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

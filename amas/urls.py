@@ -4,15 +4,12 @@ from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from amas.api import api
-from apps.core import ops_views
 from apps.core import views as core_views
 
 urlpatterns = [
     path("health", core_views.health, name="health"),
     path("ready", core_views.ready, name="ready"),
-    path("metrics", ops_views.metrics_view, name="metrics"),
-    path("health/services", ops_views.service_health_json, name="service_health_json"),
-    path("ops/health", ops_views.service_health_page, name="service_health"),
+    path("", include("apps.ops.urls")),
     path("api/v1/", api.urls),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

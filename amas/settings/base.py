@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "apps.tasks",
     "apps.knowledge",
     "apps.webhooks",
+    "apps.ops",
 ]
 
 MIDDLEWARE = [

@@ -7,9 +7,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from amas.asgi import application
-from apps.core.ws_auth import WebsocketAuthMiddlewareStack
 from apps.users.models import Role
 from apps.users.services import token_create, token_revoke
+from apps.users.ws_auth import WebsocketAuthMiddlewareStack
 from tests.users.factories import login
 
 pytestmark = pytest.mark.django_db(transaction=True)
