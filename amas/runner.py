@@ -1,8 +1,10 @@
 """`make run`: the whole of AMAS on one machine with no Docker and no accounts.
 
 Starts embedded PostgreSQL + pgvector and Redis under var/, migrates, makes sure an admin exists,
-then runs daphne, a Celery worker and Celery beat under honcho (Procfile). Ctrl-C stops all of
-them and then Redis and Postgres; data stays in var/ for the next run. A lock file makes a second
+then runs daphne, a Celery worker and Celery beat (Procfile) under amas.supervisor, which restarts
+any of them that dies. Ctrl-C (or SIGTERM) is a warm shutdown: the worker lets running steps
+finish for up to AMAS_SHUTDOWN_GRACE_SECONDS, then Redis and Postgres stop last; data (including
+Redis's append-only file) stays in var/ for the next run. A lock file makes a second
 `make run` on the same var/ refuse instead of starting a second Postgres on the same data.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from amas.env import BASE_DIR, VAR_DIR
 from amas.stack import EmbeddedPostgres, EmbeddedRedis, free_port, port_is_free
+from amas.supervisor import Supervisor, read_procfile
 
 
 def _acquire_lock(path: Path):  # noqa: ANN202 - returns an open file that holds the lock
@@ -66,7 +69,9 @@ def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop_on_termination)
     postgres = EmbeddedPostgres(VAR_DIR / "postgres")
-    redis = EmbeddedRedis(VAR_DIR / "redis", port=int(os.environ.get("AMAS_REDIS_PORT", "0")))
+    redis = EmbeddedRedis(
+        VAR_DIR / "redis", port=int(os.environ.get("AMAS_REDIS_PORT", "0")), persistent=True
+    )
     web_port = int(os.environ.get("AMAS_PORT", "8000"))
     if not port_is_free(web_port):
         web_port = free_port()
@@ -94,18 +99,22 @@ def main() -> None:
             "  Press Ctrl-C to stop everything.\n",
             flush=True,
         )
-        honcho = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "start", "-f", str(BASE_DIR / "Procfile"), "-d", str(BASE_DIR)],
+        supervisor = Supervisor(
+            read_procfile(BASE_DIR / "Procfile"),
             env=env,
+            cwd=BASE_DIR,
+            grace=float(os.environ.get("AMAS_SHUTDOWN_GRACE_SECONDS", "30")),
         )
-        try:
-            honcho.wait()
-        except KeyboardInterrupt:
-            # Ctrl-C reaches the whole process group; a SIGTERM only reached us: pass it on.
-            # honcho then stops daphne, the worker and beat.
-            if honcho.poll() is None:
-                honcho.send_signal(signal.SIGINT)
-            honcho.wait()
+
+        def _stop(signum: int, frame: object) -> None:
+            supervisor.request_stop()  # a second Ctrl-C skips the grace period
+
+        # From here on a signal asks the supervisor for an ordered stop instead of interrupting.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _stop)
+        supervisor.run()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # nothing interrupts stopping Redis and Postgres
     except KeyboardInterrupt:
         pass
     finally:

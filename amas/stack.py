@@ -102,6 +102,9 @@ class EmbeddedRedis:
     datadir: Path
     port: int = 0
     host: str = "127.0.0.1"
+    # make run: an append-only file fsynced every second, so queued step messages survive a Redis
+    # restart (at most ~1 s of writes can be lost; the reaper's broker check re-sends those).
+    persistent: bool = False
 
     @property
     def url(self) -> str:
@@ -129,7 +132,9 @@ class EmbeddedRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "everysec",
                 "--dir",
                 str(self.datadir),
                 "--pidfile",
@@ -163,7 +168,7 @@ class EmbeddedRedis:
 
         client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=0.5)
         try:
-            client.shutdown(nosave=True)
+            client.shutdown(nosave=not self.persistent)
         except redis.ConnectionError:
             pass  # shutdown closes the connection; or it was not running
         finally:
