@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
-from apps.agents.indicators import extract_indicators
+from apps.agents.indicators import extract_indicators, for_graph
 from apps.agents.netintel import dns_records, rdap, webpage
 from apps.agents.netintel.graph import INDICATOR_KINDS, GraphBuilder
 from apps.agents.netintel.narrative import narrate
@@ -306,6 +306,8 @@ class _Investigation:
         listed = self.data.setdefault("indicators", [])
         for indicator in found:
             listed.append({**indicator.__dict__, "source": source})
+            if not for_graph(indicator) or indicator.kind not in INDICATOR_KINDS:
+                continue  # stays in the result; only confident, graph-typed ones become entities
             kind, attributes = INDICATOR_KINDS[indicator.kind]
             self.graph.entity(kind, indicator.value, **attributes)
             if indicator.kind == "email":

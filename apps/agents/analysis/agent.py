@@ -22,7 +22,7 @@ from apps.agents.analysis.inputs import (
     uploaded_artefacts,
 )
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult, Entity
-from apps.agents.indicators import extract_indicators
+from apps.agents.indicators import extract_indicators, for_graph
 from apps.knowledge.services import artefact_create, artefact_delete_produced_by_step, artefact_read
 from apps.tasks.models import TaskType
 
@@ -105,6 +105,7 @@ class AnalysisAgent(Agent):
             Entity(ENTITY_KIND.get(i["kind"], i["kind"]), i["value"])
             for d in documents
             for i in d["indicators"]
+            if for_graph(i)
         ][:500]
         data = {
             "documents": documents,
@@ -172,6 +173,8 @@ class AnalysisAgent(Agent):
                     "start": indicator.start,
                     "end": indicator.end,
                     "defanged": indicator.defanged,
+                    "confidence": indicator.confidence,
+                    "reasons": list(indicator.reasons),
                     "count": 1,
                 }
         progress(1.0, f"{document.name}: done")

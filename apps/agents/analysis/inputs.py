@@ -226,7 +226,9 @@ def markdown_to_text(text: str) -> str:
     text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)
     text = re.sub(r"^\s*[-*+]\s+", "", text, flags=re.M)
     text = re.sub(r"^\s*>\s?", "", text, flags=re.M)
-    return re.sub(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1", r"\2", text)
+    text = re.sub(r"(\*\*|\*|`)(?=\S)(.+?)(?<=\S)\1", r"\2", text)
+    # `_` inside a word (CODE_OF_CONDUCT.md, snake_case) is no emphasis (CommonMark flanking rule)
+    return re.sub(r"(?<![\w\\])(__|_)(?=\S)(.+?)(?<=\S)\1(?!\w)", r"\2", text)
 
 
 # ---------------------------------------------------------------------------- tables

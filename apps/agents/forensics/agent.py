@@ -15,6 +15,7 @@ from apps.agents.forensics.archives import ExpansionBudget
 from apps.agents.forensics.rules import hash_sets_lookup, yara_ruleset
 from apps.agents.forensics.scanner import Scanner, ScanOptions, walk
 from apps.agents.forensics.timeline import iso
+from apps.agents.indicators import for_graph
 from apps.agents.forensics.verdict import combine, decide, finding, rank
 from apps.knowledge.models import Artefact
 from apps.knowledge.services import artefact_create, artefact_delete_produced_by_step, artefact_read
@@ -339,7 +340,7 @@ def _graph(files: list[dict]) -> tuple[list[Entity], list[Relation]]:
         entities.append(entity)
         if parent is not None:
             relations.append(Relation(parent, "contains", entity))
-        for indicator in n.get("indicators", [])[:200]:
+        for indicator in [i for i in n.get("indicators", []) if for_graph(i)][:200]:
             other = Entity(
                 _INDICATOR_ENTITY_KIND.get(indicator["kind"], indicator["kind"]), indicator["value"]
             )

@@ -145,6 +145,7 @@ class Scanner:
                 "offset": offset,
                 "encoding": item["encoding"],
                 "defanged": indicator.defanged,
+                "confidence": indicator.confidence,
                 "count": 1,
             }
         node["strings"] = {

@@ -1,4 +1,4 @@
-"""Indicator extraction from free text: IPv4/IPv6 addresses, domains (checked against the bundled
+"""Network indicator candidates in free text: IPv4/IPv6 addresses, domains (checked against the bundled
 Public Suffix List, no download at run time), URLs, e-mail addresses, MD5/SHA1/SHA256 hashes and
 CVE ids, including defanged forms (`hxxp://`, `example[.]org`, `user[at]example[.]org`).
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
-KINDS = ("url", "email", "domain", "ipv4", "ipv6", "md5", "sha1", "sha256", "cve")
+NETWORK_KINDS = ("url", "email", "domain", "ipv4", "ipv6", "md5", "sha1", "sha256", "cve")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,10 @@ class Indicator:
     start: int
     end: int
     defanged: bool
+    # How sure we are that the text at start:end really is this kind of thing (not a version
+    # string, a method call or a file name); set by context.py. Not part of equality.
+    confidence: float = field(default=1.0, compare=False)
+    reasons: tuple[str, ...] = field(default=(), compare=False)
 
 
 @lru_cache(maxsize=1)
@@ -161,8 +165,8 @@ def _urls(text: str) -> list[Indicator]:
     return found
 
 
-def extract_indicators(text: str) -> list[Indicator]:
-    """Every indicator in `text`, ordered by position (then kind)."""
+def network_indicators(text: str) -> list[Indicator]:
+    """Every network-ish indicator candidate in `text`, before context scoring."""
     found: list[Indicator] = _urls(text)
     url_spans = [(i.start, i.end) for i in found if i.kind == "url"]
 
@@ -222,5 +226,4 @@ def extract_indicators(text: str) -> list[Indicator]:
     for match in _CVE_RE.finditer(text):
         found.append(Indicator("cve", match.group(0).upper(), match.start(), match.end(), False))
 
-    unique = {(i.kind, i.start, i.end): i for i in found}
-    return sorted(unique.values(), key=lambda i: (i.start, KINDS.index(i.kind)))
+    return found
