@@ -7,6 +7,7 @@ class AgentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from apps.agents import observability
         from apps.agents.builtin import AggregatorAgent
         from apps.agents.context import register_context_contributor
         from apps.agents.registry import agent_registry, load_entry_point_agents
@@ -17,6 +18,7 @@ class AgentsConfig(AppConfig):
         _register_file_agents(agent_registry)
         load_entry_point_agents()
         register_context_contributor(add_config_secrets)
+        observability.register()  # the agent utilisation gauge
 
 
 def _register_network_agents(registry) -> None:  # noqa: ANN001

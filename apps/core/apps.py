@@ -10,8 +10,9 @@ class CoreConfig(AppConfig):
         from apps.core import logging as amas_logging
         from apps.core import metrics_recorders, tracing
 
-        # Process-wide operations wiring: task/ledger/API metrics, the log context that travels
+        # Process-wide operations wiring: API and worker metrics, the log context that travels
         # from web to worker in Celery headers, and tracing when an OTLP endpoint is configured.
+        # Apps add their own metrics, gauges, log resolvers and health nodes in their ready().
         metrics_recorders.install()
         amas_logging.install()
         tracing.install()

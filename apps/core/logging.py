@@ -175,17 +175,8 @@ _resolvers: dict[str, ContextResolver] = {}
 
 
 def register_task_context(task_name: str, resolver: ContextResolver) -> None:
+    """Apps register the resolvers of their own Celery tasks in AppConfig.ready()."""
     _resolvers[task_name] = resolver
-
-
-def _step_context(args: tuple, kwargs: dict) -> dict[str, Any]:
-    step = args[0] if args else kwargs.get("step_id")
-    if step is None:
-        return {}
-    from apps.tasks.models import TaskStep
-
-    task = TaskStep.objects.filter(pk=step).values_list("task_id", flat=True).first()
-    return {"step_id": step, "task_id": task}
 
 
 def _before_publish(headers: dict | None = None, **kwargs: Any) -> None:
@@ -239,4 +230,3 @@ def install() -> None:
     before_task_publish.connect(_before_publish, weak=False, dispatch_uid="amas-log-publish")
     task_prerun.connect(_task_prerun, weak=False, dispatch_uid="amas-log-prerun")
     task_postrun.connect(_task_postrun, weak=False, dispatch_uid="amas-log-postrun")
-    register_task_context("tasks.run_step", _step_context)

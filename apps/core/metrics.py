@@ -121,6 +121,8 @@ def _define(metric: MetricDef) -> MetricDef:
 
 
 # --- the metrics AMAS records -----------------------------------------------------------------
+# Defined here, in one catalogue that alert rules and dashboards are written against; recorded by
+# the apps they describe (apps/<app>/observability.py, connected in each AppConfig.ready()).
 
 TASKS_CREATED = counter("amas_tasks_created_total", "Tasks created.", ["task_type"])
 TASKS_COMPLETED = counter(
@@ -185,7 +187,8 @@ _gauge_sources: list[GaugeSource] = []
 
 
 def register_gauge_source(source: GaugeSource) -> GaugeSource:
-    """Add a function that yields gauge families when /metrics is scraped (current state only)."""
+    """Add a function that yields gauge families when /metrics is scraped (current state only).
+    Apps register theirs in AppConfig.ready(): core cannot know what the apps above it hold."""
     if source not in _gauge_sources:
         _gauge_sources.append(source)
     return source
@@ -283,23 +286,6 @@ class CountConnections:
                 await sync_to_async(connections_changed, thread_sensitive=False)(-1)
 
 
-def agent_utilization() -> Iterable[Metric]:
-    from apps.agents.concurrency import agent_slots_in_use_many
-    from apps.agents.selectors import agent_config_list
-
-    family = GaugeMetricFamily(
-        "amas_agent_utilization_percent",
-        "Concurrency slots in use per agent config, in percent of its limit (all workers).",
-        labels=["agent", "config"],
-    )
-    configs = list(agent_config_list(enabled=True))
-    in_use = agent_slots_in_use_many([c.pk for c in configs])
-    for config in configs:
-        limit = max(1, config.concurrency_limit)
-        family.add_metric([config.agent_type, config.name], 100.0 * in_use.get(config.pk, 0) / limit)
-    yield family
-
-
 @dataclass
 class _Scrape:
     families: list[Metric] = field(default_factory=list)
@@ -388,4 +374,3 @@ def reset() -> None:
 
 register_gauge_source(queue_depth)
 register_gauge_source(active_connections)
-register_gauge_source(agent_utilization)

@@ -3,6 +3,9 @@
     web -> postgres, redis, broker, (neo4j), (s3)
     broker -> workers          postgres + broker -> beat          postgres -> providers
 
+The infrastructure nodes are core's; apps add their own with `register_node()` from
+AppConfig.ready() (providers adds "providers"), so core knows no app.
+
 Nodes are checked in dependency order; a node whose dependency is down is not checked at all
 (it is reported down, naming the dependency), so one outage shows up once, where it is. The
 checks of postgres, redis, broker, neo4j and s3 are apps/core/health.py's, the same /ready runs.
@@ -15,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -107,37 +109,6 @@ def check_beat() -> tuple[str, dict[str, Any]]:
     return f"last run {int(age)}s ago", info
 
 
-def check_providers() -> tuple[str, dict[str, Any]]:
-    """Enabled AI providers and their last health check (apps.providers records it)."""
-    from apps.providers.models import Provider
-
-    rows = list(
-        Provider.objects.filter(enabled=True).values(
-            "name", "kind", "last_health_ok", "last_health_at", "last_error"
-        )
-    )
-    if not rows:
-        raise RuntimeError("no AI provider is enabled")
-    stale = timezone.now() - timedelta(seconds=settings.AMAS_HEALTH_PROVIDER_MAX_AGE)
-    providers = {
-        r["name"]: {
-            "kind": r["kind"],
-            "ok": r["last_health_ok"],
-            "checked_at": r["last_health_at"].isoformat() if r["last_health_at"] else None,
-            "stale": bool(r["last_health_at"] and r["last_health_at"] < stale),
-            "error": r["last_error"][:200] if r["last_health_ok"] is False else "",
-        }
-        for r in rows
-    }
-    failing = [name for name, p in providers.items() if p["ok"] is False]
-    info = {"providers": providers}
-    if len(failing) == len(providers):
-        raise RuntimeError(f"every enabled provider failed its last check: {', '.join(failing)}")
-    if failing:
-        raise Degraded(f"{len(failing)} of {len(providers)} failing: {', '.join(failing)}", info)
-    return f"{len(providers)} enabled", info
-
-
 _LABELS = {
     "postgres": "PostgreSQL",
     "redis": "Redis",
@@ -145,6 +116,16 @@ _LABELS = {
     "neo4j": "Neo4j",
     "s3": "S3 storage",
 }
+
+
+_registered: dict[str, Node] = {}
+
+
+def register_node(node: Node) -> Node:
+    """Add an app's node to the graph (from its AppConfig.ready()). Its dependencies must be nodes
+    checked before it: core's own, or nodes registered earlier. Registering again replaces it."""
+    _registered[node.name] = node
+    return node
 
 
 def graph() -> list[Node]:
@@ -156,8 +137,8 @@ def graph() -> list[Node]:
     nodes += [
         Node("workers", "Celery workers", ("broker",), check_workers, False),
         Node("beat", "Celery beat", ("postgres", "broker"), check_beat, False),
-        Node("providers", "AI providers", ("postgres",), check_providers, False),
     ]
+    nodes += _registered.values()
     return nodes
 
 

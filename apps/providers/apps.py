@@ -10,11 +10,16 @@ class ProvidersConfig(AppConfig):
         from django.db.models.signals import post_delete, post_migrate, post_save
 
         from apps.agents.context import register_context_contributor
-        from apps.providers import budgets, config
+        from apps.providers import budgets, config, observability
+        from apps.providers.adapters import load_entry_point_adapters, register_builtin_adapters
         from apps.providers.context import contribute_ai
         from apps.providers.models import Budget, Provider
 
+        # Adapters by API style (Provider.kind is validated against this registry).
+        register_builtin_adapters()
+        load_entry_point_adapters()
         register_context_contributor(contribute_ai)
+        observability.register()  # ledger metrics, breaker gauge, the "providers" health node
 
         post_save.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_saved")
         post_delete.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_deleted")

@@ -1,0 +1,110 @@
+"""What the providers app tells operations: a metric per router call (from the ledger), the circuit
+breaker gauge and the "providers" node of the service health graph. Registered with core in
+ProvidersConfig.ready(); core knows none of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from apps.core import metrics, service_health
+
+
+def provider_call_record(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """post_save of ProviderCall: the ledger row is the record of a router call."""
+    if not created:
+        return
+    provider = instance.provider_name or "-"
+    metrics.PROVIDER_CALLS.inc(provider=provider, status=instance.outcome)
+    if instance.latency_ms:
+        metrics.PROVIDER_LATENCY.observe(instance.latency_ms / 1000.0, provider=provider)
+    if instance.outcome == "error":
+        metrics.PROVIDER_ERRORS.inc(provider=provider)
+    if instance.cost:
+        metrics.PROVIDER_COST.inc(float(instance.cost), provider=provider)
+    if instance.tokens_in:
+        metrics.PROVIDER_TOKENS.inc(instance.tokens_in, provider=provider, direction="in")
+    if instance.tokens_out:
+        metrics.PROVIDER_TOKENS.inc(instance.tokens_out, provider=provider, direction="out")
+    if instance.outcome == "ok" and _fell_back(instance.attempts, provider):
+        metrics.PROVIDER_FALLBACKS.inc(provider=provider)
+
+
+def _fell_back(attempts: Any, answered_by: str) -> bool:
+    """Whether another provider was tried before the one that answered (the ledger's attempts list
+    holds one entry per provider tried, each naming it)."""
+    if not isinstance(attempts, list):
+        return False
+    tried: list[str] = []
+    for attempt in attempts:
+        if isinstance(attempt, dict):
+            name = attempt.get("provider") or attempt.get("provider_name") or attempt.get("name")
+            if name and name not in tried:
+                tried.append(str(name))
+    return len(tried) > 1 or (len(tried) == 1 and tried[0] != answered_by)
+
+
+def breaker_gauges() -> Iterable[Metric]:
+    """Circuit breaker per enabled provider, as apps.providers.breaker keeps it in Redis."""
+    from apps.providers import breaker
+    from apps.providers.selectors import provider_list
+
+    providers = {p.pk: p.name for p in provider_list().filter(enabled=True).only("pk", "name")}
+    family = GaugeMetricFamily(
+        "amas_ai_provider_breaker_state",
+        "Circuit breaker per enabled provider: 0 closed, 1 half-open, 2 open.",
+        labels=["provider"],
+    )
+    codes = {breaker.CLOSED: 0, breaker.HALF_OPEN: 1, breaker.OPEN: 2}
+    for provider_id, state in breaker.states(list(providers)).items():
+        family.add_metric([providers[provider_id]], codes.get(state.state, 0))
+    yield family
+
+
+def check_providers() -> tuple[str, dict[str, Any]]:
+    """Enabled AI providers and their last health check (the providers app records it)."""
+    from apps.providers.selectors import provider_list
+
+    rows = list(
+        provider_list()
+        .filter(enabled=True)
+        .values("name", "kind", "last_health_ok", "last_health_at", "last_error")
+    )
+    if not rows:
+        raise RuntimeError("no AI provider is enabled")
+    stale = timezone.now() - timedelta(seconds=settings.AMAS_HEALTH_PROVIDER_MAX_AGE)
+    providers = {
+        r["name"]: {
+            "kind": r["kind"],
+            "ok": r["last_health_ok"],
+            "checked_at": r["last_health_at"].isoformat() if r["last_health_at"] else None,
+            "stale": bool(r["last_health_at"] and r["last_health_at"] < stale),
+            "error": r["last_error"][:200] if r["last_health_ok"] is False else "",
+        }
+        for r in rows
+    }
+    failing = [name for name, p in providers.items() if p["ok"] is False]
+    info = {"providers": providers}
+    if len(failing) == len(providers):
+        raise RuntimeError(f"every enabled provider failed its last check: {', '.join(failing)}")
+    if failing:
+        detail = f"{len(failing)} of {len(providers)} failing: {', '.join(failing)}"
+        raise service_health.Degraded(detail, info)
+    return f"{len(providers)} enabled", info
+
+
+def register() -> None:
+    from django.db.models.signals import post_save
+
+    from apps.providers.models import ProviderCall
+
+    post_save.connect(provider_call_record, sender=ProviderCall, dispatch_uid="amas-metrics-ledger")
+    metrics.register_gauge_source(breaker_gauges)
+    service_health.register_node(
+        service_health.Node("providers", "AI providers", ("postgres",), check_providers, critical=False)
+    )

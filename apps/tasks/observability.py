@@ -1,0 +1,54 @@
+"""What the tasks app tells operations: task and step metrics (from the event stream) and the log
+context of a step message. Registered with core in TasksConfig.ready(); core knows neither."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core import logging as amas_logging
+from apps.core import metrics
+
+TASK_TERMINAL_EVENTS = {"task.completed", "task.failed", "task.cancelled", "task.timed_out"}
+STEP_TERMINAL_EVENTS = {"step.completed", "step.failed", "step.cancelled", "step.timed_out"}
+
+
+def task_event_record(event: Any) -> None:
+    """Event hook (after commit, in whichever process made the change)."""
+    kind = event.type
+    payload = event.payload or {}
+    if kind == "task.created":
+        metrics.TASKS_CREATED.inc(task_type=payload.get("task_type", ""))
+    elif kind in TASK_TERMINAL_EVENTS:
+        status = kind.split(".", 1)[1]
+        metrics.TASKS_COMPLETED.inc(status=status)
+        from apps.tasks.models import Task
+
+        times = Task.objects.filter(pk=event.task_id).values("started_at", "finished_at").first()
+        if times and times["started_at"] and times["finished_at"]:
+            seconds = (times["finished_at"] - times["started_at"]).total_seconds()
+            metrics.TASK_DURATION.observe(max(0.0, seconds), status=status)
+    elif kind in STEP_TERMINAL_EVENTS:
+        agent = payload.get("agent", "")
+        metrics.STEPS_FINISHED.inc(agent=agent, status=kind.split(".", 1)[1])
+        if "processing_time_ms" in payload:
+            metrics.STEP_DURATION.observe(payload["processing_time_ms"] / 1000.0, agent=agent)
+    elif kind == "step.retrying":
+        metrics.STEPS_RETRIED.inc(agent=payload.get("agent", ""))
+
+
+def step_log_context(args: tuple, kwargs: dict) -> dict[str, Any]:
+    """The task and step a `tasks.run_step` message is about (its first argument is the step id)."""
+    step = args[0] if args else kwargs.get("step_id")
+    if step is None:
+        return {}
+    from apps.tasks.models import TaskStep
+
+    task = TaskStep.objects.filter(pk=step).values_list("task_id", flat=True).first()
+    return {"step_id": step, "task_id": task}
+
+
+def register() -> None:
+    from apps.tasks.hooks import register_event_hook
+
+    register_event_hook(task_event_record)
+    amas_logging.register_task_context("tasks.run_step", step_log_context)
