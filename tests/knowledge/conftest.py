@@ -4,27 +4,52 @@ import uuid
 import pytest
 
 
+@pytest.fixture(scope="session")
+def bolt_server():
+    """Connection settings of a Bolt server for the Neo4j backend: NEO4J_URL (+ NEO4J_USER,
+    NEO4J_PASSWORD, NEO4J_DATABASE) when set, otherwise an ArcadeDB server with its Bolt plugin that
+    this session starts on free ports (arcadedb-embedded, pinned in requirements-test.lock) and
+    stops at its end."""
+    if os.environ.get("NEO4J_URL"):
+        yield {
+            "url": os.environ["NEO4J_URL"],
+            "user": os.environ.get("NEO4J_USER", "neo4j"),
+            "password": os.environ.get("NEO4J_PASSWORD", ""),
+            "database": os.environ.get("NEO4J_DATABASE") or None,
+        }
+        return
+    from amas.testing import arcadedb
+
+    if arcadedb.arcadedb_home() is None:
+        pytest.skip("Neither NEO4J_URL nor arcadedb-embedded: no Bolt server for the Neo4j backend")
+    server = arcadedb.ArcadeDBBoltServer()
+    server.start()
+    try:
+        yield {
+            "url": server.url,
+            "user": arcadedb.USER,
+            "password": arcadedb.PASSWORD,
+            "database": arcadedb.DATABASE,
+        }
+    finally:
+        server.stop()
+
+
 @pytest.fixture(params=["postgres", "neo4j"])
 def graph(request):
-    """Each GraphStore backend in turn: Postgres always, Neo4j when NEO4J_URL is set (modules
-    using it mark themselves django_db).
+    """Each GraphStore backend in turn: Postgres always, Neo4j over Bolt against `bolt_server`
+    (modules using it mark themselves django_db).
 
-    The Neo4j run deletes every AMAS node at NEO4J_URL before each test: point it at a throwaway
-    database (see README, "Knowledge graph on Neo4j")."""
+    The Neo4j run deletes every AMAS node at the server before each test: when NEO4J_URL is set,
+    point it at a throwaway database (see README, "Knowledge graph on Neo4j")."""
     if request.param == "postgres":
         from apps.knowledge.graph import graph_store
 
         return graph_store("postgres")
-    if not os.environ.get("NEO4J_URL"):
-        pytest.skip("NEO4J_URL is not set: the Neo4j contract run needs a Neo4j server")
     from apps.knowledge.graph.neo4j import Neo4jGraphStore
 
-    store = Neo4jGraphStore(
-        os.environ["NEO4J_URL"],
-        os.environ.get("NEO4J_USER", "neo4j"),
-        os.environ.get("NEO4J_PASSWORD", ""),
-        os.environ.get("NEO4J_DATABASE") or None,
-    )
+    bolt = request.getfixturevalue("bolt_server")
+    store = Neo4jGraphStore(bolt["url"], bolt["user"], bolt["password"], bolt["database"])
     store.setup()
     store.clear()
     request.addfinalizer(store.close)

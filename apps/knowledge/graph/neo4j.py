@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from neo4j import RoutingControl
 
 from apps.knowledge.graph.port import (
@@ -24,6 +25,7 @@ from apps.knowledge.graph.port import (
     EntityKey,
     EntityOut,
     EvidenceRecord,
+    GraphError,
     GraphStore,
     MentionRecord,
     Provenance,
@@ -220,13 +222,25 @@ def _from_entity_key(value: str) -> EntityKey:
 
 
 def _native(value: Any) -> datetime:
-    return value.to_native() if hasattr(value, "to_native") else value
+    native = value.to_native() if hasattr(value, "to_native") else value
+    # Neo4j keeps the zone of a stored DateTime. ArcadeDB (Bolt) stores the instant and returns it
+    # as a zone-less DateTime in UTC: read that as UTC so both servers give the same aware value.
+    if isinstance(native, datetime) and native.tzinfo is None:
+        native = native.replace(tzinfo=UTC)
+    return native
 
 
 class Neo4jGraphStore(GraphStore):
     type = "neo4j"
     name = "neo4j"
     transactional = False
+
+    @classmethod
+    def from_settings(cls) -> Neo4jGraphStore:
+        if not settings.NEO4J_URL:
+            raise GraphError("The neo4j graph backend needs NEO4J_URL.")
+        database = getattr(settings, "NEO4J_DATABASE", "") or None
+        return cls(settings.NEO4J_URL, settings.NEO4J_USER, settings.NEO4J_PASSWORD, database)
 
     def __init__(
         self, url: str, user: str = "neo4j", password: str = "", database: str | None = None
