@@ -1,6 +1,8 @@
 """Settings shared by every mode. Everything comes from the environment (see amas/env.py) with
 defaults that run the embedded stack; optional integrations switch on when their variable is set."""
 
+import ipaddress
+
 from amas.env import BASE_DIR, VAR_DIR, env
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -139,8 +141,12 @@ AMAS_API_RATE_LIMIT = env.str("AMAS_API_RATE_LIMIT", default="120/m")  # per use
 AMAS_API_TOKEN_RATE_LIMIT = env.str("AMAS_API_TOKEN_RATE_LIMIT", default=AMAS_API_RATE_LIMIT)
 AMAS_TRUST_STEP_UP_THRESHOLD = env.int("AMAS_TRUST_STEP_UP_THRESHOLD", default=60)
 AMAS_TRUST_RATE_BASELINE = env.int("AMAS_TRUST_RATE_BASELINE", default=60)  # requests/min before penalty
-AMAS_PROXY_COUNT = env.int("AMAS_PROXY_COUNT", default=0)  # trusted proxies appending X-Forwarded-For
-ALLAUTH_TRUSTED_PROXY_COUNT = AMAS_PROXY_COUNT
+# Client addresses (apps/core/client_address.py): X-Forwarded-For is read only when the peer is in
+# AMAS_TRUSTED_PROXIES (networks), else, without networks, through AMAS_PROXY_COUNT proxy hops.
+AMAS_TRUSTED_PROXIES = env.list("AMAS_TRUSTED_PROXIES", default=[])
+for _network in AMAS_TRUSTED_PROXIES:
+    ipaddress.ip_network(_network, strict=False)  # a typo must stop start-up, not open the door
+AMAS_PROXY_COUNT = env.int("AMAS_PROXY_COUNT", default=0)
 AMAS_MASK_EMAILS_IN_LOGS = env.bool("AMAS_MASK_EMAILS_IN_LOGS", default=True)
 # Multipart API bodies (attachments) may be this large; other API bodies AMAS_MAX_BODY_BYTES.
 AMAS_MAX_UPLOAD_BYTES = env.int("AMAS_MAX_UPLOAD_BYTES", default=256 * 1024 * 1024)

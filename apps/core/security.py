@@ -1,5 +1,5 @@
 """Request hardening shared by every app: security headers, body size limits, Redis rate limits,
-client IP resolution, and the redaction of secrets and PII from logs and audit payloads."""
+and the redaction of secrets and PII from logs and audit payloads."""
 
 from __future__ import annotations
 
@@ -108,20 +108,6 @@ class BodySizeLimitMiddleware:
                     status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 )
         return self.get_response(request)
-
-
-# --- client ip -----------------------------------------------------------------------------------
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address. Behind AMAS_PROXY_COUNT trusted proxies, the entry the outermost of
-    them appended to X-Forwarded-For (entries further left are client-controlled)."""
-    proxies = getattr(settings, "AMAS_PROXY_COUNT", 0)
-    if proxies:
-        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
-        if len(forwarded) >= proxies:
-            return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR", "") or ""
 
 
 # --- rate limits ---------------------------------------------------------------------------------

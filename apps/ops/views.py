@@ -3,9 +3,10 @@
 
 /metrics and /health/services answer requests that present the operator token
 (`Authorization: Bearer $AMAS_METRICS_TOKEN`) or come from AMAS_METRICS_ALLOWED_NETWORKS (by the
-socket's peer address, never X-Forwarded-For: scrapers talk to pods directly). /health/services
-also accepts an AMAS API token, so `amas health` works with the CLI's credentials; it touches
-neither the cache nor the rate limiter, so it still answers when Redis is down.
+client address of apps/core/client_address.py: X-Forwarded-For counts only from trusted proxies).
+/health/services also accepts an AMAS API token, so `amas health` works with the CLI's
+credentials; it touches neither the cache nor the rate limiter, so it still answers when Redis is
+down.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.core import metrics
+from apps.core.client_address import client_address
 from apps.core.service_health import service_health
 
 
@@ -33,7 +35,7 @@ def _bearer(request: HttpRequest) -> str:
 
 def _from_allowed_network(request: HttpRequest) -> bool:
     try:
-        peer = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        peer = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     for network in settings.AMAS_METRICS_ALLOWED_NETWORKS:
@@ -59,7 +61,7 @@ def _api_token_user(request: HttpRequest) -> object | None:
         return None
     from apps.users.services import token_authenticate
 
-    token = token_authenticate(secret=presented, ip=request.META.get("REMOTE_ADDR", ""))
+    token = token_authenticate(secret=presented, ip=client_address(request))
     return token.user if token is not None else None
 
 

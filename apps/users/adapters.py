@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from apps.core import crypto
+from apps.core.client_address import client_address
 from apps.users.mfa import SECOND_FACTOR_TYPES, mfa_missing, mfa_required
 from apps.users.models import Role, User
 
@@ -33,6 +34,11 @@ class AccountAdapter(DefaultAccountAdapter):
         if mfa_missing(request.user):
             return reverse("mfa_activate_totp")
         return super().get_login_redirect_url(request)
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        """allauth's sign-in limits count per address: the same trusted-proxy rule as the rest
+        of AMAS (allauth would read X-Forwarded-For on its own terms)."""
+        return client_address(request) or super().get_client_ip(request)
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         """Self sign-up only when AMAS_ALLOW_SIGNUP is on (allauth itself would always allow it)."""

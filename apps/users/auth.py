@@ -12,8 +12,9 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
+from apps.core.client_address import client_address
 from apps.core.exceptions import PermissionDenied
-from apps.core.security import client_ip, rate_limit_enforce
+from apps.core.security import rate_limit_enforce
 from apps.users.mfa import mfa_missing
 from apps.users.services import token_authenticate
 from apps.users.trust import trust_note_activity
@@ -25,7 +26,7 @@ def _limit_user(user_id: int) -> None:
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        api_token = token_authenticate(secret=token.strip(), ip=client_ip(request))
+        api_token = token_authenticate(secret=token.strip(), ip=client_address(request))
         if api_token is None:
             # A wrong token is an error, never a silent fall-back to the session.
             raise AuthenticationError()

@@ -23,8 +23,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core.client_address import client_address
 from apps.core.exceptions import PermissionDenied
-from apps.core.security import client_ip
 from apps.users.mfa import mfa_enabled
 from apps.users.models import KnownClient, User
 
@@ -186,7 +186,7 @@ def trust_evaluate(request: HttpRequest) -> TrustScore:
             penalties["device"] = PENALTY_DEVICE_UNKNOWN
         else:
             factors["device"] = "known"
-    ip = client_ip(request)
+    ip = client_address(request)
     if _is_known(user.pk, KnownClient.Kind.IP, ip):
         factors["ip"] = "known"
     else:
@@ -240,7 +240,7 @@ def require_trust(request: HttpRequest, *, next_url: str | None = None) -> Trust
     if trust.score >= settings.AMAS_TRUST_STEP_UP_THRESHOLD:
         return trust
     if getattr(request, "auth_token", None) is None and _recently_stepped_up(request):
-        trust_remember_client(user=request.user, ip=client_ip(request), device=device_id(request))
+        trust_remember_client(user=request.user, ip=client_address(request), device=device_id(request))
         trust.factors["step_up"] = "recent re-authentication"
         return trust
     raise StepUpRequired(trust=trust, step_up_url=step_up_url(request, next_url=next_url))

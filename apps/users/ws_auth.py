@@ -19,6 +19,8 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 
+from apps.core.client_address import scope_client_address
+
 SUBPROTOCOL = "amas.bearer"
 
 
@@ -64,7 +66,7 @@ class TokenOrSessionMiddleware(BaseMiddleware):
         scope["auth_subprotocol"] = None
         secret, subprotocol = _token_from_scope(scope)
         if secret:
-            ip = (scope.get("client") or ("", 0))[0] or ""
+            ip = scope_client_address(scope)
             token = await _authenticate_token(secret, ip)
             scope["user"] = token.user if token is not None else AnonymousUser()
             scope["auth_token"] = token
