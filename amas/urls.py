@@ -13,11 +13,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
-    path("audit/", include("apps.audit.urls")),
-    path("tokens/", include("apps.users.urls")),
     path("artefacts/", include("apps.knowledge.urls")),
-    path("", include("apps.knowledge.search_urls")),
-    path("", include("apps.tasks.urls")),
+    path("", include("apps.dashboard.urls")),
 ]
 
 if settings.DEBUG:

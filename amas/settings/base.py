@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "apps.knowledge",
     "apps.webhooks",
     "apps.ops",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -72,7 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "apps.core.context_processors.navigation",
+                "apps.dashboard.context_processors.navigation",
             ],
         },
     }

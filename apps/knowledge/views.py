@@ -1,12 +1,12 @@
 import uuid
 
-from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_GET
 
 from apps.core.exceptions import NotFound
 from apps.knowledge.selectors import artefact_get_for_user
 from apps.knowledge.storage import artefact_presigned_url
+from apps.users.decorators import login_required
 
 
 @require_GET

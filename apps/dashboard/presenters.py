@@ -1,11 +1,15 @@
-"""How events and results read on a page. `event_detail` must say what static/js/amas.js
-`describe()` says, so a server-rendered timeline and a live one look the same."""
+"""How events, results and search hits read on a page. `event_detail` must say what
+static/js/amas.js `describe()` says, so a server-rendered timeline and a live one look the same."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.urls import reverse
+
+from apps.knowledge.search import SearchHit
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 MAX_ROWS = 200
@@ -194,3 +198,14 @@ def result_blocks(data: dict[str, Any]) -> list[Block]:
 
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def search_hit_links(hit: SearchHit) -> dict[str, str | None]:
+    """Where a search hit leads: its task's page, the result on it, and the task in the API (the
+    same links the search API returns)."""
+    task_url = reverse("task_detail", args=[hit.task_id])
+    return {
+        "task_url": task_url,
+        "result_url": f"{task_url}#result-{hit.result_id}" if hit.result_id else None,
+        "api_url": reverse("api:get_task", args=[hit.task_id]),
+    }

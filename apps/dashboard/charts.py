@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from apps.tasks.dashboard.selectors import HourBucket
+from apps.tasks.page_selectors import HourBucket
 
 WIDTH, HEIGHT = 960, 220
 LEFT, RIGHT, TOP, BOTTOM = 36, 44, 10, 24

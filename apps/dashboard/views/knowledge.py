@@ -1,23 +1,23 @@
-"""Pages of the knowledge app: search, the graph view, and the similar-tasks fragment that a task
-page loads with htmx (`hx-get="{% url 'similar_tasks_partial' task.id %}" hx-trigger="load"`)."""
+"""The knowledge pages: search, the graph view, and the similar-tasks fragment that a task page
+loads with htmx (`hx-get="{{ similar_url }}" hx-trigger="load"`)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from apps.core.exceptions import ApplicationError, NotFound
+from apps.core.vocabulary import Classification, task_types
+from apps.dashboard import context as pages
+from apps.dashboard.presenters import search_hit_links
 from apps.knowledge import search as search_selectors
-from apps.knowledge.api import hit_links
 from apps.knowledge.graph.port import MAX_DEPTH
-from apps.tasks.models import Classification, TaskType
-from apps.tasks.selectors import task_get
+from apps.users.decorators import login_required
 
 
 def _date(value: str, *, end: bool = False) -> datetime | None:
@@ -47,7 +47,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             error = exc.message
         else:
-            hits = [{**hit.__dict__, **hit_links(hit)} for hit in found.hits]
+            hits = [{**hit.__dict__, **search_hit_links(hit)} for hit in found.hits]
             notes = found.notes
     context = {
         "q": q,
@@ -55,14 +55,14 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "notes": notes,
         "error": error,
         "filters": filters,
-        "task_types": TaskType.choices,
+        "task_types": task_types.choices(),
         "classifications": Classification.choices,
         "selected_levels": levels,
         "date_from": request.GET.get("date_from", ""),
         "date_to": request.GET.get("date_to", ""),
     }
-    template = "knowledge/search.html#results" if request.htmx else "knowledge/search.html"
-    return render(request, template, context)
+    template = "dashboard/knowledge/search.html"
+    return render(request, f"{template}#results" if request.htmx else template, context)
 
 
 @login_required
@@ -78,15 +78,14 @@ def graph_page(request: HttpRequest) -> HttpResponse:
         "depth": depth,
         "depths": range(0, MAX_DEPTH + 1),
     }
-    return render(request, "knowledge/graph.html", context)
+    return render(request, "dashboard/knowledge/graph.html", context)
 
 
 @login_required
 @require_GET
 def similar_tasks_partial(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
     try:
-        task = task_get(user=request.user, task_id=task_id)
+        context = pages.similar_tasks_context(user=request.user, task_id=task_id)
     except NotFound:
         raise Http404("Task not found.") from None
-    similar = search_selectors.similar_tasks(user=request.user, task=task, limit=5)
-    return render(request, "knowledge/_similar_tasks.html", {"task": task, "similar": similar})
+    return render(request, "dashboard/knowledge/_similar_tasks.html", context)

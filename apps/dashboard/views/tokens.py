@@ -1,9 +1,10 @@
 """The API tokens page: list, create (the secret is shown once, on the response page), revoke."""
 
+from __future__ import annotations
+
 from datetime import timedelta
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.exceptions import ApplicationError
 from apps.users import selectors, services
+from apps.users.decorators import login_required
 from apps.users.models import TokenScope
 from apps.users.permissions import user_scopes
 from apps.users.trust import StepUpRequired, require_trust
@@ -24,7 +26,7 @@ def _page(
     allowed = user_scopes(request.user)
     return render(
         request,
-        "account/tokens.html",
+        "dashboard/account/tokens.html",
         {
             "tokens": selectors.token_list(user=request.user),
             "scopes": [(s.value, s.label) for s in TokenScope if s.value in allowed],

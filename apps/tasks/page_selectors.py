@@ -1,5 +1,6 @@
-"""Reads shaped for the dashboard's pages. Every query is scoped to the user's organisation and
-bounded (a fixed number of queries per page, whatever the number of tasks)."""
+"""Task reads shaped for pages (the dashboard's overview, task list and task page, the agents
+page's statistics). Every query is scoped to the user's organisation and bounded (a fixed number
+of queries per page, whatever the number of tasks)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
 """The audit trail for organisation admins: a filtered page and a JSON-lines export."""
 
+from __future__ import annotations
+
 import json
 from collections.abc import AsyncIterator
 from datetime import date
+from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import (
     HttpRequest,
@@ -17,10 +19,13 @@ from django.http import (
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from apps.audit.models import AuditEvent
 from apps.audit.selectors import AuditFilters, audit_event_types, audit_list
 from apps.audit.services import audit_record
+from apps.users.decorators import login_required
 from apps.users.trust import StepUpRequired, require_trust
+
+if TYPE_CHECKING:
+    from apps.audit.models import AuditEvent
 
 PAGE_SIZE = 100
 EXPORT_BATCH = 1000
@@ -55,12 +60,12 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     return render(
         request,
-        "audit/list.html",
+        "dashboard/audit/list.html",
         {"page": page, "filters": filters, "event_types": audit_event_types(), "query": query.urlencode()},
     )
 
 
-def _as_json(event: AuditEvent) -> dict:
+def _as_json(event: AuditEvent) -> dict[str, object]:
     return {
         "seq": event.seq,
         "created_at": event.created_at.isoformat(),

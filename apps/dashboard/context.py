@@ -1,26 +1,44 @@
-"""System status for the dashboard: Celery queue depths (straight from Redis: `celery inspect`
-waits for every worker to answer and is far too slow for a page), providers and agents.
+"""The one place where a page's context is assembled from more than one app: the overview, a
+task's page, the agents and providers pages and the similar-tasks fragment. Other apps are read
+only through their selectors (and the agent registry); views call these and render.
 
-Providers, agents and knowledge are other apps: their reads go through their selectors where
-they exist; where an app does not expose a read yet the page says so instead of failing."""
+Queue depths come straight from Redis: `celery inspect` waits for every worker to answer and is
+far too slow for a page."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import redis
 from django.conf import settings
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
+from django.utils import timezone
 
 from apps.agents.registry import agent_registry
-from apps.tasks.dashboard.selectors import AgentStats, agent_stats, steps_running_by_agent
-from apps.tasks.models import Task
+from apps.agents.selectors import agent_config_list
+from apps.dashboard import presenters
+from apps.dashboard.charts import hourly_chart
+from apps.knowledge.graph import get_graph_store
+from apps.knowledge.search import SimilarTask, similar_tasks
+from apps.knowledge.selectors import artefact_list_for_user
+from apps.providers.selectors import provider_calls_for_task, provider_overview
+from apps.tasks import page_selectors as board
+from apps.tasks import selectors as task_selectors
+from apps.tasks.models import TERMINAL_STATUSES, Task, TaskStatus
+from apps.tasks.page_selectors import AgentStats
 from apps.users.models import User
 
 log = logging.getLogger(__name__)
+
+RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED})
+
+# The sections of a page an htmx request may ask for alone (the partials of its template).
+OVERVIEW_STATUS, OVERVIEW_HEALTH = "overview-status", "overview-health"
+TASK_STATE, TASK_RESULTS = "task-state", "task-results"
 
 
 @dataclass(frozen=True)
@@ -52,14 +70,6 @@ def queue_depths() -> list[QueueDepth]:
     return [QueueDepth(name=q, depth=sum(next(lengths) for _ in names[q])) for q in queues]
 
 
-def url_or_none(name: str, *args: object) -> str | None:
-    """The URL of a page another app may or may not serve yet."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return None
-
-
 # ----------------------------------------------------------------------------------- agents
 
 
@@ -88,14 +98,6 @@ class AgentRow:
         return all(known)
 
 
-def _agent_configs() -> list[Any]:
-    try:
-        from apps.agents.selectors import agent_config_list
-    except ImportError:  # agent configuration is not installed: registered agents only
-        return []
-    return list(agent_config_list())
-
-
 def agent_rows(*, user: User, since: datetime) -> list[AgentRow]:
     """Every registered agent (and every configured type, even without code), with its configs,
     health, running steps and the organisation's statistics since `since`."""
@@ -109,7 +111,7 @@ def agent_rows(*, user: User, since: datetime) -> list[AgentRow]:
             task_types=sorted(agent.task_types),
             target_kinds=sorted(agent.target_kinds),
         )
-    for config in _agent_configs():
+    for config in agent_config_list():
         row = rows.get(config.agent_type)
         if row is None:
             row = rows[config.agent_type] = AgentRow(
@@ -121,10 +123,10 @@ def agent_rows(*, user: User, since: datetime) -> list[AgentRow]:
                 target_kinds=[],
                 registered=False,
             )
-        config.admin_url = url_or_none("admin:agents_agentconfig_change", config.pk)
+        config.admin_url = reverse("admin:agents_agentconfig_change", args=[config.pk])
         row.configs.append(config)
-    stats = agent_stats(user=user, since=since)
-    running = steps_running_by_agent(user=user)
+    stats = board.agent_stats(user=user, since=since)
+    running = board.steps_running_by_agent(user=user)
     for agent_type, row in rows.items():
         row.stats = stats.get(agent_type)
         row.running = running.get(agent_type, 0)
@@ -164,11 +166,7 @@ class ProviderRow:
 
 def provider_rows(*, user: User) -> list[ProviderRow] | None:
     """Providers with health, breaker state, live success rate and latency, and the
-    organisation's calls and cost; None while the providers app exposes no overview."""
-    try:
-        from apps.providers.selectors import provider_overview
-    except ImportError:
-        return None
+    organisation's calls and cost; None while Redis (the router's live statistics) is down."""
     try:
         overview = provider_overview(organization_id=user.organization_id)
     except redis.RedisError:
@@ -198,7 +196,7 @@ def provider_rows(*, user: User) -> list[ProviderRow] | None:
                 calls=o.calls_24h,
                 cost=float(o.cost_24h),
                 cost_total=float(o.cost_total),
-                admin_url=url_or_none("admin:providers_provider_change", p.pk),
+                admin_url=reverse("admin:providers_provider_change", args=[p.pk]),
             )
         )
     return rows
@@ -208,49 +206,111 @@ def provider_rows(*, user: User) -> list[ProviderRow] | None:
 
 
 def task_artefacts(*, user: User, task: Task) -> list[Any]:
-    try:
-        from apps.knowledge.selectors import artefact_list_for_user
-    except ImportError:
-        return []
     artefacts = list(artefact_list_for_user(user=user).filter(task=task).order_by("created_at"))
     for artefact in artefacts:
-        artefact.download_url = url_or_none("knowledge:artefact_download", artefact.pk)
+        artefact.download_url = reverse("knowledge:artefact_download", args=[artefact.pk])
     return artefacts
 
 
-def task_provider_calls(*, task: Task, limit: int = 100) -> list[Any] | None:
-    """The ledger rows of a task (None: the providers app keeps no ledger here)."""
-    try:
-        from apps.providers import selectors as provider_selectors
-    except ImportError:
-        return None
-    if hasattr(provider_selectors, "provider_calls_for_task"):
-        return list(provider_selectors.provider_calls_for_task(task=task)[:limit])
-    # No selector for a task's calls yet: the ledger's reverse relation on Task (read only).
-    return list(task.provider_calls.order_by("created_at")[:limit])
+def task_provider_calls(*, task: Task, limit: int = 100) -> list[Any]:
+    """The provider ledger rows of a task."""
+    return list(provider_calls_for_task(task=task)[:limit])
 
 
 def task_entities(*, user: User, task: Task, limit: int = 200) -> list[Any] | None:
-    """Entities the task's results put in the knowledge graph (None: no graph available)."""
-    try:
-        from apps.knowledge.graph import get_graph_store
-    except ImportError:
-        return None
+    """Entities the task's results put in the knowledge graph (None: the graph store failed)."""
     try:
         entities = get_graph_store().task_entities(str(task.pk), organization_id=user.organization_id)
     except Exception:  # an unreachable Neo4j must not take the task page down
         log.warning("task entities: the graph store failed", exc_info=True)
         return None
-    return list(entities)[:limit]
+    entities = list(entities)[:limit]
+    graph = reverse("graph")
+    for entity in entities:
+        entity.graph_url = f"{graph}?{urlencode({'kind': entity.kind, 'value': entity.value})}"
+    return entities
 
 
-def graph_url_for(entity: Any) -> str | None:
-    for name in ("knowledge:graph", "graph"):
-        try:
-            base = reverse(name)
-        except NoReverseMatch:
-            continue
-        from urllib.parse import urlencode
+# ------------------------------------------------------------------------------------ pages
 
-        return f"{base}?{urlencode({'kind': entity.kind, 'value': entity.value})}"
-    return None
+
+def overview_context(*, user: User, sections: frozenset[str]) -> dict[str, Any]:
+    """The overview's context, only for the sections asked for (an htmx refresh asks for one)."""
+    context: dict[str, Any] = {}
+    if OVERVIEW_STATUS in sections:
+        counts = board.task_status_counts(user=user)
+        context.update(
+            counts=counts,
+            total=sum(counts.values()),
+            status_counts=[(v, label.lower(), counts[v]) for v, label in TaskStatus.choices],
+            chart=hourly_chart(board.task_hourly(user=user)),
+            queues=queue_depths(),
+            workers=board.worker_activity(),
+            failures=board.task_recent_failures(user=user),
+            recent=board.task_recent(user=user),
+        )
+    if OVERVIEW_HEALTH in sections:
+        since = timezone.now() - timedelta(hours=24)
+        context.update(providers=provider_rows(user=user), agents=agent_rows(user=user, since=since))
+    return context
+
+
+def task_detail_context(*, user: User, task: Task, sections: frozenset[str], page: bool) -> dict[str, Any]:
+    """A task page's context: its state, its results with everything they produced (artefacts,
+    provider calls, graph entities) and, for the whole page, the timeline and related tasks."""
+    context: dict[str, Any] = {
+        "task": task,
+        "can_write": user.can_write,
+        "can_cancel": user.can_write and task.status not in TERMINAL_STATUSES,
+        "can_retry": user.can_write and task.status in RETRYABLE,
+    }
+    if TASK_STATE in sections:
+        explanation = (task.plan or {}).get("explanation", {})
+        context.update(steps=board.task_steps(task=task), candidates=explanation.get("candidates", []))
+    if TASK_RESULTS in sections:
+        results = list(task_selectors.task_results(task=task))
+        for result in results:
+            result.blocks = presenters.result_blocks(result.data)
+            result.raw = presenters.pretty_json(result.data)
+        calls = task_provider_calls(task=task)
+        context.update(
+            results=results,
+            total_cost=sum((r.cost for r in results), start=0),
+            total_tokens=sum(r.tokens_in + r.tokens_out for r in results),
+            artefacts=task_artefacts(user=user, task=task),
+            calls=calls,
+            calls_cost=sum((c.cost for c in calls), start=0),
+            entities=task_entities(user=user, task=task),
+            summary_blocks=presenters.result_blocks((task.summary or {}).get("data") or {}),
+            raw_task=presenters.pretty_json(
+                {
+                    "id": str(task.pk),
+                    "status": task.status,
+                    "task_type": task.task_type,
+                    "target": task.target,
+                    "parameters": task.parameters,
+                    "requested_agents": task.requested_agents,
+                    "plan": task.plan,
+                    "summary": task.summary,
+                    "error_message": task.error_message,
+                }
+            ),
+        )
+    if page:
+        events = board.task_events_tail(task=task)
+        context.update(
+            events=presenters.event_rows(events),
+            events_hidden=max(0, task.last_event_seq - len(events)),
+            last_seq=events[-1].seq if events else 0,
+            runs=board.task_runs(user=user, task=task) if task.schedule_id else [],
+            same_target=board.tasks_same_target(user=user, task=task),
+            similar_url=reverse("similar_tasks_partial", args=[task.pk]),
+        )
+    return context
+
+
+def similar_tasks_context(*, user: User, task_id: object) -> dict[str, Any]:
+    """The similar-tasks fragment of a task page (raises NotFound for a task the user cannot see)."""
+    task = task_selectors.task_get(user=user, task_id=task_id)
+    similar: list[SimilarTask] = similar_tasks(user=user, task=task, limit=5)
+    return {"task": task, "similar": similar}

@@ -1,0 +1,27 @@
+"""Every server-rendered page, under the paths and URL names they always had (included at the
+site root by amas/urls.py)."""
+
+from django.urls import path
+
+from apps.dashboard.views import audit, knowledge, overview, tasks, tokens
+
+urlpatterns = [
+    path("", overview.home, name="home"),
+    path("monitor/", overview.monitor, name="monitor"),
+    path("agents/", overview.agent_list, name="agent_list"),
+    path("providers/", overview.provider_list, name="provider_list"),
+    path("tasks/", tasks.task_list, name="task_list"),
+    path("tasks/bulk/", tasks.task_bulk, name="task_bulk"),
+    path("tasks/new/", tasks.task_new, name="task_new"),
+    path("tasks/new/plan/", tasks.task_plan_preview, name="task_plan_preview"),
+    path("tasks/<uuid:task_id>/", tasks.task_detail, name="task_detail"),
+    path("tasks/<uuid:task_id>/cancel/", tasks.task_cancel, name="task_cancel"),
+    path("tasks/<uuid:task_id>/retry/", tasks.task_retry, name="task_retry"),
+    path("tasks/<uuid:task_id>/similar/", knowledge.similar_tasks_partial, name="similar_tasks_partial"),
+    path("search/", knowledge.search_page, name="search"),
+    path("graph/", knowledge.graph_page, name="graph"),
+    path("audit/", audit.audit_page, name="audit"),
+    path("audit/export.jsonl", audit.audit_export, name="audit_export"),
+    path("tokens/", tokens.api_tokens, name="api_tokens"),
+    path("tokens/<int:token_id>/revoke", tokens.api_token_revoke, name="api_token_revoke"),
+]
