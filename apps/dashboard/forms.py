@@ -12,8 +12,7 @@ from typing import Any
 from django import forms
 
 from apps.agents.registry import agent_registry
-from apps.core.vocabulary import Classification, TaskType, task_types
-from apps.tasks.models import TaskStatus
+from apps.tasks.models import Classification, TaskStatus, TaskType
 
 AGENT_MODES = [("auto", "Automatic: the decision engine chooses"), ("manual", "Choose agents myself")]
 SCHEDULES = [("once", "Run once, now"), ("interval", "Every N seconds"), ("cron", "On a cron schedule")]
@@ -24,7 +23,7 @@ def agent_choices() -> list[tuple[str, str]]:
 
 
 class TaskForm(forms.Form):
-    task_type = forms.ChoiceField(choices=task_types.choices, initial=TaskType.INVESTIGATION)
+    task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.INVESTIGATION)
     target = forms.CharField(
         max_length=2048,
         required=False,
@@ -72,7 +71,7 @@ class TaskForm(forms.Form):
         data = self.cleaned_data
         if data.get("title"):
             return data["title"]
-        label = task_types.label(data["task_type"])
+        label = dict(TaskType.choices).get(data["task_type"], data["task_type"])
         target = (data.get("target") or "").strip()
         return (f"{label}: {target}" if target else label)[:200]
 
@@ -252,9 +251,7 @@ SORTS = {
 class TaskFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *TaskStatus.choices])
-    task_type = forms.ChoiceField(
-        required=False, choices=lambda: [("", "Any type"), *task_types.choices()], label="Type"
-    )
+    task_type = forms.ChoiceField(required=False, choices=[("", "Any type"), *TaskType.choices], label="Type")
     priority_min = forms.IntegerField(required=False, min_value=1, max_value=10, label="Priority from")
     priority_max = forms.IntegerField(required=False, min_value=1, max_value=10, label="Priority to")
     agent = forms.ChoiceField(required=False, choices=(), label="Agent")
