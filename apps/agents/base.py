@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    from apps.tasks.models import Task, TaskStep
+# The task and step rows an agent runs for (apps.tasks.models.Task / TaskStep). Named, not
+# imported: agents depend on their context, and the tasks app sits above them in the layers.
+Task = Any
+TaskStep = Any
 
 
 class AgentParams(BaseModel):
@@ -61,8 +63,10 @@ class AgentResult:
 
 
 class AgentContext:
-    """What an agent sees of AMAS while it runs. Slots `ai`, `storage` and `graph` are filled by
-    context contributors that other apps register (apps.agents.context)."""
+    """What an agent sees of AMAS while it runs. Slots `ai`, `storage`, `graph` and `history` are
+    filled by context contributors that other apps register (apps.agents.context): `ai` by
+    providers (providers.context), `storage` and `graph` by knowledge (knowledge.agent_context),
+    `history` by tasks (tasks.agent_history)."""
 
     def __init__(
         self,
@@ -87,6 +91,7 @@ class AgentContext:
         self.ai: Any = None
         self.storage: Any = None
         self.graph: Any = None
+        self.history: Any = None  # earlier results of the organization (tasks.agent_history)
         self.extras: dict[str, Any] = {}
 
     def progress(self, pct: int, message: str = "") -> None:
@@ -109,6 +114,8 @@ class Agent:
     description: ClassVar[str] = ""
     capabilities: ClassVar[frozenset[str]] = frozenset()
     task_types: ClassVar[frozenset[str]] = frozenset()
+    # Labels for task types this agent introduces (built-in types already have theirs).
+    task_type_labels: ClassVar[dict[str, str]] = {}
     target_kinds: ClassVar[frozenset[str]] = frozenset()  # domain, ip, url, email, hash, text, file
     Params: ClassVar[type[AgentParams]] = AgentParams
     default_timeout_seconds: ClassVar[int] = 300

@@ -21,29 +21,24 @@ from __future__ import annotations
 import random
 import statistics
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.apps import apps as django_apps
 from django.conf import settings
-from django.db.models import Sum
 
+from apps.agents.base import Task
 from apps.agents.concurrency import agent_slots_in_use_many
+from apps.agents.history import SUCCESS, Outcome, agent_history
 from apps.agents.models import AgentConfig
 from apps.agents.registry import agent_registry
 from apps.agents.selectors import decision_settings_get
 from apps.agents.targets import accepts_target, parse_target, task_target_kinds
 from apps.core.exceptions import ValidationFailed
-from apps.tasks.models import Classification, Result, StepStatus, TaskStep
-
-if TYPE_CHECKING:
-    from apps.tasks.models import Task
+from apps.core.vocabulary import Classification
 
 OBJECTIVES = ("performance", "cost", "reliability")
 LOAD_PENALTY = 0.1
 LATENCY_SMOOTHING_MS = 50.0
 COST_SMOOTHING = 1e-4
-SUCCESS = "completed"
-FAILURE = ("failed", "timed_out")
 
 _rng = random.SystemRandom()
 
@@ -166,48 +161,28 @@ def _candidates(types: list[str] | None) -> list[Candidate]:
     return found
 
 
-def _load_history(candidate: Candidate, task_type: str, window: int, alpha: float) -> None:
-    results = Result.objects.filter(task__task_type=task_type, status__in=(SUCCESS, *FAILURE))
-    if candidate.config is not None:
-        results = results.filter(step__agent_config_id=candidate.config_id)
-    else:
-        results = results.filter(agent=candidate.agent_type, step__agent_config_id__isnull=True)
-    rows = list(
-        results.order_by("-created_at").values_list("status", "processing_time_ms", "cost", "step_id")[
-            :window
-        ]
+def _load_history(candidates: list[Candidate], task_type: str, window: int, alpha: float) -> None:
+    """Each candidate's latest outcomes (oldest first, so the EWMA ends on the latest); the cost of
+    an outcome already counts the provider ledger's spend for its step."""
+    history = agent_history().outcomes(
+        task_type=task_type, keys=[(c.agent_type, c.config_id) for c in candidates], window=window
     )
-    rows.reverse()  # oldest first, so the EWMA ends on the latest
-    ledger = _ledger_cost_by_step([step_id for *_, step_id in rows])
-    # A step's cost: what the agent reported, or what the provider ledger recorded for the step when
-    # that is more (agents need not copy their AI spend into their result); never the sum of both.
-    rows = [(status, ms, max(float(cost), ledger.get(step_id, 0.0))) for status, ms, cost, step_id in rows]
-    candidate.successes = sum(1 for status, _, _ in rows if status == SUCCESS)
-    candidate.failures = len(rows) - candidate.successes
-    latency = None
-    for _, ms, _ in rows:
-        latency = float(ms) if latency is None else alpha * ms + (1 - alpha) * latency
-    candidate.latency_ms = latency
-    candidate.mean_cost = statistics.fmean(float(c) for _, _, c in rows) if rows else None
-
-
-def _ledger_cost_by_step(step_ids: list[int]) -> dict[int, float]:
-    if not step_ids or not django_apps.is_installed("apps.providers"):
-        return {}
-    calls = django_apps.get_model("providers", "ProviderCall").objects.filter(step_id__in=step_ids)
-    return {
-        row["step_id"]: float(row["total"]) for row in calls.values("step_id").annotate(total=Sum("cost"))
-    }
+    for candidate in candidates:
+        rows: list[Outcome] = history[(candidate.agent_type, candidate.config_id)]
+        candidate.successes = sum(1 for row in rows if row.status == SUCCESS)
+        candidate.failures = len(rows) - candidate.successes
+        latency = None
+        for row in rows:
+            ms = row.processing_time_ms
+            latency = float(ms) if latency is None else alpha * ms + (1 - alpha) * latency
+        candidate.latency_ms = latency
+        candidate.mean_cost = statistics.fmean(row.cost for row in rows) if rows else None
 
 
 def _load_running(candidates: list[Candidate]) -> None:
     """Running steps per config from Postgres, and live slots from Redis; the larger counts."""
     config_ids = [c.config_id for c in candidates if c.config_id is not None]
-    running: dict[int | None, int] = {}
-    for config_id in TaskStep.objects.filter(
-        agent_config_id__in=config_ids, status=StepStatus.RUNNING
-    ).values_list("agent_config_id", flat=True):
-        running[config_id] = running.get(config_id, 0) + 1
+    running = agent_history().running_steps(config_ids=config_ids)
     slots = agent_slots_in_use_many(config_ids)
     for candidate in candidates:
         if candidate.config_id is not None:
@@ -325,8 +300,7 @@ def decide(task: Task, *, rng: random.Random | None = None) -> Decision:
             f"at TLP:{task.classification.upper()}."
         )
     window = settings.AMAS_DECISION_WINDOW
-    for candidate in eligible:
-        _load_history(candidate, task.task_type, window, settings.AMAS_DECISION_EWMA_ALPHA)
+    _load_history(eligible, task.task_type, window, settings.AMAS_DECISION_EWMA_ALPHA)
     _load_running(eligible)
     _score(eligible, weights, explore, rng)
     _select(eligible, by_type=bool(requested))

@@ -14,7 +14,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from apps.core.crypto import EncryptedJSONField
 from apps.core.models import TimeStampedModel
-from apps.tasks.models import Classification
+from apps.core.vocabulary import Classification
 
 
 class ProviderStrategy(models.TextChoices):

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from apps.agents.base import Task
 from apps.agents.decision import Candidate, decide
-
-if TYPE_CHECKING:
-    from apps.tasks.models import Task
 
 
 @dataclass

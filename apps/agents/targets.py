@@ -6,13 +6,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from apps.agents.base import Task
 from apps.agents.indicators import is_domain, refang, registrable_domain
-
-if TYPE_CHECKING:
-    from apps.tasks.models import Task
 
 # Kinds that are also plain text, so an agent that takes text takes them too.
 TEXTUAL_KINDS = frozenset({"url", "email", "ip", "domain", "hostname", "hash", "cve", "text"})

@@ -12,7 +12,8 @@ from typing import Any
 from django import forms
 
 from apps.agents.registry import agent_registry
-from apps.tasks.models import Classification, TaskStatus, TaskType
+from apps.core.vocabulary import Classification, TaskType, task_types
+from apps.tasks.models import TaskStatus
 
 AGENT_MODES = [("auto", "Automatic: the decision engine chooses"), ("manual", "Choose agents myself")]
 SCHEDULES = [("once", "Run once, now"), ("interval", "Every N seconds"), ("cron", "On a cron schedule")]
@@ -23,7 +24,7 @@ def agent_choices() -> list[tuple[str, str]]:
 
 
 class TaskForm(forms.Form):
-    task_type = forms.ChoiceField(choices=TaskType.choices, initial=TaskType.INVESTIGATION)
+    task_type = forms.ChoiceField(choices=task_types.choices, initial=TaskType.INVESTIGATION)
     target = forms.CharField(
         max_length=2048,
         required=False,
@@ -71,7 +72,7 @@ class TaskForm(forms.Form):
         data = self.cleaned_data
         if data.get("title"):
             return data["title"]
-        label = dict(TaskType.choices).get(data["task_type"], data["task_type"])
+        label = task_types.label(data["task_type"])
         target = (data.get("target") or "").strip()
         return (f"{label}: {target}" if target else label)[:200]
 
@@ -251,7 +252,9 @@ SORTS = {
 class TaskFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *TaskStatus.choices])
-    task_type = forms.ChoiceField(required=False, choices=[("", "Any type"), *TaskType.choices], label="Type")
+    task_type = forms.ChoiceField(
+        required=False, choices=lambda: [("", "Any type"), *task_types.choices()], label="Type"
+    )
     priority_min = forms.IntegerField(required=False, min_value=1, max_value=10, label="Priority from")
     priority_max = forms.IntegerField(required=False, min_value=1, max_value=10, label="Priority to")
     agent = forms.ChoiceField(required=False, choices=(), label="Agent")

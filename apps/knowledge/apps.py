@@ -7,6 +7,8 @@ class KnowledgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from apps.agents.context import register_context_contributor
+        from apps.knowledge.agent_context import contribute_storage
         from apps.knowledge.graph import graph_backends
         from apps.knowledge.graph.neo4j import Neo4jGraphStore
         from apps.knowledge.graph.postgres import PostgresGraphStore
@@ -17,3 +19,5 @@ class KnowledgeConfig(AppConfig):
         graph_backends.register(Neo4jGraphStore)
         register_result_hook(on_result_written)
         register_event_hook(on_task_event)
+        # ctx.storage and ctx.graph for agents (as providers fills ctx.ai).
+        register_context_contributor(contribute_storage)

@@ -25,9 +25,10 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from apps.core.exceptions import ApplicationError, ValidationFailed
+from apps.core.vocabulary import Classification
 from apps.knowledge.embedding import distance_sql, embed_texts, space_cast
 from apps.knowledge.models import EmbeddingSpace
-from apps.tasks.models import Classification, Task
+from apps.tasks.models import Task
 
 # ts_headline marks matches with these; the passage is escaped, then they become <mark> tags.
 _START, _STOP = "\x02", "\x03"

@@ -96,3 +96,12 @@ def provider_overview(
 def provider_calls_for_task(*, task: Any) -> QuerySet[ProviderCall]:
     """The ledger rows of one task, oldest first."""
     return ProviderCall.objects.filter(task=task).select_related("provider").order_by("created_at")
+
+
+def provider_spend_by_step(*, step_ids: list[int]) -> dict[int, float]:
+    """The provider ledger's spend per task step (steps without calls are absent)."""
+    if not step_ids:
+        return {}
+    calls = ProviderCall.objects.filter(step_id__in=step_ids)
+    totals = calls.values("step_id").annotate(total=Sum("cost"))
+    return {row["step_id"]: float(row["total"]) for row in totals}

@@ -7,7 +7,19 @@ class TasksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.agents.context import register_context_contributor
+        from apps.agents.history import register_agent_history
         from apps.tasks import observability
+        from apps.tasks.agent_history import TaskAgentHistory, contribute_history, history_changed
+        from apps.tasks.models import Result
+
+        # The decision engine reads agent history, and agents earlier results, through these.
+        register_agent_history(TaskAgentHistory())
+        register_context_contributor(contribute_history)
+        post_save.connect(history_changed, sender=Result, dispatch_uid="tasks.agent_history_saved")
+        post_delete.connect(history_changed, sender=Result, dispatch_uid="tasks.agent_history_deleted")
 
         # Task/step metrics and the log context of step messages: core records neither itself.
         observability.register()

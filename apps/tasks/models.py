@@ -6,31 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.core.models import TimeStampedModel
-
-
-class TaskType(models.TextChoices):
-    INVESTIGATION = "investigation", "Investigate a target (OSINT)"
-    SECURITY_SCAN = "security_scan", "Security assessment"
-    FILE_ANALYSIS = "file_analysis", "Analyse files (forensics)"
-    DOCUMENT_ANALYSIS = "document_analysis", "Summarise and analyse documents"
-    DATA_ANALYSIS = "data_analysis", "Analyse tabular data"
-    ANOMALY_DETECTION = "anomaly_detection", "Find anomalies in data or logs"
-    CLUSTERING = "clustering", "Cluster documents or results"
-    CLASSIFICATION = "classification", "Train and apply a classifier"
-    CUSTOM = "custom", "Custom (agents chosen explicitly)"
-
-
-class Classification(models.TextChoices):
-    """Traffic Light Protocol. Order matters: a provider or agent allowed `amber` may see `green`."""
-
-    CLEAR = "clear", "TLP:CLEAR"
-    GREEN = "green", "TLP:GREEN"
-    AMBER = "amber", "TLP:AMBER"
-    RED = "red", "TLP:RED"
-
-    @classmethod
-    def rank(cls, value: str) -> int:
-        return [c.value for c in cls].index(value)
+from apps.core.vocabulary import Classification, task_types
 
 
 class TaskStatus(models.TextChoices):
@@ -56,7 +32,9 @@ class Task(TimeStampedModel):
     )
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    task_type = models.CharField(max_length=32, choices=TaskType.choices)
+    # No `choices`: task types come from a registry that agents extend (apps.core.vocabulary), so
+    # an agent bringing a new type needs no migration. Services and schemas validate against it.
+    task_type = models.CharField(max_length=32)
     target = models.CharField(max_length=2048, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
     requested_agents = models.JSONField(default=list, blank=True)
@@ -105,6 +83,10 @@ class Task(TimeStampedModel):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    def get_task_type_display(self) -> str:
+        """The label of the task type (what Django generates for a field with choices)."""
+        return task_types.label(self.task_type)
 
     @property
     def duration_ms(self) -> int | None:

@@ -1,12 +1,35 @@
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Field, FilterSchema, Schema
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from apps.tasks.models import Classification, TaskType
+from apps.core.vocabulary import Classification, task_types
 
-TaskTypeLiteral = Literal[tuple(TaskType.values)]  # type: ignore[valid-type]
+
+def _known_task_type(value: str) -> str:
+    if value not in task_types:
+        raise ValueError(f"unknown task type {value!r}; use one of {', '.join(task_types.values())}")
+    return value
+
+
+class _TaskTypeEnum:
+    """The OpenAPI enum of task types, read from the registry when the schema is generated (after
+    every agent registered its types), not frozen at import."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["enum"] = task_types.values()
+        return json_schema
+
+
+# Validated against the task-type registry (apps.core.vocabulary), which agents extend.
+TaskTypeLiteral = Annotated[str, AfterValidator(_known_task_type), _TaskTypeEnum()]
 ClassificationLiteral = Literal[tuple(Classification.values)]  # type: ignore[valid-type]
 StatusLiteral = Literal["pending", "queued", "running", "completed", "failed", "cancelled", "timed_out"]
 

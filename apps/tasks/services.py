@@ -16,16 +16,15 @@ from apps.agents.planner import plan_for_task
 from apps.agents.registry import agent_registry
 from apps.audit.services import audit_record
 from apps.core.exceptions import PermissionDenied, ValidationFailed
+from apps.core.vocabulary import Classification, TaskType, task_types
 from apps.knowledge.services import artefact_check_limits, artefact_create
 from apps.tasks import cancellation
 from apps.tasks.events import EventType, event_append
 from apps.tasks.models import (
     STEP_TERMINAL_STATUSES,
-    Classification,
     StepStatus,
     Task,
     TaskStatus,
-    TaskType,
 )
 from apps.tasks.orchestrator import steps_create, steps_send
 from apps.tasks.state import step_transition, task_transition
@@ -37,8 +36,11 @@ RESERVED_PARAMETER_KEYS = {"decision_weights"}
 def _validate(
     *, task_type: str, classification: str, priority: int, agents: list[str], parameters: dict[str, Any]
 ) -> None:
-    if task_type not in TaskType.values:
-        raise ValidationFailed(f"Unknown task type {task_type!r}.", extra={"field": "task_type"})
+    if task_type not in task_types:
+        raise ValidationFailed(
+            f"Unknown task type {task_type!r}; use one of {', '.join(task_types.values())}.",
+            extra={"field": "task_type"},
+        )
     if classification not in Classification.values:
         raise ValidationFailed(
             f"Unknown classification {classification!r}.", extra={"field": "classification"}

@@ -9,7 +9,7 @@ from django.db.models import Q
 
 from apps.core.crypto import EncryptedTextField
 from apps.core.models import TimeStampedModel
-from apps.tasks.models import Classification
+from apps.core.vocabulary import Classification
 
 
 class WebhookEndpoint(TimeStampedModel):

@@ -4,7 +4,9 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
-ClassificationLiteral = Literal["clear", "green", "amber", "red"]
+from apps.core.vocabulary import Classification
+
+ClassificationLiteral = Literal[tuple(Classification.values)]  # type: ignore[valid-type]
 
 
 class EndpointIn(Schema):

@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from apps.core import metrics
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
-from apps.tasks.models import Classification, Task, TaskEvent
+from apps.core.vocabulary import Classification
+from apps.tasks.models import Task, TaskEvent
 from apps.users.models import User
 from apps.webhooks import signing, transport
 from apps.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint

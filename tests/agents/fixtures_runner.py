@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from django.core.files.base import ContentFile
 
 from apps.agents.base import Agent, AgentContext, AgentResult
-from apps.knowledge.services import artefact_create
+from apps.knowledge.agent_context import contribute_storage
+from apps.tasks.agent_history import contribute_history
 from apps.tasks.models import Task, TaskStep
+from tests.tasks.factories import make_task
 
 
 @pytest.fixture(autouse=False)
@@ -33,28 +34,22 @@ class Run:
         return self.result.data
 
 
-def make_task(
-    organization, *, task_type: str, target: str = "", files: dict[str, bytes | str] | None = None, user=None
-) -> Task:
-    task = Task.objects.create(
-        organization=organization, title="file task", task_type=task_type, target=target, created_by=user
-    )
-    for name, content in (files or {}).items():
-        raw = content.encode() if isinstance(content, str) else content
-        artefact_create(task=task, file=ContentFile(raw, name=name), uploaded_by=user)
-    return task
+def agent_context(task: Task, step: TaskStep, params: Any, progress: list | None = None) -> AgentContext:
+    """A context with the task's files and artefacts (ctx.storage, ctx.graph) and earlier results
+    (ctx.history) filled by the real contributors, as the worker fills them; no AI router unless
+    run_agent asks for it."""
+    record = (lambda pct, message: progress.append((pct, message))) if progress is not None else None
+    ctx = AgentContext(task=task, step=step, parameters=params, progress_callback=record)
+    contribute_storage(ctx)
+    contribute_history(ctx)
+    return ctx
 
 
 def run_agent(agent_cls: type[Agent], task: Task, *, with_router: bool = False, **params: Any) -> Run:
-    """`with_router`: fill the context's slots (ctx.ai ...) the way the pipeline does."""
+    """`with_router`: fill every slot of the context (ctx.ai ...) the way the pipeline does."""
     step = TaskStep.objects.create(task=task, agent_type=agent_cls.type, position=task.steps.count())
     progress: list[tuple[int, str]] = []
-    ctx = AgentContext(
-        task=task,
-        step=step,
-        parameters=agent_cls.Params(**params),
-        progress_callback=lambda pct, message: progress.append((pct, message)),
-    )
+    ctx = agent_context(task, step, agent_cls.Params(**params), progress)
     if with_router:
         from apps.agents.context import contribute
 
@@ -73,7 +68,7 @@ def run_on_files(
     with_router: bool = False,
     **params: Any,
 ) -> Run:
-    task = make_task(organization, task_type=task_type, target=target, files=files)
+    task = make_task(organization, task_type=task_type, target=target, files=files, title="file task")
     return run_agent(agent_cls, task, with_router=with_router, **params)
 
 

@@ -3,7 +3,7 @@
 from apps.agents.base import AgentContext
 from apps.agents.context import contribute
 from apps.tasks.models import StepStatus, TaskStep
-from tests.agents.factories import make_task
+from tests.tasks.factories import make_task
 
 
 def run_agent(

@@ -4,7 +4,7 @@ key sentences in the summary, quotes with offsets, indicators; malformed input f
 import pytest
 
 from apps.agents.analysis import AnalysisAgent
-from apps.tasks.models import TaskType
+from apps.core.vocabulary import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import make_task, media_root, run_agent, run_on_files  # noqa: F401
 

@@ -8,8 +8,8 @@ import statistics
 import pytest
 
 from apps.agents.analysis import AnalysisAgent
+from apps.core.vocabulary import TaskType
 from apps.knowledge.models import Artefact
-from apps.tasks.models import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
 
@@ -87,12 +87,12 @@ def test_charts_are_png_artefacts(organization):
 
 
 def test_rerun_of_a_step_replaces_its_charts(organization):
-    from apps.agents.base import AgentContext
+    from tests.agents.fixtures_runner import agent_context
 
     run = analyse(organization, {"metrics.csv": ff.metrics_csv()})
     first = set(Artefact.objects.filter(step=run.step).values_list("id", flat=True))
     # the same step again, as a re-delivered Celery message would run it
-    AnalysisAgent().run(AgentContext(task=run.task, step=run.step, parameters=AnalysisAgent.Params()))
+    AnalysisAgent().run(agent_context(run.task, run.step, AnalysisAgent.Params()))
     second = set(Artefact.objects.filter(step=run.step).values_list("id", flat=True))
     assert len(second) == len(first) and not first & second
 

@@ -7,7 +7,7 @@ import pytest
 from apps.agents.analysis import AnalysisAgent
 from apps.agents.forensics import ForensicsAgent
 from apps.agents.ml import MLAgent
-from apps.tasks.models import TaskType
+from apps.core.vocabulary import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
 

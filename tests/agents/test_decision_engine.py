@@ -9,7 +9,8 @@ from django.test import override_settings
 from apps.agents.models import AgentConfig, DecisionSettings
 from apps.agents.planner import plan_for_task
 from apps.core.exceptions import ValidationFailed
-from tests.agents.factories import make_config, make_task, record_result
+from tests.agents.factories import make_config
+from tests.tasks.factories import make_task, record_result
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ import pytest
 from apps.agents.planner import plan_for_task
 from tests.agents import sim_agents
 from tests.agents.conftest import only_agents
-from tests.agents.factories import make_config, make_task, record_result, running_step
+from tests.agents.factories import make_config
+from tests.tasks.factories import make_task, record_result, running_step
 
 pytestmark = pytest.mark.django_db
 

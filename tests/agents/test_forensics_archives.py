@@ -6,7 +6,7 @@ import hashlib
 import pytest
 
 from apps.agents.forensics import ForensicsAgent
-from apps.tasks.models import TaskType
+from apps.core.vocabulary import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
 

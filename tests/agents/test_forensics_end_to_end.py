@@ -6,8 +6,9 @@ from http import HTTPStatus
 
 import pytest
 
+from apps.core.vocabulary import TaskType
 from apps.knowledge.models import Artefact
-from apps.tasks.models import Result, Task, TaskType
+from apps.tasks.models import Result, Task
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, submit_with_files, wait_for_task  # noqa: F401
 

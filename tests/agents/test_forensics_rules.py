@@ -10,7 +10,7 @@ from apps.agents.forensics import ForensicsAgent
 from apps.agents.forensics.rules import hash_set_import, yara_rule_save, yara_ruleset
 from apps.agents.forensics_models import HashSet, HashSetKind, YaraRule
 from apps.core.exceptions import ValidationFailed
-from apps.tasks.models import TaskType
+from apps.core.vocabulary import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
 

@@ -4,7 +4,7 @@ anomalies, each explained by the features that carry it."""
 import pytest
 
 from apps.agents.ml import MLAgent
-from apps.tasks.models import TaskType
+from apps.core.vocabulary import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
 

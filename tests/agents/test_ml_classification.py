@@ -5,9 +5,9 @@ import pytest
 
 from apps.agents.ml import MLAgent
 from apps.agents.ml.classify import MODEL_MAGIC
+from apps.core.vocabulary import TaskType
 from apps.knowledge.models import Artefact
 from apps.knowledge.services import artefact_create
-from apps.tasks.models import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
 

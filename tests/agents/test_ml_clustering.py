@@ -3,8 +3,8 @@
 import pytest
 
 from apps.agents.ml import MLAgent
+from apps.core.vocabulary import TaskType
 from apps.knowledge.models import Artefact
-from apps.tasks.models import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
 

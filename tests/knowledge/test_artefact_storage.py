@@ -13,7 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
 
 from apps.knowledge.services import artefact_create
-from tests.knowledge.factories import make_task
+from tests.tasks.factories import make_task
 
 pytestmark = pytest.mark.django_db
 

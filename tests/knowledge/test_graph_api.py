@@ -11,7 +11,7 @@ from django.conf import settings
 from apps.agents.base import Entity, Relation
 from apps.knowledge.graph import GraphBatch, Provenance, get_graph_store
 from apps.users.services import organization_get_or_create
-from tests.knowledge.factories import make_task
+from tests.tasks.factories import make_task
 from tests.users.factories import enable_totp
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from apps.agents.base import Entity, Relation
 from apps.knowledge.graph import GraphBatch, Provenance, get_graph_store
 from apps.knowledge.indexing import result_index_and_embed
-from tests.knowledge.factories import make_result, make_task
+from tests.tasks.factories import make_result, make_task
 from tests.ui.browser import log_in, screenshot
 from tests.ui.conftest import chromium, live_url, page  # noqa: F401 - fixtures
 

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from apps.knowledge.indexing import result_index_and_embed
 from apps.knowledge.models import Chunk, ChunkEmbedding, EmbeddingSpace
 from apps.knowledge.search import search
-from tests.knowledge.factories import make_result, make_task
 from tests.providers.fakes import FakeVendor
+from tests.tasks.factories import make_result, make_task
 
 pytestmark = pytest.mark.django_db
 

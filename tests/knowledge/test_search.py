@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.knowledge.indexing import result_index_and_embed, task_index
 from apps.knowledge.search import SearchFilters, rrf, search
 from apps.users.services import organization_get_or_create
-from tests.knowledge.factories import make_result, make_task
+from tests.tasks.factories import make_result, make_task
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 
 from apps.knowledge.indexing import result_index_and_embed, task_index
 from apps.users.services import organization_get_or_create
-from tests.knowledge.factories import make_result, make_task
+from tests.tasks.factories import make_result, make_task
 
 pytestmark = pytest.mark.django_db
 

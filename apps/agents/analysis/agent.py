@@ -6,7 +6,6 @@ import re
 from typing import Any, Literal
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from pydantic import Field
 
 from apps.agents.analysis import charts, tabular
@@ -19,12 +18,10 @@ from apps.agents.analysis.inputs import (
     extract_text,
     kind_of,
     read_table,
-    uploaded_artefacts,
 )
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult, Entity
 from apps.agents.indicators import extract_indicators, for_graph
-from apps.knowledge.services import artefact_create, artefact_delete_produced_by_step, artefact_read
-from apps.tasks.models import TaskType
+from apps.core.vocabulary import TaskType
 
 ENTITY_KIND = {"ipv4": "ip", "ipv6": "ip", "md5": "hash", "sha1": "hash", "sha256": "hash"}
 
@@ -60,8 +57,8 @@ class AnalysisAgent(Agent):
 
     def run(self, ctx: AgentContext) -> AgentResult:
         params: AnalysisParams = ctx.parameters  # type: ignore[assignment]
-        artefact_delete_produced_by_step(step=ctx.step)
-        inputs = [(a.original_name, a) for a in uploaded_artefacts(ctx.task)]
+        ctx.storage.clear_step_outputs()
+        inputs = [(a.original_name, a) for a in ctx.storage.inputs()]
         if not inputs and ctx.task.task_type != TaskType.DATA_ANALYSIS and _inline_text(ctx.task):
             inputs = [("task text", _inline_text(ctx.task))]
         if not inputs:
@@ -81,7 +78,7 @@ class AnalysisAgent(Agent):
                 ctx.progress(int(share[0] + share[1] * min(1.0, fraction)), message)
 
             progress(0, f"Reading {name}")
-            data = source.encode() if isinstance(source, str) else artefact_read(source)
+            data = source.encode() if isinstance(source, str) else ctx.storage.read(source)
             kind = params.mode if params.mode != "auto" else kind_of(data, name)
             try:
                 if kind == "table" or (kind == "binary" and ctx.task.task_type == TaskType.DATA_ANALYSIS):
@@ -272,12 +269,7 @@ class AnalysisAgent(Agent):
         for kind, title, png in made:
             if png is None:
                 continue
-            artefact = artefact_create(
-                task=ctx.task,
-                file=ContentFile(png, name=f"{stem}-{kind}.png"),
-                step=ctx.step,
-                produced_by_agent=self.type,
-            )
+            artefact = ctx.storage.write(f"{stem}-{kind}.png", png)
             out.append({"kind": kind, "title": title, "artefact_id": str(artefact.id), "bytes": len(png)})
         return out
 

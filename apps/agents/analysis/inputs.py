@@ -15,7 +15,6 @@ from typing import Any
 from xml.etree import ElementTree
 
 from apps.agents.forensics import filetype as ft
-from apps.knowledge.models import Artefact
 
 Progress = Callable[[float, str], None]
 
@@ -25,11 +24,6 @@ TEXT_EXTENSIONS = {"txt", "md", "markdown", "html", "htm", "pdf", "docx", "log",
 
 class InputError(Exception):
     """The file cannot be read as what it claims to be; the message is for the user."""
-
-
-def uploaded_artefacts(task: Any) -> list[Artefact]:
-    """The files a user attached (not what agents wrote), oldest first."""
-    return list(task.artefacts.filter(produced_by_agent="").order_by("created_at"))
 
 
 def kind_of(data: bytes, name: str) -> str:

@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from pydantic import Field
 
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult, Entity, Relation
@@ -15,11 +14,9 @@ from apps.agents.forensics.archives import ExpansionBudget
 from apps.agents.forensics.rules import hash_sets_lookup, yara_ruleset
 from apps.agents.forensics.scanner import Scanner, ScanOptions, walk
 from apps.agents.forensics.timeline import iso
-from apps.agents.indicators import for_graph
 from apps.agents.forensics.verdict import combine, decide, finding, rank
-from apps.knowledge.models import Artefact
-from apps.knowledge.services import artefact_create, artefact_delete_produced_by_step, artefact_read
-from apps.tasks.models import TaskType
+from apps.agents.indicators import for_graph
+from apps.core.vocabulary import TaskType
 
 _HASH = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{128})$", re.I)
 _INDICATOR_ENTITY_KIND = {"ipv4": "ip", "ipv6": "ip", "md5": "hash", "sha1": "hash", "sha256": "hash"}
@@ -58,8 +55,8 @@ class ForensicsAgent(Agent):
 
     def run(self, ctx: AgentContext) -> AgentResult:
         params: ForensicsParams = ctx.parameters  # type: ignore[assignment]
-        artefact_delete_produced_by_step(step=ctx.step)
-        uploads = list(ctx.task.artefacts.filter(produced_by_agent="").order_by("created_at"))
+        ctx.storage.clear_step_outputs()
+        uploads = ctx.storage.inputs()
         target = (ctx.task.target or "").strip()
         if not uploads:
             if _HASH.match(target):
@@ -89,7 +86,7 @@ class ForensicsAgent(Agent):
                 max_member_bytes=settings.AMAS_MAX_FILE_BYTES,
                 remaining_bytes=settings.AMAS_ARCHIVE_MAX_EXPANDED_BYTES,
             )
-            data = artefact_read(artefact)
+            data = ctx.storage.read(artefact)
             node = Scanner(ruleset=ruleset, options=options, budget=budget).scan(
                 data, name=artefact.original_name, path=artefact.original_name
             )
@@ -139,12 +136,7 @@ class ForensicsAgent(Agent):
             data["narrative"], tokens = _narrate(ctx, summary, findings, timeline)
         if params.report_artefact:
             report = json.dumps({**data, "files": files}, indent=2, default=str).encode()
-            artefact = artefact_create(
-                task=ctx.task,
-                file=ContentFile(report, name="forensics-report.json"),
-                step=ctx.step,
-                produced_by_agent=self.type,
-            )
+            artefact = ctx.storage.write("forensics-report.json", report)
             data["report_artefact_id"] = str(artefact.id)
         entities, relations = _graph(files)
         ctx.progress(100, f"Verdict: {verdict}")
@@ -169,8 +161,7 @@ class ForensicsAgent(Agent):
             analysed=False,
         )
         field = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}[len(value)]
-        seen = Artefact.objects.filter(organization_id=ctx.task.organization_id, produced_by_agent="")
-        seen = seen.filter(sha256=value) if field == "sha256" else seen.none()
+        seen = ctx.storage.earlier_uploads(sha256=value) if field == "sha256" else []
         previous = [
             {
                 "artefact_id": str(a.id),
@@ -178,7 +169,7 @@ class ForensicsAgent(Agent):
                 "name": a.original_name,
                 "uploaded_at": iso(a.created_at),
             }
-            for a in seen.exclude(task=ctx.task)[:20]
+            for a in seen
         ]
         listed = ", ".join(f"{h['set']} ({h['kind'].replace('_', '-')})" for h in hits) or "no hash set"
         summary = f"Hash {value} ({field}): {verdict}; listed in {listed}."

@@ -9,7 +9,6 @@ import uuid
 from typing import Any, Literal
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from pydantic import Field
 
 from apps.agents.analysis.ai import ai_embed
@@ -19,14 +18,11 @@ from apps.agents.analysis.inputs import (
     extract_text,
     kind_of,
     read_table,
-    uploaded_artefacts,
 )
 from apps.agents.analysis.tabular import type_columns
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
 from apps.agents.ml import anomaly, classify, clustering
-from apps.knowledge.models import Artefact
-from apps.knowledge.services import artefact_create, artefact_delete_produced_by_step, artefact_read
-from apps.tasks.models import TaskType
+from apps.core.vocabulary import TaskType
 
 MODES = {
     TaskType.ANOMALY_DETECTION: "anomaly",
@@ -76,7 +72,7 @@ class MLAgent(Agent):
 
     def run(self, ctx: AgentContext) -> AgentResult:
         params: MLParams = ctx.parameters  # type: ignore[assignment]
-        artefact_delete_produced_by_step(step=ctx.step)
+        ctx.storage.clear_step_outputs()
         mode = params.mode if params.mode != "auto" else MODES.get(ctx.task.task_type)
         if mode is None:
             mode = "classification" if params.model_artefact_id or params.label_column else "anomaly"
@@ -98,11 +94,11 @@ class MLAgent(Agent):
     def _inputs(self, ctx: AgentContext, params: MLParams) -> list[tuple[str, Any]]:
         """(name, Table | text) per uploaded file, each within the row limit."""
         out: list[tuple[str, Any]] = []
-        uploads = uploaded_artefacts(ctx.task)
+        uploads = ctx.storage.inputs()
         for index, artefact in enumerate(uploads):
             ctx.check_cancelled()
             ctx.progress(2 + 20 * index // max(1, len(uploads)), f"Reading {artefact.original_name}")
-            data = artefact_read(artefact)
+            data = ctx.storage.read(artefact)
             kind = kind_of(data, artefact.original_name)
             if kind == "table":
                 out.append(
@@ -213,12 +209,7 @@ class MLAgent(Agent):
             projection = result.pop("_projection", None)
             if projection is not None and "error" not in result:
                 png = clustering.projection_chart(projection, result["clusters"])
-                artefact = artefact_create(
-                    task=ctx.task,
-                    file=ContentFile(png, name="clusters.png"),
-                    step=ctx.step,
-                    produced_by_agent=self.type,
-                )
+                artefact = ctx.storage.write("clusters.png", png)
                 result["chart_artefact_id"] = str(artefact.id)
         summary = "\n".join(
             f"{r['source']}: {r['error']}"
@@ -247,15 +238,7 @@ class MLAgent(Agent):
     def _past_results(self, ctx: AgentContext, count: int) -> list[tuple[str, str]]:
         if not count:
             return []
-        from apps.tasks.models import Result
-
-        rows = (
-            Result.objects.filter(task__organization_id=ctx.task.organization_id, status="completed")
-            .exclude(summary="")
-            .exclude(task=ctx.task)
-            .order_by("-created_at")[:count]
-        )
-        return [(f"result:{r.id}", r.summary) for r in rows]
+        return ctx.history.earlier_summaries(count)
 
     def _cluster_texts(self, ctx: AgentContext, params: MLParams, docs: list[tuple[str, str]]) -> dict:
         names, texts = [n for n, _ in docs], [t for _, t in docs]
@@ -295,12 +278,7 @@ class MLAgent(Agent):
         )
         bundle["trained_on"] = {"task_id": str(ctx.task.id), "file": name}
         ctx.progress(85, "Saving the model")
-        artefact = artefact_create(
-            task=ctx.task,
-            file=ContentFile(classify.model_dump(bundle), name=f"model-{label}.joblib"),
-            step=ctx.step,
-            produced_by_agent=self.type,
-        )
+        artefact = ctx.storage.write(f"model-{label}.joblib", classify.model_dump(bundle))
         result.update(source=name, model_artefact_id=str(artefact.id))
         metrics = result["metrics"]
         summary = (
@@ -311,12 +289,10 @@ class MLAgent(Agent):
         return {"classification": result}, summary
 
     def _predict(self, ctx: AgentContext, params: MLParams, name: str, columns: list) -> tuple[dict, str]:
-        artefact = Artefact.objects.filter(
-            id=params.model_artefact_id, organization_id=ctx.task.organization_id, produced_by_agent=self.type
-        ).first()
+        artefact = ctx.storage.produced(params.model_artefact_id)
         if artefact is None:
             raise classify.ModelError(f"No model artefact {params.model_artefact_id} in this organization.")
-        bundle = classify.model_load(artefact_read(artefact))
+        bundle = classify.model_load(ctx.storage.read(artefact))
         ctx.progress(50, f"Applying the model to {name}")
         result = classify.predict(bundle, columns)
         buffer = io.StringIO()
@@ -324,12 +300,7 @@ class MLAgent(Agent):
         writer.writerow(["row", f"predicted_{bundle['label_column']}", "confidence"])
         for p in result["predictions"]:
             writer.writerow([p["row"], p["label"], p.get("confidence", "")])
-        predictions = artefact_create(
-            task=ctx.task,
-            file=ContentFile(buffer.getvalue().encode(), name="predictions.csv"),
-            step=ctx.step,
-            produced_by_agent=self.type,
-        )
+        predictions = ctx.storage.write("predictions.csv", buffer.getvalue().encode())
         result["predictions"] = result["predictions"][:200]
         result.update(
             source=name,

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from apps.core.exceptions import ApplicationError, NotFound
-from apps.tasks.models import Classification, TaskType
+from apps.core.vocabulary import Classification, task_types
 from apps.dashboard import context as pages
 from apps.dashboard.presenters import search_hit_links
 from apps.knowledge import search as search_selectors
@@ -55,7 +55,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "notes": notes,
         "error": error,
         "filters": filters,
-        "task_types": TaskType.choices,
+        "task_types": task_types.choices(),
         "classifications": Classification.choices,
         "selected_levels": levels,
         "date_from": request.GET.get("date_from", ""),

@@ -63,8 +63,8 @@ class Command(BaseCommand):
     def _current_spaces(self) -> list[EmbeddingSpace]:
         """The spaces the router answers with now, one probe per classification."""
         from apps.core.exceptions import ApplicationError
+        from apps.core.vocabulary import Classification
         from apps.knowledge.embedding import embed_texts
-        from apps.tasks.models import Classification
 
         spaces = {}
         for level in Classification.values:

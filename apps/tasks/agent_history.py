@@ -1,0 +1,118 @@
+"""The agent history the decision engine reads (apps.agents.history), from tasks' own rows: one
+query for every candidate of a task type, cached briefly. Registered in TasksConfig.ready().
+
+The cache key carries a version that every Result write bumps (at once and again after commit, so
+a reader racing the commit cannot keep old rows under the new version); between writes, decisions
+for the same task type share one read. AMAS_DECISION_HISTORY_CACHE_SECONDS = 0 turns it off."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+
+from apps.agents.history import FAILURE, SUCCESS, HistoryKey, Outcome
+from apps.providers.selectors import provider_spend_by_step
+from apps.tasks.models import Result, StepStatus, TaskStep
+
+if TYPE_CHECKING:
+    from apps.agents.base import AgentContext
+
+VERSION_KEY = "agent-history:version"
+
+
+def _version() -> str:
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        version = uuid.uuid4().hex
+        cache.add(VERSION_KEY, version, timeout=None)
+        version = cache.get(VERSION_KEY) or version
+    return str(version)
+
+
+def _bump() -> None:
+    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def history_changed(**_: Any) -> None:
+    """post_save/post_delete receiver for Result."""
+    _bump()
+    transaction.on_commit(_bump)
+
+
+def _read(task_type: str, window: int) -> dict[HistoryKey, list[Outcome]]:
+    rows = list(
+        Result.objects.filter(task__task_type=task_type, status__in=(SUCCESS, *FAILURE))
+        .annotate(
+            config_id=F("step__agent_config_id"),
+            recency=Window(
+                RowNumber(),
+                partition_by=[F("agent"), F("step__agent_config_id")],
+                order_by=[F("created_at").desc(), F("step_id").desc()],
+            ),
+        )
+        .filter(recency__lte=window)
+        .order_by("created_at", "step_id")
+        .values_list("agent", "config_id", "status", "processing_time_ms", "cost", "step_id")
+    )
+    # A step's cost: what the agent reported, or what the provider ledger recorded for the step when
+    # that is more (agents need not copy their AI spend into their result); never the sum of both.
+    ledger = provider_spend_by_step(step_ids=[row[-1] for row in rows])
+    out: dict[HistoryKey, list[Outcome]] = {}
+    for agent, config_id, status, ms, cost, step_id in rows:
+        out.setdefault((agent, config_id), []).append(
+            Outcome(status, int(ms), max(float(cost), ledger.get(step_id, 0.0)))
+        )
+    return out
+
+
+class TaskAgentHistory:
+    def outcomes(
+        self, *, task_type: str, keys: Iterable[HistoryKey], window: int
+    ) -> dict[HistoryKey, list[Outcome]]:
+        ttl = settings.AMAS_DECISION_HISTORY_CACHE_SECONDS
+        if ttl > 0:
+            cache_key = f"agent-history:{_version()}:{task_type}:{window}"
+            history = cache.get(cache_key)
+            if history is None:
+                history = _read(task_type, window)
+                cache.set(cache_key, history, timeout=ttl)
+        else:
+            history = _read(task_type, window)
+        return {key: history.get(key, []) for key in keys}
+
+    def running_steps(self, *, config_ids: list[int]) -> dict[int, int]:
+        running: dict[int, int] = {}
+        for config_id in TaskStep.objects.filter(
+            agent_config_id__in=config_ids, status=StepStatus.RUNNING
+        ).values_list("agent_config_id", flat=True):
+            running[config_id] = running.get(config_id, 0) + 1
+        return running
+
+
+class EarlierResults:
+    """`ctx.history`: what other tasks of the organization found, for agents that learn from it
+    (the ML agent clusters past summaries)."""
+
+    def __init__(self, *, task: Any) -> None:
+        self.task = task
+
+    def earlier_summaries(self, count: int) -> list[tuple[str, str]]:
+        """(name, summary) of the latest completed results of other tasks, newest first."""
+        rows = (
+            Result.objects.filter(task__organization_id=self.task.organization_id, status=SUCCESS)
+            .exclude(summary="")
+            .exclude(task=self.task)
+            .order_by("-created_at")[:count]
+        )
+        return [(f"result:{r.id}", r.summary) for r in rows]
+
+
+def contribute_history(ctx: AgentContext) -> None:
+    ctx.history = EarlierResults(task=ctx.task)
