@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from apps.audit.models import GENESIS_HASH, AuditEvent
 from apps.core.exceptions import PermissionDenied
-from apps.users.models import User
+
+if TYPE_CHECKING:  # for annotations only: audit sits below users and imports none of it at run time
+    from apps.users.models import User
 
 
 @dataclass(frozen=True)

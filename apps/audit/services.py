@@ -1,10 +1,15 @@
 """Writing the audit trail. Other apps call `audit_record` from their services, inside the
-transaction that makes the change, so the row commits or rolls back with it."""
+transaction that makes the change, so the row commits or rolls back with it.
+
+A row made while serving a signed-in user carries that request's trust score. Audit does not
+compute it (trust is the users app's): the caller passes `trust=`, or, for callers that do not know
+about trust, the source the users app registers with `register_request_trust()` supplies it."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import connection, transaction
 from django.http import HttpRequest
@@ -23,6 +28,25 @@ if TYPE_CHECKING:
 # the head and writes the next row. Callers should audit late in their transaction: the lock is
 # held until it commits.
 AUDIT_LOCK_KEY = 0x414D415341554454  # "AMASAUDT"
+
+
+class Trust(Protocol):
+    """A request's trust score and the factors behind it (apps.users.trust.TrustScore)."""
+
+    score: int
+    factors: dict[str, object]
+
+
+RequestTrust = Callable[[HttpRequest], "Trust | None"]
+_request_trust: RequestTrust | None = None
+
+
+def register_request_trust(source: RequestTrust) -> RequestTrust:
+    """Set where rows whose caller passes no `trust` get their request's score (the users app
+    registers it in UsersConfig.ready(); without it such rows carry none)."""
+    global _request_trust
+    _request_trust = source
+    return source
 
 
 def _jsonable(value: Any) -> Any:
@@ -52,10 +76,11 @@ def audit_record(
     organization: Organization | None = None,
     changes: dict | None = None,
     request: HttpRequest | None = None,
+    trust: Trust | None = None,
 ) -> AuditEvent:
     """Append one audit row. `changes` passes through the redactor (secret-looking keys become
-    "[redacted]"). The request, if given (or if one is being served), supplies ip, user agent,
-    request id and the trust score of its user."""
+    "[redacted]"). The request, if given (or if one is being served), supplies ip, user agent and
+    request id; `trust` is its user's trust score (if not given, the registered source's)."""
     request = request if request is not None else current_request.get()
     ip = user_agent = ""
     request_id = request_context.request_id.get()
@@ -65,12 +90,10 @@ def audit_record(
         ip = client_address(request)
         user_agent = request.META.get("HTTP_USER_AGENT", "")[:512]
         request_id = getattr(request, "request_id", "") or request_id
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            from apps.users.trust import trust_evaluate
-
-            trust = trust_evaluate(request)
-            trust_score, trust_factors = trust.score, trust.factors
+        if trust is None and _request_trust is not None:
+            trust = _request_trust(request)
+    if trust is not None:
+        trust_score, trust_factors = trust.score, trust.factors
     if organization is None and actor is not None:
         organization = actor.organization
     event = AuditEvent(

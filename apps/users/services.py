@@ -9,8 +9,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.audit.services import audit_record
 from apps.core.exceptions import PermissionDenied, ValidationFailed
 from apps.users.models import ApiToken, Organization, Role, TokenScope, User
+from apps.users.trust import request_trust
 
 DEFAULT_ORGANIZATION = "Default"
 
@@ -73,7 +75,6 @@ def token_create(
 ) -> IssuedToken:
     """Issue an API token. Scopes must be a subset of what the user's role allows; the token
     expires at `expires_at` (default AMAS_TOKEN_DEFAULT_DAYS, at most AMAS_TOKEN_MAX_DAYS ahead)."""
-    from apps.audit.services import audit_record
     from apps.users.permissions import user_scopes
 
     name = name.strip()
@@ -122,13 +123,13 @@ def token_create(
                 "expires_at": expires_at.isoformat(),
             },
             request=request,
+            trust=request_trust(request),
         )
     return IssuedToken(token=token, secret=secret)
 
 
 def token_revoke(*, token: ApiToken, by: User, request: HttpRequest | None = None) -> ApiToken:
     """Revoke a token: its owner, or an admin of its organisation, may. Revoking twice is a no-op."""
-    from apps.audit.services import audit_record
 
     own = token.user_id == by.pk
     if not (own or by.is_superuser or (by.is_org_admin and by.organization_id == token.organization_id)):
@@ -146,6 +147,7 @@ def token_revoke(*, token: ApiToken, by: User, request: HttpRequest | None = Non
             organization=token.organization,
             changes={"name": token.name, "prefix": token.prefix, "owner": token.user.email},
             request=request,
+            trust=request_trust(request),
         )
     return token
 

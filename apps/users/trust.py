@@ -149,7 +149,8 @@ def trust_remember_client(*, user: User, ip: str, device: str) -> None:
 # --- scoring -------------------------------------------------------------------------------------
 
 
-def _session_records(request: HttpRequest) -> list[dict]:
+def session_auth_records(request: HttpRequest) -> list[dict]:
+    """How this session authenticated (allauth's records: method, time, reauthenticated)."""
     from allauth.account.internal.flows.login import get_authentication_records
 
     try:
@@ -174,7 +175,7 @@ def trust_evaluate(request: HttpRequest) -> TrustScore:
         penalties["auth"] = PENALTY_TOKEN
     else:
         factors["auth"] = "session"
-        if not any(r.get("method") == "mfa" for r in _session_records(request)):
+        if not any(r.get("method") == "mfa" for r in session_auth_records(request)):
             factors["mfa"] = "not used"
             penalties["mfa"] = PENALTY_NO_MFA_SESSION
         device = device_id(request)
@@ -209,6 +210,14 @@ def trust_evaluate(request: HttpRequest) -> TrustScore:
     return score
 
 
+def request_trust(request: HttpRequest | None) -> TrustScore | None:
+    """The trust score audit rows written for this request carry: only a signed-in user has one."""
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.is_authenticated:
+        return None
+    return trust_evaluate(request)
+
+
 # --- step-up -------------------------------------------------------------------------------------
 
 
@@ -220,7 +229,7 @@ def _recently_stepped_up(request: HttpRequest) -> bool:
     now = time.time()
     return any(
         r.get("reauthenticated") and r.get("method") in accepted and now - float(r.get("at", 0)) < timeout
-        for r in _session_records(request)
+        for r in session_auth_records(request)
     )
 
 
