@@ -1,4 +1,5 @@
 import os
+import threading
 
 from celery import Celery, signals
 
@@ -18,3 +19,25 @@ def _persistent_database_connections(**kwargs: object) -> None:
 
     for alias in connections:
         connections[alias].settings_dict["CONN_MAX_AGE"] = settings.AMAS_WORKER_CONN_MAX_AGE
+
+
+_reaper_stop = threading.Event()
+
+
+@signals.worker_ready.connect
+def _start_reaper(**kwargs: object) -> None:
+    """Every worker reaps expired leases and re-sends lost step messages itself (see
+    apps/tasks/reaper.py::reaper_loop); beat's schedule stays as a second source."""
+    from django.conf import settings
+
+    if not settings.AMAS_WORKER_REAPER:
+        return
+    from apps.tasks.reaper import reaper_loop
+
+    _reaper_stop.clear()
+    threading.Thread(target=reaper_loop, args=(_reaper_stop,), name="amas-reaper", daemon=True).start()
+
+
+@signals.worker_shutdown.connect
+def _stop_reaper(**kwargs: object) -> None:
+    _reaper_stop.set()

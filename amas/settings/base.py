@@ -92,6 +92,8 @@ def _database_from_env() -> dict:
     # Celery workers keep theirs (AMAS_WORKER_CONN_MAX_AGE, applied in amas/celery.py).
     database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     database["CONN_HEALTH_CHECKS"] = True
+    # A Postgres that does not answer must become a quick 503 (apps/core/outage.py), not a hung request.
+    options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3))
     return database
 
 
@@ -164,12 +166,21 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Bounded waits on Redis: a stalled Redis (SIGSTOP, network loss) must turn into a quick 503 or a
+# retry, never a request that hangs. redis-py's own default is 5 s for both.
+AMAS_REDIS_CONNECT_TIMEOUT = env.float("AMAS_REDIS_CONNECT_TIMEOUT", default=1.0)
+AMAS_REDIS_SOCKET_TIMEOUT = env.float("AMAS_REDIS_SOCKET_TIMEOUT", default=2.0)
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("AMAS_CACHE_PREFIX", default="amas"),
+        "OPTIONS": {
+            "socket_connect_timeout": AMAS_REDIS_CONNECT_TIMEOUT,
+            "socket_timeout": AMAS_REDIS_SOCKET_TIMEOUT,
+            "health_check_interval": 10,  # pooled connections broken by a Redis restart are replaced
+        },
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -180,7 +191,24 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("AMAS_CHANNELS_PREFIX", default="asgi")},
+        "CONFIG": {
+            # channels_redis waits for websocket messages with BZPOPMIN for 5 s (brpop_timeout);
+            # redis-py's default socket timeout is also 5 s, so an idle socket's read timed out
+            # first and the consumer died with 1011 every few seconds. The read timeout must stay
+            # well above the blocking pop; the health check replaces connections a Redis restart
+            # broke, so the layer recovers by itself.
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_connect_timeout": AMAS_REDIS_CONNECT_TIMEOUT,
+                    "socket_timeout": env.float("AMAS_CHANNELS_SOCKET_TIMEOUT", default=15.0),
+                    "socket_keepalive": True,
+                    "health_check_interval": 10,
+                    "retry_on_timeout": False,
+                }
+            ],
+            "prefix": env.str("AMAS_CHANNELS_PREFIX", default="asgi"),
+        },
     }
 }
 
@@ -204,6 +232,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "sep": ":",
     "queue_order_strategy": "priority",
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "socket_connect_timeout": AMAS_REDIS_CONNECT_TIMEOUT,
+    # above kombu's 1 s BRPOP, so only a stalled Redis times out (and a publish waits no longer)
+    "socket_timeout": env.float("AMAS_BROKER_SOCKET_TIMEOUT", default=3.0),
+    "health_check_interval": 10,
+}
+# A publish that fails (Redis down) gives up quickly: the step stays queued in Postgres and the
+# reaper's broker check sends it again within seconds (apps/tasks/broker.py).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
@@ -219,8 +259,12 @@ AMAS_RETRY_BACKOFF_BASE = env.float("AMAS_RETRY_BACKOFF_BASE", default=2.0)
 AMAS_RETRY_BACKOFF_MAX = env.float("AMAS_RETRY_BACKOFF_MAX", default=300.0)
 AMAS_STATS_WINDOW_HOURS = env.int("AMAS_STATS_WINDOW_HOURS", default=48)
 AMAS_MIN_SCHEDULE_SECONDS = env.int("AMAS_MIN_SCHEDULE_SECONDS", default=60)
-AMAS_REAPER_INTERVAL_SECONDS = env.float("AMAS_REAPER_INTERVAL_SECONDS", default=15.0)
+AMAS_REAPER_INTERVAL_SECONDS = env.float("AMAS_REAPER_INTERVAL_SECONDS", default=5.0)
+# Workers run the reaper themselves too (amas/celery.py); tests switch it off to drive it by hand.
+AMAS_WORKER_REAPER = env.bool("AMAS_WORKER_REAPER", default=True)
 AMAS_STEP_RESEND_AFTER_SECONDS = env.int("AMAS_STEP_RESEND_AFTER_SECONDS", default=900)
+# A step queued this long whose message the broker does not hold is sent again (reaper.py).
+AMAS_STEP_LOST_AFTER_SECONDS = env.float("AMAS_STEP_LOST_AFTER_SECONDS", default=10.0)
 AMAS_CONCURRENCY_RETRY_SECONDS = env.float("AMAS_CONCURRENCY_RETRY_SECONDS", default=2.0)
 
 # Beat entries are synced into django-celery-beat's tables by the DatabaseScheduler.

@@ -11,6 +11,8 @@ AMAS_ENCRYPTION_KEYS = env.list(
     "AMAS_ENCRYPTION_KEYS", default=["kJZ6gk0bXo3f6pUO5Yl4fAqkFv3Wg2sYB3lXh8cYg9E="]
 )
 ACCOUNT_RATE_LIMITS = False
+# Tests run the reaper by hand; tests/resilience turns it on for the processes it starts.
+AMAS_WORKER_REAPER = env.bool("AMAS_WORKER_REAPER", default=False)
 # Each test rolls its rows back, but the shared Redis cache outlives it: a cached agent history
 # from one test must not feed the next one's decision (tests/agents/test_decision_history_cache.py
 # turns the cache on for itself).

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable
 
 from celery import group
+from django.utils import timezone
 
 from apps.agents.planner import Plan
 from apps.agents.registry import agent_registry
@@ -85,11 +86,14 @@ def steps_send(
 
 def steps_resend(task: Task, steps: Iterable[TaskStep], *, countdown: float | None = None) -> None:
     """Send queued steps again under new message ids (their message may be lost, or the step
-    waits for a concurrency slot). Duplicates are harmless: only one delivery can claim a step."""
+    waits for a concurrency slot). Duplicates are harmless: only one delivery can claim a step.
+    queued_at moves too, so the reaper's checks count from this send, not the first one."""
     steps = list(steps)
+    now = timezone.now()
     for step in steps:
         step.celery_task_id = uuid.uuid4().hex
-        step.save(update_fields=["celery_task_id"])
+        step.queued_at = now
+        step.save(update_fields=["celery_task_id", "queued_at"])
     _dispatch(task, steps, countdown=countdown)
 
 
@@ -119,7 +123,7 @@ def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = No
             group(signatures).apply_async()
 
     # If the broker is unreachable right now the steps stay queued in Postgres and the reaper
-    # sends them again (reaper.steps_resend_stale); the committed task is not lost.
+    # sends them again (reaper.steps_resend_lost); the committed task is not lost.
     outbox().sends.append(send)
 
 

@@ -2,11 +2,14 @@
 step should start as soon as possible), then the task events to websockets, then event hooks
 (webhooks, metrics, indexing). One after-commit callback per transaction does all three."""
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -15,13 +18,24 @@ class Outbox:
     events: list[tuple[Any, Any]] = field(default_factory=list)  # (TaskEvent, organization_id)
 
     def flush(self) -> None:
+        """Each part is tried on its own: a broker that is down must not keep the events from the
+        websockets, nor one failing hook the others. Nothing is lost by a failure here: steps stay
+        queued in Postgres (the reaper re-sends them within seconds) and the events are in the
+        event store (a client resumes from its last seq)."""
         from apps.tasks import hooks, realtime
 
         for send in self.sends:
-            send()
-        realtime.events_broadcast(self.events)
+            _guarded("send step messages", send)
+        _guarded("broadcast task events", lambda: realtime.events_broadcast(self.events))
         for event, _organization_id in self.events:
-            hooks.run_event_hooks(event)
+            _guarded(f"run hooks for event {event.seq}", lambda event=event: hooks.run_event_hooks(event))
+
+
+def _guarded(what: str, call: Callable[[], None]) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - logged; see Outbox.flush for why nothing is lost
+        log.warning("After commit: could not %s", what, exc_info=True)
 
 
 def outbox() -> Outbox:
@@ -38,6 +52,6 @@ def outbox() -> Outbox:
 
     flush.amas_outbox = box  # type: ignore[attr-defined]
     # robust: the change is committed; a failing send, broadcast or hook must not fail the caller
-    # (lost step messages are sent again by the reaper, see reaper.steps_resend_stale).
+    # (lost step messages are sent again by the reaper, see reaper.steps_resend_lost).
     transaction.on_commit(flush, robust=True)
     return box

@@ -2,12 +2,15 @@
 their attempt limit, else failed with a clear error, so every task reaches a terminal state."""
 
 import logging
+import random
+import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.tasks import broker
 from apps.tasks.models import StepStatus, Task, TaskStep
 from apps.tasks.orchestrator import steps_resend, steps_send, task_advance
 from apps.tasks.state import step_transition
@@ -31,6 +34,41 @@ def steps_resend_stale(*, limit: int = 200) -> int:
             if step.status == StepStatus.QUEUED and step.queued_at and step.queued_at < cutoff:
                 steps_resend(task, [step])
     return len(stale)
+
+
+def steps_resend_lost(*, limit: int = 500) -> int:
+    """Queued steps (queued for AMAS_STEP_LOST_AFTER_SECONDS or more) whose message the broker no
+    longer holds are sent again now, instead of after the AMAS_STEP_RESEND_AFTER_SECONDS backstop.
+    See apps/tasks/broker.py for why this check rather than an outbox table."""
+    if not broker.is_redis_broker():
+        return 0
+    lost_after = settings.AMAS_STEP_LOST_AFTER_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=lost_after)
+    candidates = list(
+        TaskStep.objects.filter(status=StepStatus.QUEUED, queued_at__lt=cutoff)
+        .order_by("queued_at")
+        .values_list("pk", "task_id", "celery_task_id", "queue")[:limit]
+    )
+    if not candidates:
+        return 0
+    held = broker.held_message_ids({c[3] for c in candidates}, reserved_for=lost_after)
+    lost = [(pk, task_id) for pk, task_id, celery_id, _queue in candidates if celery_id not in held]
+    for step_id, task_id in lost:
+        with transaction.atomic():
+            task = Task.objects.select_for_update().get(pk=task_id)
+            step = TaskStep.objects.select_for_update().get(pk=step_id)
+            if step.status == StepStatus.QUEUED and step.queued_at and step.queued_at < cutoff:
+                log.warning(
+                    "Step %s of task %s: its message is not in the broker; sending it again", step_id, task_id
+                )
+                steps_resend(task, [step])
+    return len(lost)
+
+
+def reaper_pass() -> int:
+    """One pass of everything that keeps steps moving: expired leases, then lost messages, then
+    the slow backstop. Run by beat and, every AMAS_REAPER_INTERVAL_SECONDS, by each worker."""
+    return steps_reap() + steps_resend_lost() + steps_resend_stale()
 
 
 def steps_reap(*, limit: int = 200) -> int:
@@ -68,3 +106,20 @@ def _reap_one(step_id: int, task_id: object) -> int:
         )
         task_advance(task)
     return 1
+
+
+def reaper_loop(stop: threading.Event) -> None:
+    """Each worker's own reaper (a thread in its main process), so reaping depends neither on
+    beat nor on a queue that agent steps could fill: a step whose worker was killed is queued
+    again within lease + interval. Passes from several workers are safe: every re-queue happens
+    under the task and step locks and re-checks the step first."""
+    interval = settings.AMAS_REAPER_INTERVAL_SECONDS
+    while not stop.wait(interval * random.uniform(0.8, 1.2)):  # noqa: S311 - jitter, not crypto
+        try:
+            reaper_pass()
+        except Exception:  # noqa: BLE001 - Postgres or Redis away: try again next interval
+            log.warning("Reaper pass failed; retrying in %.0fs", interval, exc_info=True)
+        finally:
+            # Not kept between passes: a prefork pool child forked meanwhile would inherit the
+            # socket, and its clean-up could end the session under us.
+            connection.close()

@@ -1,8 +1,14 @@
 """Celery tasks: thin wrappers that load ids and call one service."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError, close_old_connections
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from apps.tasks import execution, reaper, stats
+
+# Postgres or Redis unreachable before the step could be claimed or recorded.
+DEPENDENCY_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
 
 
 @shared_task(
@@ -13,12 +19,22 @@ from apps.tasks import execution, reaper, stats
     ignore_result=True,
 )
 def step_run_task(self, step_id: int) -> str:  # noqa: ANN001
-    return execution.step_execute(step_id, self.request.id or "").status
+    try:
+        return execution.step_execute(step_id, self.request.id or "").status
+    except DEPENDENCY_ERRORS as exc:
+        # Not the step's fault: acknowledging would drop the message (the step would wait for the
+        # reaper). Retry publishes it again (same id) with back-off before acking this delivery;
+        # if even that fails, the reaper's broker check re-sends the step. Broken connections are
+        # dropped so the retry reconnects.
+        close_old_connections()
+        raise self.retry(
+            exc=exc, countdown=min(30, 2 ** min(self.request.retries, 5)), max_retries=None
+        ) from exc
 
 
 @shared_task(name="tasks.reap_steps", ignore_result=True)
 def steps_reap_task() -> int:
-    return reaper.steps_reap() + reaper.steps_resend_stale()
+    return reaper.reaper_pass()
 
 
 @shared_task(name="tasks.refresh_stats", ignore_result=True)
