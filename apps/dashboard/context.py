@@ -28,7 +28,7 @@ from apps.knowledge.selectors import artefact_list_for_user
 from apps.providers.selectors import provider_calls_for_task, provider_overview
 from apps.tasks import page_selectors as board
 from apps.tasks import selectors as task_selectors
-from apps.tasks.models import TERMINAL_STATUSES, Task, TaskStatus
+from apps.tasks.models import Task, TaskStatus
 from apps.tasks.page_selectors import AgentStats
 from apps.users.models import User
 
@@ -261,7 +261,7 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
     context: dict[str, Any] = {
         "task": task,
         "can_write": user.can_write,
-        "can_cancel": user.can_write and task.status not in TERMINAL_STATUSES,
+        "can_cancel": user.can_write and not task.is_terminal,
         "can_retry": user.can_write and task.status in RETRYABLE,
     }
     if TASK_STATE in sections:

@@ -16,7 +16,6 @@ import ipaddress
 from http import HTTPStatus
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -26,6 +25,7 @@ from django.views.decorators.http import require_GET
 from apps.core import metrics
 from apps.core.client_address import client_address
 from apps.core.service_health import service_health
+from apps.users.decorators import login_required
 
 
 def _bearer(request: HttpRequest) -> str:
