@@ -20,6 +20,23 @@ from urllib.parse import parse_qs, urlsplit
 
 STYLES = ("openai", "anthropic", "gemini", "cohere", "ollama")
 
+# What generativelanguage.googleapis.com answers to a wrong key (HTTP 400, google.rpc.ErrorInfo).
+GEMINI_API_KEY_INVALID = {
+    "error": {
+        "code": 400,
+        "message": "API key not valid. Please pass a valid API key.",
+        "status": "INVALID_ARGUMENT",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ],
+    }
+}
+
 
 @dataclass
 class Recorded:
@@ -39,6 +56,10 @@ class FakeVendor:
     delay: float = 0.0
     hang_seconds: float = 3.0
     embedding_dim: int = 8
+    # Models that answer 400 to a request carrying `temperature` (newer Claude models do).
+    rejects_temperature: tuple[str, ...] = ()
+    # Gemini thinking models bill thought tokens apart from the answer (usageMetadata.thoughtsTokenCount).
+    thoughts_tokens: int = 0
     requests: list[Recorded] = field(default_factory=list)
     _failures: deque = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,8 +170,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         style = self.fake.style
-        status_names = {401: "UNAUTHENTICATED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
+        status_names = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+            500: "INTERNAL",
+        }
         anthropic_types = {
+            400: "invalid_request_error",
             401: "authentication_error",
             404: "not_found_error",
             429: "rate_limit_error",
@@ -162,6 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {
                 "type": "error",
                 "error": {"type": anthropic_types.get(status, "api_error"), "message": message},
+                "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
             }
         elif style == "gemini":
             payload = {
@@ -223,6 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fake.delay:
                 time.sleep(fake.delay)
             if not self._authorised():
+                if fake.style == "gemini":  # the real API answers a bad key with 400, not 401
+                    return self._send_json(400, GEMINI_API_KEY_INVALID)
                 return self._error(401, "Invalid API key provided.")
             getattr(self, f"_{fake.style}")(method, parts.path, parse_qs(parts.query), body)
         except (BrokenPipeError, ConnectionResetError):
@@ -234,7 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         style = self.fake.style
         if style == "anthropic":
-            return self.headers.get("x-api-key") == expected and bool(self.headers.get("anthropic-version"))
+            # The API takes the key as x-api-key or as a Bearer token (the SDK sends the latter).
+            given = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix(
+                "Bearer "
+            )
+            return given == expected and bool(self.headers.get("anthropic-version"))
         if style == "gemini":
             return self.headers.get("x-goog-api-key") == expected
         return self.headers.get("Authorization") == f"Bearer {expected}"
@@ -327,66 +362,86 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- Anthropic Messages ----
     def _anthropic(self, method: str, path: str, query: dict, body: Any) -> None:
         if method == "GET" and path == "/v1/models":
+            data = [
+                {
+                    "type": "model",
+                    "id": m,
+                    "display_name": m,
+                    "created_at": "2026-10-01T00:00:00Z",
+                    "lifecycle": "active",
+                }
+                for m in self.fake.models
+            ]
             return self._send_json(
                 200,
                 {
-                    "data": [{"type": "model", "id": m, "display_name": m} for m in self.fake.models],
+                    "data": data,
                     "has_more": False,
+                    "first_id": data[0]["id"] if data else None,
+                    "last_id": data[-1]["id"] if data else None,
                 },
             )
         if path != "/v1/messages":
             return self._error(404, "Unknown path")
         if not self._model_ok(body["model"]):
             return self._error(404, f"model: {body['model']}")
+        if "temperature" in body and body["model"] in self.fake.rejects_temperature:
+            return self._error(400, "`temperature` is deprecated for this model.")
         prompt = " ".join([body.get("system", ""), self._prompt(body["messages"])]).strip()
-        if body.get("tool_choice"):
-            reply_block = {
+        tool = (body.get("tool_choice") or {}).get("type") == "tool"
+        if tool:
+            tool_input = {"answer": self.fake.reply_for(prompt)}
+            reply = json.dumps(tool_input)
+            reply_block: dict[str, Any] = {
                 "type": "tool_use",
-                "id": "toolu_1",
+                "id": "toolu_01A09q90qw90lq917835lq9",
                 "name": body["tool_choice"]["name"],
-                "input": {"answer": self.fake.reply_for(prompt)},
+                "input": tool_input,
             }
-            reply = json.dumps(reply_block["input"])
         else:
             reply = self.fake.reply_for(prompt)
             reply_block = {"type": "text", "text": reply}
-        usage = {"input_tokens": count_words(prompt), "output_tokens": count_words(reply)}
+        stop_reason = "tool_use" if tool else "end_turn"
+        usage = {
+            "input_tokens": count_words(prompt),
+            "output_tokens": count_words(reply),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "service_tier": "standard",
+        }
         if body.get("stream"):
 
             def event(name: str, data: dict) -> bytes:
                 return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
             message = {
-                "id": "msg_1",
+                "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
                 "type": "message",
                 "role": "assistant",
                 "model": body["model"],
                 "content": [],
                 "stop_reason": None,
-                "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+                "stop_sequence": None,
+                "usage": {**usage, "output_tokens": 1},
             }
+            start_block = {**reply_block, "input": {}} if tool else {"type": "text", "text": ""}
             chunks = [
                 event("message_start", {"type": "message_start", "message": message}),
                 event(
                     "content_block_start",
-                    {
-                        "type": "content_block_start",
-                        "index": 0,
-                        "content_block": {"type": "text", "text": ""},
-                    },
+                    {"type": "content_block_start", "index": 0, "content_block": start_block},
                 ),
                 event("ping", {"type": "ping"}),
             ]
-            for i, word in enumerate(reply.split(" ")):
+            # A forced tool call streams its input as partial JSON (input_json_delta), text as text.
+            pieces = [reply[i : i + 7] for i in range(0, len(reply), 7)] if tool else reply.split(" ")
+            for i, piece in enumerate(pieces):
+                if tool:
+                    delta = {"type": "input_json_delta", "partial_json": piece}
+                else:
+                    delta = {"type": "text_delta", "text": piece if i == 0 else " " + piece}
                 chunks.append(
-                    event(
-                        "content_block_delta",
-                        {
-                            "type": "content_block_delta",
-                            "index": 0,
-                            "delta": {"type": "text_delta", "text": word if i == 0 else " " + word},
-                        },
-                    )
+                    event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
                 )
             chunks += [
                 event("content_block_stop", {"type": "content_block_stop", "index": 0}),
@@ -394,7 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "message_delta",
                     {
                         "type": "message_delta",
-                        "delta": {"stop_reason": "end_turn"},
+                        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                         "usage": {"output_tokens": usage["output_tokens"]},
                     },
                 ),
@@ -404,12 +459,13 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send_json(
             200,
             {
-                "id": "msg_1",
+                "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
                 "type": "message",
                 "role": "assistant",
                 "model": body["model"],
                 "content": [reply_block],
-                "stop_reason": "end_turn",
+                "stop_reason": stop_reason,
+                "stop_sequence": None,
                 "usage": usage,
             },
         )
@@ -438,7 +494,10 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = " ".join([system, *texts]).strip()
         reply = self.fake.reply_for(prompt)
         usage = {"promptTokenCount": count_words(prompt), "candidatesTokenCount": count_words(reply)}
-        usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
+        if self.fake.thoughts_tokens:
+            usage["thoughtsTokenCount"] = self.fake.thoughts_tokens
+        usage["totalTokenCount"] = sum(usage.values())
+        usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": usage["promptTokenCount"]}]
         if action == "streamGenerateContent":
             if query.get("alt") != ["sse"]:
                 return self._error(400, "this fake streams SSE only")

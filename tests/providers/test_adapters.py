@@ -71,7 +71,9 @@ def test_requests_use_the_vendor_wire_format(fake):
         assert body["max_tokens"] == 77
     elif fake.style == "anthropic":
         assert sent.path == "/v1/messages"
-        assert sent.headers["anthropic-version"] == "2023-06-01"
+        assert sent.headers["anthropic-version"] == "2026-10-21"
+        assert sent.headers["authorization"] == "Bearer test-key"
+        assert body["temperature"] == 0.3  # fake-model is not one that rejects it
         assert body["system"] == "You are terse."
         assert [m["role"] for m in body["messages"]] == ["user"]
         assert body["max_tokens"] == 77
