@@ -3,18 +3,23 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.vocabulary import Classification
 from apps.providers import breaker
-from apps.providers.models import ALL_CLASSIFICATIONS, Budget, Provider, ProviderCall
+from apps.providers.adapters import kind_choices
+from apps.providers.models import Budget, Provider, ProviderCall
 from apps.providers.services import (
     provider_breaker_reset,
     provider_health_check,
+    provider_set_api_key,
     provider_set_enabled,
 )
 
 
 class ProviderForm(forms.ModelForm):
-    """The API key is write-only: the form never renders the stored value back."""
+    """The API key is write-only: the form never renders the stored value back. The form does not
+    write it either: ProviderAdmin.save_model hands a new (or cleared) key to the service."""
 
+    kind = forms.ChoiceField(choices=kind_choices, help_text="The API style (a registered adapter).")
     api_key = forms.CharField(
         required=False,
         strip=True,
@@ -23,7 +28,7 @@ class ProviderForm(forms.ModelForm):
     )
     clear_api_key = forms.BooleanField(required=False, help_text="Remove the stored key.")
     allowed_classifications = forms.MultipleChoiceField(
-        choices=[(c, f"TLP:{c.upper()}") for c in ALL_CLASSIFICATIONS],
+        choices=Classification.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
         help_text="What this provider may receive. External vendors: CLEAR and GREEN only, unless you "
@@ -58,20 +63,24 @@ class ProviderForm(forms.ModelForm):
 
     def clean_allowed_classifications(self) -> list[str]:
         chosen = set(self.cleaned_data.get("allowed_classifications") or [])
-        return [c for c in ALL_CLASSIFICATIONS if c in chosen]
+        return [c for c in Classification.values if c in chosen]
 
     def save(self, commit: bool = True) -> Provider:
         provider = super().save(commit=False)
-        new_key = self.cleaned_data.get("api_key")
-        if self.cleaned_data.get("clear_api_key"):
-            provider.api_key = ""
-        elif new_key:
-            provider.api_key = new_key
-        elif provider.pk:
-            provider.api_key = Provider.objects.only("api_key").get(pk=provider.pk).api_key
+        # The write-only field shares the model field's name, so Django copied the posted (usually
+        # blank) value onto the instance: put the stored key back. A new key goes through the
+        # service (ProviderAdmin.save_model), never through this form.
+        stored = Provider.objects.filter(pk=provider.pk).values_list("api_key", flat=True).first()
+        provider.api_key = stored or ""
         if commit:
             provider.save()
         return provider
+
+    def key_change(self) -> str | None:
+        """The key to store: a new one, "" to clear it, or None to keep what is stored."""
+        if self.cleaned_data.get("clear_api_key"):
+            return ""
+        return self.cleaned_data.get("api_key") or None
 
 
 @admin.register(Provider)
@@ -135,6 +144,12 @@ class ProviderAdmin(admin.ModelAdmin):
         ),
     )
     actions = ("run_health_check", "reset_circuit", "enable", "disable")
+
+    def save_model(self, request: HttpRequest, obj: Provider, form: ProviderForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        key = form.key_change()
+        if key is not None:
+            provider_set_api_key(provider=obj, api_key=key)
 
     @admin.display(boolean=True, description="key")
     def key_stored(self, obj: Provider) -> bool:

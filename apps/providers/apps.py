@@ -11,9 +11,13 @@ class ProvidersConfig(AppConfig):
 
         from apps.agents.context import register_context_contributor
         from apps.providers import budgets, config, observability
+        from apps.providers.adapters import load_entry_point_adapters, register_builtin_adapters
         from apps.providers.context import contribute_ai
         from apps.providers.models import Budget, Provider
 
+        # Adapters by API style (Provider.kind is validated against this registry).
+        register_builtin_adapters()
+        load_entry_point_adapters()
         register_context_contributor(contribute_ai)
         observability.register()  # ledger metrics, breaker gauge, the "providers" health node
 

@@ -129,10 +129,6 @@ def release(provider_id: int) -> None:
     _run(provider_id, "release")
 
 
-def record_success(provider_id: int) -> str:
-    return _run(provider_id, "success")[1]
-
-
 def record_failure(provider_id: int, error: str) -> str:
     return _run(provider_id, "failure", error)[1]
 

@@ -1,30 +1,41 @@
 """AI providers (admin-managed), the ledger (one row per router call) and budgets."""
 
 from decimal import Decimal
+from enum import StrEnum
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.core.crypto import EncryptedTextField
 from apps.core.models import TimeStampedModel
+from apps.core.vocabulary import Classification
 
-ALL_CLASSIFICATIONS = ["clear", "green", "amber", "red"]
-EXTERNAL_DEFAULT_CLASSIFICATIONS = ["clear", "green"]
+EXTERNAL_DEFAULT_CLASSIFICATIONS = [Classification.CLEAR.value, Classification.GREEN.value]
 
 
 def default_allowed_classifications() -> list[str]:
     return list(EXTERNAL_DEFAULT_CLASSIFICATIONS)
 
 
-class ProviderKind(models.TextChoices):
-    """The API style an adapter speaks (apps/providers/adapters)."""
+class ProviderKind(StrEnum):
+    """Names for the built-in API styles. Which kinds exist is the adapter registry
+    (apps.providers.adapters, filled in ready()); a plug-in adapter adds one without a migration."""
 
-    OPENAI = "openai", "OpenAI-compatible (chat completions)"
-    ANTHROPIC = "anthropic", "Anthropic Messages"
-    GEMINI = "gemini", "Google Gemini (generateContent)"
-    COHERE = "cohere", "Cohere chat (v2)"
-    OLLAMA = "ollama", "Ollama (native API)"
-    BUILTIN = "builtin", "Built-in offline provider"
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+    COHERE = "cohere"
+    OLLAMA = "ollama"
+    BUILTIN = "builtin"
+
+
+def validate_kind(value: str) -> None:
+    from apps.providers.adapters import adapter_registry
+
+    if value not in adapter_registry:
+        known = ", ".join(adapter_registry.types())
+        raise ValidationError(f"Unknown provider kind {value!r}; use one of {known}.", code="invalid_choice")
 
 
 # Kinds that run on the operator's own machines; they may receive every classification.
@@ -33,7 +44,8 @@ LOCAL_KINDS = frozenset({ProviderKind.OLLAMA, ProviderKind.BUILTIN})
 
 class Provider(TimeStampedModel):
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=16, choices=ProviderKind.choices)
+    # No `choices`: validated against the adapter registry (see ProviderKind).
+    kind = models.CharField(max_length=16, validators=[validate_kind])
     base_url = models.URLField(max_length=500, blank=True)
     model = models.CharField(max_length=200, blank=True)
     embedding_model = models.CharField(
@@ -68,6 +80,11 @@ class Provider(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_kind_display(self) -> str:
+        from apps.providers.adapters import adapter_registry
+
+        return adapter_registry.get(self.kind).label if self.kind in adapter_registry else self.kind
 
     @property
     def is_builtin(self) -> bool:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.vocabulary import Classification
 from apps.providers import breaker, budgets, cache, config, gate, ratelimit, strategies
 from apps.providers.adapters import adapter_for
 from apps.providers.adapters.base import ChatRequest
@@ -30,7 +31,7 @@ from apps.providers.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from apps.providers.models import ALL_CLASSIFICATIONS, CallOutcome, Provider, ProviderKind
+from apps.providers.models import CallOutcome, Provider, ProviderKind
 from apps.providers.services import provider_call_record
 
 if TYPE_CHECKING:
@@ -128,13 +129,13 @@ def _classification_for(classification: str | None, task: Any) -> str:
     cannot send a TLP:RED task's data out as CLEAR), else the configured default."""
     levels = [c for c in (classification, task.classification if task is not None else None) if c]
     for value in levels:
-        if value not in ALL_CLASSIFICATIONS:
+        if value not in Classification.values:
             raise ValidationFailed(
-                f"Unknown classification {value!r}; use one of {', '.join(ALL_CLASSIFICATIONS)}."
+                f"Unknown classification {value!r}; use one of {', '.join(Classification.values)}."
             )
     if not levels:
         return settings.AMAS_PROVIDER_DEFAULT_CLASSIFICATION
-    return max(levels, key=ALL_CLASSIFICATIONS.index)
+    return max(levels, key=Classification.rank)
 
 
 def _policy_message(classification: str, refused: list[Provider], tried: list[dict[str, Any]]) -> str:

@@ -23,11 +23,6 @@ def hashes(data: bytes) -> dict[str, str]:
     return out
 
 
-def fuzzy_similarity(a: str, b: str) -> int:
-    """0-100 like `ssdeep -d`."""
-    return int(ppdeep.compare(a, b))
-
-
 def shannon_entropy(data: bytes) -> float:
     """Bits per byte: ~0 for constant data, ~4.5 for English text, close to 8 for compressed or
     encrypted data."""

@@ -31,18 +31,7 @@ _lock = threading.Lock()
 
 
 def _build(backend: str) -> GraphStore:
-    cls = graph_backends.get(backend)
-    if backend == "neo4j":
-        if not settings.NEO4J_URL:
-            raise GraphError("The neo4j graph backend needs NEO4J_URL.")
-        store = cls(  # type: ignore[call-arg]
-            settings.NEO4J_URL,
-            settings.NEO4J_USER,
-            settings.NEO4J_PASSWORD,
-            getattr(settings, "NEO4J_DATABASE", "") or None,
-        )
-    else:
-        store = cls()
+    store = graph_backends.get(backend).from_settings()
     store.setup()
     return store
 

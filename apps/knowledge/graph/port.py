@@ -316,6 +316,12 @@ class GraphStore(ABC):
     # True when writes join the caller's Django database transaction (Postgres backend).
     transactional: bool = False
 
+    @classmethod
+    def from_settings(cls) -> GraphStore:
+        """The store as configured; backends that need a server address override this, so
+        choosing a backend by name needs no knowledge of any backend's arguments."""
+        return cls()
+
     def setup(self) -> None:  # noqa: B027 - optional: constraints/indexes where the backend needs them
         """Create constraints and indexes. Idempotent."""
 

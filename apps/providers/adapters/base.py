@@ -145,6 +145,7 @@ class Adapter:
 
     type: ClassVar[str]  # the registry key: Provider.kind
     kind: ClassVar[str]
+    label: ClassVar[str] = ""  # what the admin shows for the kind
     supports_embeddings: ClassVar[bool] = False
     stream_format: ClassVar[str] = "sse"  # or "ndjson"
 

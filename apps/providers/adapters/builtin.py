@@ -17,6 +17,7 @@ from apps.providers.adapters.base import (
 
 class BuiltinAdapter(Adapter):
     type = kind = "builtin"
+    label = "Built-in offline provider"
     supports_embeddings = True
 
     def chat(self, request: ChatRequest) -> ChatResponse:

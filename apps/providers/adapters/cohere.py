@@ -23,6 +23,7 @@ def _usage(usage: dict[str, Any]) -> tuple[int, int]:
 
 class CohereAdapter(Adapter):
     type = kind = "cohere"
+    label = "Cohere chat (v2)"
     supports_embeddings = True
 
     def headers(self) -> dict[str, str]:

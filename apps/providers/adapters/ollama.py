@@ -19,6 +19,7 @@ from apps.providers.errors import ErrorKind, ProviderError
 
 class OllamaAdapter(Adapter):
     type = kind = "ollama"
+    label = "Ollama (native API)"
     supports_embeddings = True
     stream_format = "ndjson"
 

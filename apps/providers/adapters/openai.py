@@ -19,6 +19,7 @@ from apps.providers.errors import ErrorKind, ProviderError
 
 class OpenAIAdapter(Adapter):
     type = kind = "openai"
+    label = "OpenAI-compatible (chat completions)"
     supports_embeddings = True
 
     def headers(self) -> dict[str, str]:
