@@ -4,12 +4,14 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.parser import Parser
 
+from amas.api_parsing import require_known_content_type
 from apps.core.exceptions import ApplicationError
 from apps.users.auth import api_auth
 
@@ -34,6 +36,7 @@ api = NinjaAPI(
     auth=api_auth,  # Bearer token or session (+CSRF); see apps/users/auth.py
     parser=JsonOrMultipartParser(),
 )
+api.add_decorator(require_known_content_type, mode="view")
 
 
 @api.exception_handler(ApplicationError)
@@ -55,11 +58,30 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 
 @api.exception_handler(RequestDataTooBig)
 def request_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # JSON bodies (and a multipart request's `payload` field) are bounded; files are not read here.
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    where = "The `payload` field" if request.content_type == "multipart/form-data" else "The JSON body"
     return api.create_response(
         request,
-        {"detail": f"Request body is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."},
+        {
+            "detail": f"{where} is larger than AMAS_MAX_BODY_BYTES ({limit} bytes); send files as "
+            "multipart `files` (up to AMAS_MAX_FILE_BYTES each).",
+            "limit": "body_bytes",
+            "max": limit,
+        },
         status=413,
     )
+
+
+@api.exception_handler(MultiPartParserError)
+def malformed_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    return api.create_response(request, {"detail": f"Malformed multipart body: {exc}"}, status=400)
+
+
+@api.exception_handler(SuspiciousOperation)
+def suspicious_request(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # e.g. more fields or files than Django's DATA_UPLOAD_MAX_NUMBER_* allow
+    return api.create_response(request, {"detail": str(exc) or "Request refused."}, status=400)
 
 
 @api.exception_handler(AuthenticationError)

@@ -3,7 +3,7 @@
     amas login --url https://amas.example.org        # asks for an API token, checks it, stores both
     amas submit investigation example.org --wait     # submit, follow live, print the result
     amas watch TASK                                  # live progress bars from the websocket
-    amas tasks | result TASK | agents | providers | health
+    amas tasks | result TASK | artefacts TASK | download ARTEFACT | agents | providers | health
 
 Every command takes --json for scripts. Exit codes: 0 ok, 1 the task (or the service check)
 failed, 2 usage or rejected input, 3 authentication/permission, 4 not found, 5 server
@@ -114,20 +114,68 @@ class Api:
             raise CliError(Exit.UNREACHABLE, f"Cannot reach {self.url}: {exc}") from None
         if response.status_code in allow or response.is_success:
             return response.json() if response.content else None
-        detail = _detail(response)
-        if response.status_code in (401, 403):
-            raise CliError(Exit.AUTH, f"{response.status_code}: {detail}")
-        if response.status_code == 404:
-            raise CliError(Exit.NOT_FOUND, f"Not found: {detail}")
-        if response.status_code >= 500:
-            raise CliError(Exit.UNREACHABLE, f"Server error {response.status_code}: {detail}")
-        raise CliError(Exit.USAGE, f"{response.status_code}: {detail}")
+        raise _error(response)
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.request("POST", path, **kwargs)
+
+    def download(self, path: str, output: Path | None, *, force: bool) -> tuple[Path | None, int]:
+        """Stream a download to `output` (None: the server's file name in the current directory;
+        "-": stdout), following a presigned redirect (httpx drops our Authorization header when
+        the redirect leaves our origin). Returns where it went and how many bytes."""
+        try:
+            with self.http.stream("GET", path, follow_redirects=True) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _error(response)
+                if output is None:
+                    output = Path(_attachment_name(response) or path.rstrip("/").split("/")[-2])
+                to_stdout = str(output) == "-"
+                if not to_stdout and output.exists() and not force:
+                    raise CliError(Exit.USAGE, f"{output} exists; pass --force to overwrite it.")
+                written = 0
+                handle = sys.stdout.buffer if to_stdout else output.open("wb")
+                try:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+                        written += len(chunk)
+                finally:
+                    if not to_stdout:
+                        handle.close()
+                return (None if to_stdout else output), written
+        except httpx.HTTPError as exc:
+            raise CliError(Exit.UNREACHABLE, f"Cannot reach {self.url}: {exc}") from None
+
+
+def _attachment_name(response: httpx.Response) -> str:
+    """The file name from Content-Disposition, reduced to a bare name (never a path)."""
+    disposition = response.headers.get("Content-Disposition", "")
+    name = ""
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename*" and value.lower().startswith("utf-8''"):
+            from urllib.parse import unquote
+
+            name = unquote(value[7:])
+            break
+        if key.lower() == "filename":
+            name = value.strip('"')
+    name = Path(name.replace("\\", "/")).name
+    return "" if name in ("", ".", "..") else name
+
+
+def _error(response: httpx.Response) -> CliError:
+    detail = _detail(response)
+    if response.status_code in (401, 403):
+        return CliError(Exit.AUTH, f"{response.status_code}: {detail}")
+    if response.status_code == 404:
+        return CliError(Exit.NOT_FOUND, f"Not found: {detail}")
+    if response.status_code >= 500:
+        return CliError(Exit.UNREACHABLE, f"Server error {response.status_code}: {detail}")
+    return CliError(Exit.USAGE, f"{response.status_code}: {detail}")
 
 
 def _detail(response: httpx.Response) -> str:
@@ -516,6 +564,51 @@ def providers(as_json: JsonFlag = False) -> None:
                 p["breaker_state"], str(p["calls_24h"]), str(p["cost_24h"]),
             )  # fmt: skip
         console.print(table)
+        return Exit.OK
+
+    _run(action)
+
+
+@app.command()
+def artefacts(task_id: Annotated[str, typer.Argument(help="Task id")], as_json: JsonFlag = False) -> None:
+    """Files attached to a task or written by its agents (download them with `amas download`)."""
+
+    def action() -> Exit:
+        rows = Api.from_config().get(f"/api/v1/tasks/{task_id}/artefacts")
+        if as_json:
+            _emit_json(rows)
+            return Exit.OK
+        table = Table("id", "name", "bytes", "type", "from", "sha256")
+        for a in rows:
+            table.add_row(
+                a["id"], a["name"], str(a["size"]), a["detected_type"],
+                a["produced_by_agent"] or "upload", a["sha256"][:16],
+            )  # fmt: skip
+        console.print(table)
+        return Exit.OK
+
+    _run(action)
+
+
+@app.command()
+def download(
+    artefact_id: Annotated[str, typer.Argument(help="Artefact id (see `amas artefacts TASK`)")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; '-' for stdout. Default: its name")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Download an artefact, streamed to disk."""
+
+    def action() -> Exit:
+        path, size = Api.from_config().download(
+            f"/api/v1/artefacts/{artefact_id}/download", output, force=force
+        )
+        if as_json and path is not None:
+            _emit_json({"path": str(path), "bytes": size})
+        elif path is not None:
+            errors.print(f"Saved {size} bytes to {path}.")
         return Exit.OK
 
     _run(action)

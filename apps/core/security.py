@@ -95,16 +95,20 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/api/"):
-            limit = settings.AMAS_MAX_BODY_BYTES
+            limit, name, setting = settings.AMAS_MAX_BODY_BYTES, "body_bytes", "AMAS_MAX_BODY_BYTES"
             if request.content_type == "multipart/form-data":
-                limit = settings.AMAS_MAX_UPLOAD_BYTES
+                limit, name, setting = settings.AMAS_MAX_UPLOAD_BYTES, "upload_bytes", "AMAS_MAX_UPLOAD_BYTES"
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return JsonResponse({"detail": "Invalid Content-Length."}, status=HTTPStatus.BAD_REQUEST)
             if length > limit:
                 return JsonResponse(
-                    {"detail": f"Request body too large (limit {limit} bytes).", "limit": limit},
+                    {
+                        "detail": f"Request body too large: {length} bytes, {setting} is {limit}.",
+                        "limit": name,
+                        "max": limit,
+                    },
                     status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 )
         return self.get_response(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from uuid import UUID
 
 from django.http import HttpRequest
@@ -10,9 +11,11 @@ from ninja import Query, Router
 
 from apps.core.exceptions import NotFound
 from apps.knowledge import search as search_selectors
+from apps.knowledge.downloads import artefact_download_response
 from apps.knowledge.graph import selectors as graph_selectors
 from apps.knowledge.graph import services as graph_services
 from apps.knowledge.schemas import (
+    ArtefactOut,
     EntityOut,
     MergeIn,
     MergeOut,
@@ -21,6 +24,7 @@ from apps.knowledge.schemas import (
     SimilarTaskOut,
     SubgraphOut,
 )
+from apps.knowledge.selectors import artefact_get_for_user, artefact_list_for_user
 from apps.tasks.selectors import task_get
 from apps.users.permissions import require_scope
 
@@ -136,3 +140,43 @@ def graph_merge(request: HttpRequest, payload: MergeIn):  # noqa: ANN201
         duplicate=(payload.duplicate.kind, payload.duplicate.value),
     )
     return {"merged_into": f"{keep.kind}:{keep.normalized}"}
+
+
+@router.get("/tasks/{task_id}/artefacts", response=list[ArtefactOut], url_name="list_task_artefacts")
+def list_task_artefacts(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+    """Files attached to a task or written by its agents."""
+    user = require_scope(request, "tasks:read")
+    task = task_get(user=user, task_id=task_id)
+    return [
+        {
+            "id": str(a.pk),
+            "name": a.original_name,
+            "size": a.size,
+            "sha256": a.sha256,
+            "detected_type": a.detected_type,
+            "produced_by_agent": a.produced_by_agent,
+            "created_at": a.created_at,
+            "download_url": reverse("api:download_artefact", args=[a.pk]),
+        }
+        for a in artefact_list_for_user(user=user).filter(task=task)
+    ]
+
+
+@router.get(
+    "/artefacts/{artefact_id}/download",
+    response={HTTPStatus.OK: None, HTTPStatus.FOUND: None},
+    url_name="download_artefact",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The file, as an opaque attachment.",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            302: {"description": "On S3: a short-lived presigned URL (Location)."},
+        }
+    },
+)
+def download_artefact(request: HttpRequest, artefact_id: UUID):  # noqa: ANN201
+    """The bytes of an artefact of your organisation (the same check as the web download)."""
+    user = require_scope(request, "tasks:read")
+    return artefact_download_response(artefact_get_for_user(user=user, artefact_id=artefact_id))

@@ -109,3 +109,14 @@ class MergeIn(Schema):
 
 class MergeOut(Schema):
     merged_into: str
+
+
+class ArtefactOut(Schema):
+    id: str
+    name: str = Field(..., description="The uploaded (or agent-given) file name; metadata only.")
+    size: int
+    sha256: str
+    detected_type: str
+    produced_by_agent: str = Field(..., description="Empty for files a user attached.")
+    created_at: datetime
+    download_url: str = Field(..., description="GET with the same credentials to fetch the bytes.")

@@ -3,12 +3,15 @@ selector, shape the answer. Domain errors become HTTP errors in amas/api.py."""
 
 from datetime import datetime
 from http import HTTPStatus
+from typing import Annotated
 from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.pagination import PageNumberPagination, paginate
 
+from amas.api_parsing import PayloadBody
+from apps.core.exceptions import ValidationFailed
 from apps.tasks import selectors, services
 from apps.tasks.schemas import EventOut, ResultOut, StatsRowOut, TaskDetailOut, TaskFilterIn, TaskIn, TaskOut
 from apps.users.permissions import require_scope
@@ -22,10 +25,17 @@ class TaskPagination(PageNumberPagination):
 
 
 @router.post("/tasks", response={HTTPStatus.CREATED: TaskDetailOut}, url_name="create_task")
-def create_task(request: HttpRequest, payload: TaskIn):  # noqa: ANN201
+def create_task(request: HttpRequest, payload: Annotated[TaskIn, PayloadBody(...)]):  # noqa: ANN201
     """Submit a task. JSON body, or multipart/form-data with the JSON in a `payload` field and
-    attachments in `files`."""
+    attachments in `files` (streamed; up to AMAS_MAX_FILE_BYTES each, AMAS_MAX_TOTAL_BYTES in all)."""
     user = require_scope(request, "tasks:write")
+    files = request.FILES.getlist("files") if request.FILES else None
+    for upload in files or ():
+        if not upload.size:
+            raise ValidationFailed(
+                f"File {upload.name!r} is empty (0 bytes): there is nothing to analyse.",
+                extra={"field": "files"},
+            )
     task = services.task_create(
         user=user,
         title=payload.title,
@@ -36,7 +46,7 @@ def create_task(request: HttpRequest, payload: TaskIn):  # noqa: ANN201
         agents=payload.agents,
         priority=payload.priority,
         classification=payload.classification,
-        files=request.FILES.getlist("files") if request.FILES else None,
+        files=files,
         schedule=payload.schedule.model_dump(exclude_none=True) if payload.schedule else None,
     )
     return HTTPStatus.CREATED, task

@@ -39,7 +39,8 @@ def test_oversized_api_body_gets_413(analyst):
             "/api/v1/tokens", {"name": "x" * 2000, "scopes": ["tasks:read"]}, content_type="application/json"
         )
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    assert response.json()["limit"] == 1000
+    assert (response.json()["limit"], response.json()["max"]) == ("body_bytes", 1000)
+    assert "AMAS_MAX_BODY_BYTES" in response.json()["detail"]
 
 
 @override_settings(ACCOUNT_RATE_LIMITS={"login_failed": "3/m/ip,3/5m/key"})

@@ -1,0 +1,88 @@
+"""How the API reads request bodies.
+
+- JSON bodies are read whole (Django's DATA_UPLOAD_MAX_MEMORY_SIZE, AMAS_MAX_BODY_BYTES, bounds
+  them); other content types on an operation that takes a body are refused with 415.
+- Multipart bodies (a JSON `payload` field beside `files`) are never read into memory: Django's
+  upload handlers stream each file to a temporary file, the `payload` field alone is bounded by
+  DATA_UPLOAD_MAX_MEMORY_SIZE, and the services store files in chunks. ninja's own body reader
+  touches `request.body`, which would load the whole upload (and refuse anything over the JSON
+  bound), so operations that accept files declare their body with `PayloadBody`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja.errors import HttpError
+from ninja.params.models import BodyModel, Param
+
+JSON_TYPES = ("application/json",)
+MULTIPART = "multipart/form-data"
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _is_json(content_type: str) -> bool:
+    if content_type in JSON_TYPES:
+        return True
+    return content_type.startswith("application/") and content_type.endswith("+json")
+
+
+def _has_body(request: HttpRequest) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return length > 0 or "HTTP_TRANSFER_ENCODING" in request.META
+
+
+def require_known_content_type(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A body sent as text/plain (or form-encoded, or anything else) is refused with 415 instead
+    of being parsed as JSON regardless of what the client declared."""
+
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method in _BODY_METHODS and _has_body(request):
+            content_type = request.content_type or ""
+            if not (_is_json(content_type) or content_type == MULTIPART):
+                return JsonResponse(
+                    {
+                        "detail": f"Unsupported Content-Type {content_type or '(none)'!r}: send "
+                        "application/json, or multipart/form-data with the JSON in a `payload` field.",
+                        "field": "Content-Type",
+                    },
+                    status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                )
+        return run(request, *args, **kwargs)
+
+    return wrapped
+
+
+class PayloadBodyModel(BodyModel):
+    """JSON from the body, or from the `payload` field of a multipart form (never request.body)."""
+
+    @classmethod
+    def get_request_data(cls, request: HttpRequest, api: Any, path_params: dict[str, Any]) -> dict | None:
+        if request.content_type != MULTIPART:
+            return super().get_request_data(request, api, path_params)
+        raw = request.POST.get("payload")  # streams the files to disk; the field itself is bounded
+        if raw is None or not raw.strip():
+            raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, "A multipart request needs a JSON `payload`.")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, "The `payload` field is not JSON.") from None
+        varname = getattr(cls, "__read_from_single_attr__", None)
+        return {varname: data} if varname else data
+
+
+class PayloadBody(Param):  # type: ignore[misc]
+    """`payload: Annotated[TaskIn, PayloadBody(...)]`: a JSON body that may also come as multipart."""
+
+    _model = PayloadBodyModel
+
+    @classmethod
+    def _param_source(cls) -> str:
+        return "body"

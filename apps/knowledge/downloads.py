@@ -1,0 +1,28 @@
+"""The HTTP answer for an artefact download, after the caller's permission check: a short-lived
+presigned redirect on S3, else the file streamed as an opaque attachment (an uploaded HTML or SVG
+file never renders in our origin)."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+
+from apps.knowledge.models import Artefact
+from apps.knowledge.storage import artefact_presigned_url
+
+
+def artefact_download_response(artefact: Artefact) -> HttpResponse:
+    presigned = artefact_presigned_url(artefact)
+    if presigned is not None:
+        redirect = HttpResponseRedirect(presigned)
+        redirect["Cache-Control"] = "private, no-store"
+        return redirect
+    response = FileResponse(
+        artefact.file.open("rb"),
+        as_attachment=True,
+        filename=artefact.original_name,
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
