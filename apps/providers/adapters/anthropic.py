@@ -1,8 +1,15 @@
-"""Anthropic Messages API (https://docs.anthropic.com/en/api/messages)."""
+"""Anthropic Messages API (https://docs.anthropic.com/en/api/messages).
+
+Headers follow the official Python SDK (anthropic 2.10.0, November 2026): the key goes in
+`Authorization: Bearer` and `anthropic-version` is the SDK's. Newer models reject sampling
+parameters (`temperature` is deprecated for this model, a 400), so what is sent depends on the model
+(`accepts_temperature`).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from apps.providers.adapters.base import (
@@ -16,8 +23,34 @@ from apps.providers.adapters.base import (
 )
 from apps.providers.errors import ErrorKind, ProviderError
 
-API_VERSION = "2023-06-01"
+# The value the official SDK sends (anthropic 2.10.0, `anthropic._constants.ANTHROPIC_API_VERSION`).
+API_VERSION = "2026-10-21"
 _TOOL = "respond"
+
+_FAMILY = re.compile(r"\b(haiku|sonnet|opus|fable|mythos)\b")
+_VERSION_PART = re.compile(r"(?<![0-9])([0-9]{1,2})(?![0-9])")
+
+
+def accepts_temperature(model: str) -> bool:
+    """Whether the model takes `temperature`. Claude Opus 4.7 and later, every generation-5 model
+    and the Fable/Mythos lines answer 400 "`temperature` is deprecated for this model" (vendor
+    error text as reported against Opus 4.7/4.8 and Sonnet/Opus 5.5, May-October 2026). Ids we
+    cannot read (gateways, aliases) keep getting it, as they always did."""
+    name = model.lower().removeprefix("anthropic.").replace(".", "-")
+    family = _FAMILY.search(name)
+    if family is None:
+        return True
+    if family.group(1) in ("fable", "mythos"):
+        return False
+    # Both id styles: claude-3-5-haiku-20241022 (version first) and claude-opus-4-7 (family first);
+    # 8-digit snapshot dates are not version parts.
+    parts = [int(p) for p in _VERSION_PART.findall(name)][:2]
+    if not parts:
+        return True
+    version = (parts[0], parts[1] if len(parts) > 1 else 0)
+    if version[0] >= 5:
+        return False
+    return not (family.group(1) == "opus" and version >= (4, 7))
 
 
 class AnthropicAdapter(Adapter):
@@ -26,7 +59,7 @@ class AnthropicAdapter(Adapter):
 
     def headers(self) -> dict[str, str]:
         return {
-            "x-api-key": self.api_key,
+            "Authorization": f"Bearer {self.api_key}",
             "anthropic-version": API_VERSION,
             "content-type": "application/json",
         }
@@ -36,9 +69,10 @@ class AnthropicAdapter(Adapter):
         body: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
             "messages": merge_turns(turns),
         }
+        if accepts_temperature(self.model):
+            body["temperature"] = request.temperature
         if system:
             body["system"] = system
         if request.json_schema is not None:

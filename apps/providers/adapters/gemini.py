@@ -1,10 +1,16 @@
 """Google Gemini API: generateContent, streamGenerateContent (?alt=sse), batchEmbedContents
-(https://ai.google.dev/api/generate-content)."""
+(https://ai.google.dev/api/generate-content).
+
+Output tokens are `candidatesTokenCount + thoughtsTokenCount`: thinking models bill their thoughts
+as output. A wrong key is `400 INVALID_ARGUMENT` with reason API_KEY_INVALID at the real API, which
+is an auth failure (breaker, health), not a refused request."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import httpx
 
 from apps.providers.adapters.base import (
     Adapter,
@@ -19,10 +25,36 @@ from apps.providers.adapters.base import (
 from apps.providers.errors import ErrorKind, ProviderError
 
 
+def _output_tokens(usage: dict[str, Any]) -> int | None:
+    if "candidatesTokenCount" not in usage and "thoughtsTokenCount" not in usage:
+        return None
+    return int(usage.get("candidatesTokenCount", 0)) + int(usage.get("thoughtsTokenCount", 0))
+
+
+def _key_rejected(body: Any) -> bool:
+    """google.rpc.ErrorInfo reasons that mean the key itself is bad."""
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return any(
+        isinstance(d, dict) and d.get("reason") in ("API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED")
+        for d in details or []
+    )
+
+
 class GeminiAdapter(Adapter):
     type = kind = "gemini"
     label = "Google Gemini (generateContent)"
     supports_embeddings = True
+
+    def _raise_for_status(self, response: httpx.Response, body_text: str) -> None:
+        if response.status_code == 400:
+            try:
+                body = json.loads(body_text)
+            except ValueError:
+                body = None
+            if _key_rejected(body):
+                raise ProviderError(ErrorKind.AUTH, self.error_message(body), status=400)
+        super()._raise_for_status(response, body_text)
 
     def headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self.api_key, "Content-Type": "application/json"}
@@ -66,7 +98,7 @@ class GeminiAdapter(Adapter):
         return ChatResponse(
             text=text,
             tokens_in=int(usage.get("promptTokenCount", 0)),
-            tokens_out=int(usage.get("candidatesTokenCount", 0)),
+            tokens_out=_output_tokens(usage) or 0,
             model=body.get("modelVersion", self.model),
             finish_reason=finish,
         )
@@ -80,7 +112,7 @@ class GeminiAdapter(Adapter):
         return StreamEvent(
             delta=text,
             tokens_in=int(usage["promptTokenCount"]) if "promptTokenCount" in usage else None,
-            tokens_out=int(usage["candidatesTokenCount"]) if "candidatesTokenCount" in usage else None,
+            tokens_out=_output_tokens(usage),
             finish_reason=finish,
         )
 
