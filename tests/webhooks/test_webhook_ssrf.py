@@ -5,7 +5,7 @@ import pytest
 from django.test import override_settings
 
 from apps.tasks.services import task_create
-from apps.webhooks import services
+from apps.webhooks import deliveries, services
 from apps.webhooks.models import WebhookDelivery
 from tests.webhooks.conftest import SECRET
 
@@ -20,7 +20,7 @@ def test_private_target_is_refused_at_delivery(org_admin, receiver, django_captu
         with django_capture_on_commit_callbacks(execute=True):
             task_create(user=org_admin, title="t", task_type="custom", agents=["test_echo"], target="x")
         delivery = WebhookDelivery.objects.get(endpoint=endpoint)
-        assert services.delivery_attempt(delivery_id=delivery.pk) == "failed"
+        assert deliveries.delivery_attempt(delivery_id=delivery.pk) == "failed"
     delivery.refresh_from_db()
     attempt = delivery.attempt_log.get()
     assert attempt.status_code is None and not attempt.ok
@@ -54,8 +54,8 @@ def test_the_sweep_requeues_overdue_deliveries_only(org_admin, receiver, django_
     with django_capture_on_commit_callbacks(execute=True):
         task_create(user=org_admin, title="t", task_type="custom", agents=["test_echo"], target="x")
     delivery = WebhookDelivery.objects.get()
-    assert services.deliveries_dispatch_due() == 0, "just due: its message is still on the way"
+    assert deliveries.deliveries_dispatch_due() == 0, "just due: its message is still on the way"
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         next_attempt_at=timezone.now() - timedelta(minutes=5)
     )
-    assert services.deliveries_dispatch_due() == 1
+    assert deliveries.deliveries_dispatch_due() == 1
