@@ -287,7 +287,14 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/v1/models":
             models = [*self.fake.models, *self.fake.embedding_models]
             return self._send_json(
-                200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {"id": m, "object": "model", "created": 1767225600, "owned_by": "system"}
+                        for m in models
+                    ],
+                },
             )
         if path == "/v1/embeddings":
             if not self._model_ok(body["model"], embedding=True):
@@ -317,6 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.fake.reply_for(prompt)
         usage = {"prompt_tokens": count_words(prompt), "completion_tokens": count_words(reply)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        created = int(time.time())
         if body.get("stream"):
             chunks = []
             for i, word in enumerate(reply.split(" ")):
@@ -324,6 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk = {
                     "id": "chatcmpl-1",
                     "object": "chat.completion.chunk",
+                    "created": created,
                     "model": body["model"],
                     "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
                 }
@@ -331,6 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
             final = {
                 "id": "chatcmpl-1",
                 "object": "chat.completion.chunk",
+                "created": created,
                 "model": body["model"],
                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
             }
@@ -339,6 +349,8 @@ class _Handler(BaseHTTPRequestHandler):
                 usage_chunk = {
                     "id": "chatcmpl-1",
                     "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": body["model"],
                     "choices": [],
                     "usage": usage,
                 }
@@ -350,7 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
             {
                 "id": "chatcmpl-1",
                 "object": "chat.completion",
-                "created": int(time.time()),
+                "created": created,
                 "model": body["model"],
                 "choices": [
                     {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
