@@ -68,7 +68,7 @@ def _other_candidates(text: str, url_spans: list[tuple[int, int]]) -> list[Indic
         if wallets.btc_bech32_valid(match.group(0)):
             add("btc", match.start(), match.end(), match.group(0).lower())
     for match in wallets.ETH_RE.finditer(text):
-        add("eth", match.start(), match.end(), match.group(0).lower())
+        add("eth", match.start(), match.end())
     for match in wallets.XMR_RE.finditer(text):
         add("xmr", match.start(), match.end())
     for kind, pattern in (
@@ -110,6 +110,13 @@ def extract_indicators(text: str, *, min_confidence: float = 0.0) -> list[Indica
     url_spans = [(i.start, i.end) for i in candidates if i.kind == "url"]
     email_spans = [(i.start, i.end) for i in candidates if i.kind == "email"]
     candidates += _other_candidates(text, url_spans)
+    # 40 hex digits after 0x are the address, not also a SHA-1
+    eth_spans = [(i.start, i.end) for i in candidates if i.kind == "eth"]
+    candidates = [
+        i
+        for i in candidates
+        if i.kind not in ("md5", "sha1", "sha256") or not _overlaps(i.start, i.end, eth_spans)
+    ]
 
     scored: dict[tuple[str, int, int], Indicator] = {}
     for candidate in candidates:

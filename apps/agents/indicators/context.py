@@ -150,7 +150,7 @@ _DOMAIN_WORDS = re.compile(
 )
 _VERSION_BEFORE = re.compile(
     r"(?i)(?:\bv|\bver\.?|version|release|build|revision|\brev\.?|fileversion|productversion|"
-    r"assemblyversion|firmware|==|>=|<=|~=|!=|\bsdk|\bapi)\s*[:=]?\s*[\"']?\s*$"
+    r"assemblyversion|firmware|==|>=|<=|~=|!=|\bsdk|\bapi)(?:\s+(?:tag|string|number|id|no\.?))?\s*[:=]?\s*[\"']?\s*$"
 )
 _OID_BEFORE = re.compile(r"(?i)\b(?:oid|object identifier)\s*[:=]?\s*$")
 _IP_WORDS = re.compile(
@@ -176,7 +176,8 @@ def _line(text: str, start: int, end: int) -> str:
 
 
 def _near(pattern: re.Pattern, text: str, start: int, end: int, width: int = 80) -> bool:
-    return bool(pattern.search(text[max(0, start - width) : end + width]))
+    """A context word around the match, not inside it ("AS13335" is no "as" context for itself)."""
+    return bool(pattern.search(text[max(0, start - width) : start] + " \n " + text[end : end + width]))
 
 
 def score(kind: str, value: str, raw: str, text: str, start: int, end: int, *, host_of: str = "") -> Score:
@@ -202,8 +203,6 @@ def _domain(
     labels = value.split(".")
     tld = labels[-1]
     if host_of == "email":
-        if tld in FILE_EXTENSION_TLDS:
-            return 0.3, ("mail domain ends in a file extension",)
         return 0.9, ("domain of an e-mail address",)
     if after.startswith("("):
         return 0.05, ("followed by a call: code",)
@@ -218,8 +217,8 @@ def _domain(
     contextual = _near(_DOMAIN_WORDS, text, start, end)
     if len(labels) == 2 and tld in CODE_WORD_TLDS and not contextual:
         return 0.3, (f".{tld} is also an attribute name",)
-    if tld in FILE_EXTENSION_TLDS:
-        return (0.75 if contextual else 0.5), (f".{tld} is also a file extension",)
+    if tld in FILE_EXTENSION_TLDS and _CODE_LINE.search(_line(text, start, end)):
+        return 0.3, (f".{tld} is also a file extension, on a line of code",)
     if _CODE_LINE.search(_line(text, start, end)) and not contextual:
         return 0.45, ("line looks like source code",)
     if before.endswith(("`", "'", '"')) and after[:1] in ("`", "'", '"') and not contextual:
@@ -281,9 +280,6 @@ def _hash(
 def _email(
     *, value: str, raw: str, text: str, start: int, end: int, before: str, after: str, host_of: str
 ) -> Score:
-    tld = value.rsplit(".", 1)[-1]
-    if tld in FILE_EXTENSION_TLDS:
-        return 0.3, ("domain ends in a file extension",)
     return (0.97 if value != raw.lower() else 0.9), ()
 
 
@@ -322,7 +318,9 @@ def _asn(
     if raw.upper().startswith("ASN"):
         return 0.97, ("ASN prefix",)
     if " " in raw:
-        return (0.85 if contextual else 0.5), ()
+        # "AS 9808": ioc-finder takes the spaced form without context and lost nothing on our
+        # negatives; the regex already asks for three or more digits after the space
+        return (0.9 if contextual else 0.75), ()
     return (0.95 if contextual else 0.8), (("network context",) if contextual else ())
 
 

@@ -17,8 +17,17 @@ REGISTRY_RE = re.compile(
     r"(?<![\w\\])(?:" + _HIVES + r")(?::)?(?:\\" + _SPACED_SEG + r"(?=\\))*\\" + _SEG, re.IGNORECASE
 )
 WINDOWS_PATH_RE = re.compile(
-    r"(?<![\w\\/])(?:[A-Za-z]:|%[A-Za-z_]{2,30}%|\\\\[\w.$-]+\\[\w.$-]+)"
-    r"(?:\\" + _SPACED_SEG + r"(?=\\))*\\" + _SEG
+    r"(?<![\w\\/)%])(?:[A-Za-z]:|%[A-Za-z_]{2,30}%|\\\\[\w.$-]+\\[\w.$-]+)"
+    r"(?:\\"
+    + _SPACED_SEG
+    + r"(?=\\))*\\"
+    # a last segment with spaces only when the path ends its line ("...\\Schedule Scan Helper")
+    + r"(?:"
+    + _SPACED_SEG
+    + r"(?=[ \t]*$)|"
+    + _SEG
+    + r")",
+    re.MULTILINE,
 )
 # POSIX paths start at a root directory; a bare "/api/v1" in prose is a URL path, not a file.
 POSIX_ROOTS = (
@@ -29,7 +38,7 @@ POSIX_PATH_RE = re.compile(
     r"(?<![\w.~:/\\%-])(?:~|/(?:" + "|".join(POSIX_ROOTS) + r"))(?:/[\w.+@-]+)+/?", re.UNICODE
 )
 ATTACK_RE = re.compile(r"(?<![\w.-])T1\d{3}(?:\.\d{3})?(?![\w]|\.\d)")
-ASN_RE = re.compile(r"(?<![\w-])(?:ASN\s?|AS)(?P<number>\d{1,10})(?![\w.]|-\d)")
+ASN_RE = re.compile(r"(?<![\w-])(?:ASN\s?|AS (?=\d{3})|AS)(?P<number>\d{1,10})(?![\w]|[.-]\d)")
 _TRAILING = ".,;:!?)]}'\""
 
 

@@ -143,10 +143,26 @@ def _host_indicator(host: str, start: int, end: int, original: str) -> Indicator
     return None
 
 
+def _cut_unbalanced(raw: str) -> str:
+    """A URL ends at a closing bracket it never opened: `(https://a/b.svg)](https://c)` is two."""
+    depth = {"(": 0, "[": 0}
+    opener = {")": "(", "]": "["}
+    for index, char in enumerate(raw):
+        if char in depth:
+            depth[char] += 1
+        elif char in opener:
+            if depth[opener[char]] == 0:
+                return raw[:index]
+            depth[opener[char]] -= 1
+    return raw
+
+
 def _urls(text: str) -> list[Indicator]:
     found = []
-    for match in _URL_RE.finditer(text):
-        raw = match.group(0)
+    position = 0
+    while (match := _URL_RE.search(text, position)) is not None:
+        raw = _cut_unbalanced(match.group(0))
+        position = match.start() + max(len(raw), 1)  # rescan what a cut left over
         while raw and raw[-1] in _URL_TRAILING:
             # keep a closing bracket that belongs to the URL, e.g. a Wikipedia path "(disambiguation)"
             if raw[-1] == ")" and raw.count("(") >= raw.count(")"):
