@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import redis
@@ -28,9 +28,12 @@ from apps.knowledge.selectors import artefact_list_for_user
 from apps.providers.selectors import provider_calls_for_task, provider_overview
 from apps.tasks import page_selectors as board
 from apps.tasks import selectors as task_selectors
-from apps.tasks.models import Task, TaskStatus
+from apps.tasks.models import TaskStatus
 from apps.tasks.page_selectors import AgentStats
-from apps.users.models import User
+
+if TYPE_CHECKING:
+    from apps.tasks.models import Task
+    from apps.users.models import User
 
 log = logging.getLogger(__name__)
 
