@@ -5,6 +5,7 @@ Result hooks run inside the transaction that writes the Result, so what they wri
 rolls back with it; they should enqueue heavy work with transaction.on_commit."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 ResultHook = Callable[[Any, Any], None]  # (Result row, AgentResult)
@@ -34,3 +35,27 @@ def run_result_hooks(result: Any, agent_result: Any) -> None:
 def run_event_hooks(event: Any) -> None:
     for hook in _event_hooks:
         hook(event)
+
+
+@dataclass(frozen=True)
+class AttachmentStore:
+    """Where the files a task is created with go. The knowledge app (artefact storage) registers
+    it; tasks cannot import knowledge, which reads tasks' tables."""
+
+    check_limits: Callable[[list[Any]], None]  # raises before anything is written
+    create: Callable[..., Any]  # (*, task, file, uploaded_by) -> the stored artefact
+
+
+_attachment_store: AttachmentStore | None = None
+
+
+def register_attachment_store(store: AttachmentStore) -> AttachmentStore:
+    global _attachment_store
+    _attachment_store = store
+    return store
+
+
+def attachment_store() -> AttachmentStore:
+    if _attachment_store is None:
+        raise RuntimeError("No attachment store is registered (the knowledge app registers one).")
+    return _attachment_store

@@ -17,9 +17,9 @@ from apps.agents.registry import agent_registry
 from apps.audit.services import audit_record
 from apps.core.exceptions import PermissionDenied, ValidationFailed
 from apps.core.vocabulary import Classification, TaskType, task_types
-from apps.knowledge.services import artefact_check_limits, artefact_create
 from apps.tasks import cancellation
 from apps.tasks.events import EventType, event_append
+from apps.tasks.hooks import attachment_store
 from apps.tasks.models import (
     STEP_TERMINAL_STATUSES,
     StepStatus,
@@ -155,7 +155,7 @@ def task_create(
         parameters=parameters,
     )
     if files:
-        artefact_check_limits(files)  # 413 before anything is written
+        attachment_store().check_limits(files)  # 413 before anything is written
     task = Task.objects.create(
         organization_id=user.organization_id,
         created_by=user,
@@ -172,7 +172,7 @@ def task_create(
     task = Task.objects.select_for_update().get(pk=task.pk)
     event_append(task, EventType.TASK_CREATED, _snapshot(task))
     for upload in files or []:
-        artefact_create(task=task, file=upload, uploaded_by=user)
+        attachment_store().create(task=task, file=upload, uploaded_by=user)
     if schedule:
         task.schedule = _schedule_create(task, schedule)
         task.save(update_fields=["schedule"])
