@@ -23,7 +23,7 @@ from amas.stack import EmbeddedPostgres, EmbeddedRedis, free_port, port_is_free
 from amas.supervisor import Supervisor, read_procfile
 
 
-def _acquire_lock(path: Path):  # noqa: ANN202 - returns an open file that holds the lock
+def _acquire_lock(path: Path):  # returns an open file that holds the lock
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+")
     try:

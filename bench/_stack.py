@@ -27,7 +27,7 @@ agent_registry.register(NoopAgent)
 class BenchStack:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="amas-bench-"))
-        os.chmod(self.root, 0o755)  # noqa: S103 - the embedded server runs as its own user
+        os.chmod(self.root, 0o755)  # the embedded server runs as its own user
         self.postgres = EmbeddedPostgres(self.root / "pg")
         self.redis = EmbeddedRedis(self.root / "redis")
         self.processes: list[subprocess.Popen] = []

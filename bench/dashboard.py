@@ -15,7 +15,7 @@ from _stack import BenchStack, percentile
 STATUSES = ["completed", "completed", "completed", "failed", "running", "queued", "cancelled", "timed_out"]
 
 
-def seed(n_tasks: int):  # noqa: ANN201 - returns (user, a task id)
+def seed(n_tasks: int):  # returns (user, a task id)
     from django.db import connection
     from django.utils import timezone
 
@@ -68,7 +68,7 @@ def seed(n_tasks: int):  # noqa: ANN201 - returns (user, a task id)
     return user, tasks[0].pk
 
 
-def client_for(base_url: str, user):  # noqa: ANN001, ANN201
+def client_for(base_url: str, user):
     import httpx
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -86,7 +86,7 @@ def client_for(base_url: str, user):  # noqa: ANN001, ANN201
     return httpx.Client(base_url=base_url, cookies={settings.SESSION_COOKIE_NAME: session.session_key}, timeout=30)
 
 
-def timed(client, url: str, n: int) -> tuple[float, float]:  # noqa: ANN001
+def timed(client, url: str, n: int) -> tuple[float, float]:
     client.get(url).raise_for_status()  # warm up
     times = []
     for _ in range(n):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from _stack import BenchStack, percentile
 
 
-def timed(client, path: str, n: int) -> list[float]:  # noqa: ANN001
+def timed(client, path: str, n: int) -> list[float]:
     out = []
     for _ in range(n):
         started = time.perf_counter()

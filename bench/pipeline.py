@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from _stack import BenchStack, percentile
 
 
-def session_client(base_url: str):  # noqa: ANN201
+def session_client(base_url: str):
     import httpx
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -88,7 +88,7 @@ def wait_terminal(task_ids: list[str], timeout: float = 600) -> dict[str, dateti
     return finished
 
 
-def pipeline(client, latency_n: int, throughput_n: int, clients: int) -> dict[str, float]:  # noqa: ANN001
+def pipeline(client, latency_n: int, throughput_n: int, clients: int) -> dict[str, float]:
     body = {"title": "noop", "task_type": "custom", "agents": ["bench_noop"]}
 
     post_ms: list[float] = []

@@ -63,7 +63,7 @@ def open_loop(fn, rate: float, seconds: float) -> list[float]:
         started = time.perf_counter()
         try:
             fn(i)
-        except Exception:  # noqa: BLE001 - counted, and the run goes on
+        except Exception:  # counted, and the run goes on
             with lock:
                 errors.append(i)
             return

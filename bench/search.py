@@ -29,9 +29,9 @@ from pathlib import Path
 # multi-threaded OpenBLAS gemv was 5x slower than single-threaded on this 2-core machine.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import psycopg  # noqa: E402
-from pgvector.psycopg import register_vector  # noqa: E402
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -70,7 +70,7 @@ def exact_numpy(data: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, list
     return truth, times
 
 
-def start_postgres(root: Path, shared_buffers: str):  # noqa: ANN201
+def start_postgres(root: Path, shared_buffers: str):
     from amas.stack import EmbeddedPostgres
 
     pg = EmbeddedPostgres(root / "pg")
@@ -252,7 +252,7 @@ def main() -> None:
     sizes = [int(x) for x in args.sizes.split(",")]
 
     root = Path(tempfile.mkdtemp(prefix="amas-bench-"))
-    os.chmod(root, 0o755)  # noqa: S103 - the embedded server runs as its own user when we are root
+    os.chmod(root, 0o755)  # the embedded server runs as its own user when we are root
     pg = None
     try:
         uri = os.environ.get("BENCH_DATABASE_URL")

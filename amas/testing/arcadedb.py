@@ -23,7 +23,7 @@ from pathlib import Path
 from amas.stack import free_port
 
 USER = "root"
-PASSWORD = "amas-test-graph"  # noqa: S105 - throwaway server on loopback; ArcadeDB wants >= 8 chars
+PASSWORD = "amas-test-graph"  # throwaway server on loopback; ArcadeDB wants >= 8 chars
 DATABASE = "amas"
 
 
@@ -97,7 +97,7 @@ class ArcadeDBBoltServer:
             try:
                 self._ping()
                 return
-            except Exception as exc:  # noqa: BLE001 - not up yet: refused, auth not ready, no database
+            except Exception as exc:  # not up yet: refused, auth not ready, no database
                 last_error = exc
                 time.sleep(0.25)
         tail = self.log_tail()

@@ -14,7 +14,7 @@ DATA_MIGRATIONS = [
 
 
 def data_migration_rows_missing() -> bool:
-    Provider = apps.get_model("providers", "Provider")  # noqa: N806
+    Provider = apps.get_model("providers", "Provider")
     return not Provider.objects.exists()
 
 

@@ -19,7 +19,7 @@ import httpx
 from amas.stack import free_port
 
 ACCESS_KEY = "amas-test"
-SECRET_KEY = "amas-test-secret"  # noqa: S105 - moto accepts any credentials
+SECRET_KEY = "amas-test-secret"  # moto accepts any credentials
 REGION = "us-east-1"
 
 

@@ -58,7 +58,7 @@ def start_stack() -> TestStack:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_load_initial_conftests(early_config, parser, args):  # noqa: ANN001, ANN201
+def pytest_load_initial_conftests(early_config, parser, args):
     global STACK
     if not os.environ.get("AMAS_TEST_USE_ENV") and STACK is None:
         STACK = start_stack()

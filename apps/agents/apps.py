@@ -21,7 +21,7 @@ class AgentsConfig(AppConfig):
         observability.register()  # the agent utilisation gauge
 
 
-def _register_network_agents(registry) -> None:  # noqa: ANN001
+def _register_network_agents(registry) -> None:
     """The agents that look at targets on the network (issue 5)."""
     from apps.agents.osint import OsintAgent
     from apps.agents.security import SecurityAgent
@@ -30,7 +30,7 @@ def _register_network_agents(registry) -> None:  # noqa: ANN001
     registry.register(SecurityAgent)
 
 
-def _register_file_agents(registry) -> None:  # noqa: ANN001
+def _register_file_agents(registry) -> None:
     """The agents that work on attached files, documents and data (issue 6)."""
     from apps.agents.analysis import AnalysisAgent
     from apps.agents.forensics import ForensicsAgent

@@ -183,4 +183,4 @@ class AuthorisedTarget(models.Model):
 
 
 # The forensics agent's admin-managed rules and hash sets live in their own module (issue 6).
-from apps.agents.forensics_models import *  # noqa: E402, F401, F403
+from apps.agents.forensics_models import *  # noqa: E402, F403

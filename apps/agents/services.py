@@ -24,7 +24,7 @@ def agent_config_health_check(*, config: AgentConfig) -> tuple[bool, str]:
             ok, message = agent_class().check_health(params)
         except PydanticValidationError as exc:
             ok, message = False, f"Invalid parameters: {exc.error_count()} error(s): {exc.errors()[0]['msg']}"
-        except Exception as exc:  # noqa: BLE001 - any crash of a health check is reported, not raised
+        except Exception as exc:  # any crash of a health check is reported, not raised
             log.warning("Health check of %s crashed", config, exc_info=True)
             ok, message = False, f"{type(exc).__name__}: {exc}"
     config.last_health_ok = ok

@@ -91,7 +91,7 @@ def run_check(name: str, check: Callable[[], str]) -> CheckResult:
     try:
         detail = check()
         ok = True
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the text says which
+    except Exception as exc:  # any failure means "not ready"; the text says which
         detail = f"{type(exc).__name__}: {exc}"[:300]
         ok = False
     return CheckResult(name, ok, (time.perf_counter() - started) * 1000, detail)

@@ -48,9 +48,9 @@ def _request_user(request: HttpRequest) -> str:
     if found is None:
         return ""
     if isinstance(found, SimpleLazyObject):
-        if found._wrapped is empty:  # noqa: SLF001 - not evaluated yet: do not query from a log call
+        if found._wrapped is empty:  # not evaluated yet: do not query from a log call
             return ""
-        found = found._wrapped  # noqa: SLF001
+        found = found._wrapped
     if getattr(found, "is_authenticated", False):
         return str(found.pk)
     return ""
@@ -145,7 +145,7 @@ class ConsoleFormatter(logging.Formatter):
         return super().format(record)
 
 
-def AmasFormatter() -> logging.Formatter:  # noqa: N802 - used as a formatter class in LOGGING
+def AmasFormatter() -> logging.Formatter:  # used as a formatter class in LOGGING
     """The formatter AMAS_LOG_FORMAT asks for; by default console when DEBUG, else JSON."""
     from django.conf import settings
 
@@ -199,7 +199,7 @@ def _task_prerun(
     if resolver is not None:
         try:
             values.update({k: v for k, v in resolver(tuple(args or ()), dict(kwargs or {})).items() if v})
-        except Exception:  # noqa: BLE001 - context is a nicety; never fail the task for it
+        except Exception:  # context is a nicety; never fail the task for it
             logging.getLogger(__name__).debug("no log context for %s", task, exc_info=True)
     _tokens[task_id or ""] = [(_VARIABLES[n], _VARIABLES[n].set(str(v))) for n, v in values.items() if v]
     if values.get("step_id"):

@@ -336,7 +336,7 @@ class RedisCollector:
         for source in _gauge_sources:
             try:
                 scrape.families.extend(source())
-            except Exception as exc:  # noqa: BLE001 - one broken source must not hide the others
+            except Exception as exc:  # one broken source must not hide the others
                 log.warning("metrics source %s failed: %s", getattr(source, "__name__", source), exc)
                 scrape.errors.append(f"{getattr(source, '__name__', source)}: {exc}")
         yield from scrape.families

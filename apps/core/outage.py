@@ -67,7 +67,7 @@ def _postgres_up() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         return True
-    except Exception:  # noqa: BLE001 - any failure means "down"
+    except Exception:  # any failure means "down"
         return False
     finally:
         connection.close()

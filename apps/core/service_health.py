@@ -153,7 +153,7 @@ def _run(node: Node) -> NodeState:
         detail = str(exc.args[0])
         info = exc.args[1] if len(exc.args) > 1 else {}
         state = DEGRADED
-    except Exception as exc:  # noqa: BLE001 - any failure is this node being down; the text says why
+    except Exception as exc:  # any failure is this node being down; the text says why
         detail = f"{type(exc).__name__}: {exc}"[:300]
         state = DOWN
     latency = (time.perf_counter() - started) * 1000

@@ -50,10 +50,10 @@ def artefact_check_limits(files: Iterable[Any]) -> None:
 
 def artefact_create(
     *,
-    task,  # noqa: ANN001 - apps.tasks.models.Task
+    task,  # apps.tasks.models.Task
     file: File,
-    uploaded_by=None,  # noqa: ANN001
-    step=None,  # noqa: ANN001
+    uploaded_by=None,
+    step=None,
     produced_by_agent: str = "",
 ) -> Artefact:
     """Store a file through Django's storage API (local files, or S3 when configured), hashing it
@@ -93,7 +93,7 @@ def artefact_delete(*, artefact: Artefact) -> None:
         transaction.on_commit(lambda: storage.delete(key))
 
 
-def artefact_delete_produced_by_step(*, step) -> int:  # noqa: ANN001 - apps.tasks.models.TaskStep
+def artefact_delete_produced_by_step(*, step) -> int:  # apps.tasks.models.TaskStep
     """A re-delivered step starts clean: drop what an earlier attempt of it wrote."""
     count = 0
     for artefact in list(Artefact.objects.filter(step=step).exclude(produced_by_agent="")):

@@ -56,7 +56,7 @@ class ProviderForm(forms.ModelForm):
             "cost_per_1k_output",
         )
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.initial["api_key"] = ""
         self.fields["api_key"].label = "API key" + (" (a key is stored)" if self.instance.has_key else "")

@@ -49,7 +49,7 @@ def get(key: str) -> dict[str, Any] | None:
     return value
 
 
-def set(key: str, value: dict[str, Any]) -> None:  # noqa: A001 - the cache's verb
+def set(key: str, value: dict[str, Any]) -> None:  # the cache's verb
     ttl = settings.AMAS_PROVIDER_CACHE_TTL
     redis_client.client().set(redis_client.key("cache", key), json.dumps(value), ex=ttl)
     _remember(key, value, time.monotonic())

@@ -22,7 +22,7 @@ def key(*parts: object) -> str:
 _scripts: dict[tuple[int, str], object] = {}
 
 
-def script(source: str):  # noqa: ANN201 - redis.commands.core.Script
+def script(source: str):  # redis.commands.core.Script
     """A registered Lua script (EVALSHA with automatic load), cached per process."""
     conn = client()
     cache_key = (id(conn), source)

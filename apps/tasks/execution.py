@@ -137,7 +137,7 @@ def _previous_results(task: Task) -> list[dict[str, Any]]:
 def _agent_thread(agent: Any, ctx: AgentContext, box: dict[str, Any]) -> None:
     try:
         box["result"] = agent.run(ctx)
-    except BaseException as exc:  # noqa: BLE001 - reported to the worker thread as the outcome
+    except BaseException as exc:  # reported to the worker thread as the outcome
         box["error"] = exc
     finally:
         connection.close()  # the agent thread's own connection

@@ -34,7 +34,7 @@ class Outbox:
 def _guarded(what: str, call: Callable[[], None]) -> None:
     try:
         call()
-    except Exception:  # noqa: BLE001 - logged; see Outbox.flush for why nothing is lost
+    except Exception:  # logged; see Outbox.flush for why nothing is lost
         log.warning("After commit: could not %s", what, exc_info=True)
 
 

@@ -114,10 +114,10 @@ def reaper_loop(stop: threading.Event) -> None:
     again within lease + interval. Passes from several workers are safe: every re-queue happens
     under the task and step locks and re-checks the step first."""
     interval = settings.AMAS_REAPER_INTERVAL_SECONDS
-    while not stop.wait(interval * random.uniform(0.8, 1.2)):  # noqa: S311 - jitter, not crypto
+    while not stop.wait(interval * random.uniform(0.8, 1.2)):  # jitter, not crypto
         try:
             reaper_pass()
-        except Exception:  # noqa: BLE001 - Postgres or Redis away: try again next interval
+        except Exception:  # Postgres or Redis away: try again next interval
             log.warning("Reaper pass failed; retrying in %.0fs", interval, exc_info=True)
         finally:
             # Not kept between passes: a prefork pool child forked meanwhile would inherit the

@@ -18,7 +18,7 @@ DEPENDENCY_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, Red
     reject_on_worker_lost=True,
     ignore_result=True,
 )
-def step_run_task(self, step_id: int) -> str:  # noqa: ANN001
+def step_run_task(self, step_id: int) -> str:
     try:
         return execution.step_execute(step_id, self.request.id or "").status
     except DEPENDENCY_ERRORS as exc:

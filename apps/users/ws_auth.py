@@ -79,6 +79,6 @@ class TokenOrSessionMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
-def WebsocketAuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 - mirrors channels' AuthMiddlewareStack
+def WebsocketAuthMiddlewareStack(inner: Any) -> Any:  # mirrors channels' AuthMiddlewareStack
     """Session or token authentication for websockets; consumers authorise in connect()."""
     return AuthMiddlewareStack(TokenOrSessionMiddleware(inner))

@@ -32,7 +32,7 @@ def collector():
     spans = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             request = ExportTraceServiceRequest()
             request.ParseFromString(body)

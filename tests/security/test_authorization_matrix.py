@@ -256,7 +256,7 @@ WS_MATRIX: dict[str, Case] = {
 
 
 def api_routes() -> list[tuple[str, str]]:
-    api.urls  # noqa: B018 - builds (and freezes) the routers
+    api.urls  # builds (and freezes) the routers
     routes = []
     for prefix, router in api._routers:
         for path, path_view in router.path_operations.items():

@@ -48,7 +48,7 @@ def api_post(live_url: str, token: str, path: str, body: dict) -> dict:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our local test server
+    with urllib.request.urlopen(request, timeout=30) as response:  # our local test server
         return json.loads(response.read())
 
 

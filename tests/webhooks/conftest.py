@@ -63,7 +63,7 @@ def receiver():
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             signature = self.headers.get("X-AMAS-Signature", "")
             with lock:

@@ -23,7 +23,7 @@ def ai_summarise(ctx: AgentContext, text: str, *, purpose: str) -> tuple[AIText 
         return None, ""
     try:
         response = ctx.ai.summarise(text, purpose=purpose)
-    except Exception as exc:  # noqa: BLE001 - any provider failure degrades to the offline result
+    except Exception as exc:  # any provider failure degrades to the offline result
         ctx.logger.warning("AI summary unavailable: %s", exc)
         return None, f"AI summary unavailable: {exc}"
     return _text(response), ""
@@ -34,7 +34,7 @@ def ai_embed(ctx: AgentContext, texts: list[str]) -> tuple[list[list[float]] | N
         return None, ""
     try:
         response = ctx.ai.embed(texts)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         ctx.logger.warning("AI embeddings unavailable: %s", exc)
         return None, f"AI embeddings unavailable: {exc}"
     vectors = getattr(response, "vectors", None) or getattr(response, "embeddings", None) or response

@@ -70,7 +70,7 @@ def parse_datetime(value: Any) -> datetime | None:
         parsed = None
         for fmt in _DATE_FORMATS:
             try:
-                parsed = datetime.strptime(text, fmt)  # noqa: DTZ007 - made aware below
+                parsed = datetime.strptime(text, fmt)  # made aware below
                 break
             except ValueError:
                 continue

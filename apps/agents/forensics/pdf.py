@@ -92,7 +92,7 @@ def pdf_metadata(data: bytes) -> dict[str, Any]:
             if stamp := iso(out["info"].get(key, "")):
                 out["timestamps"].append({"value": stamp, "event": f"document {what} (PDF info)"})
         _walk_actions(reader, out)
-    except (PdfReadError, Exception) as exc:  # noqa: B014 - keep partial results on any parser error
+    except (PdfReadError, Exception) as exc:  # keep partial results on any parser error
         log.info("PDF walk stopped: %s", exc)
         out["error"] = f"PDF partly parsed: {exc}"
     return out

@@ -324,7 +324,7 @@ def _asn(
     return (0.95 if contextual else 0.8), (("network context",) if contextual else ())
 
 
-def _fixed(confidence: float):  # noqa: ANN202 - a tiny scorer factory
+def _fixed(confidence: float):  # a tiny scorer factory
     def scorer(**_: object) -> Score:
         return confidence, ()
 

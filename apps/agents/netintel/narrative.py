@@ -15,6 +15,6 @@ def narrate(ctx: AgentContext, plain: str, *, purpose: str, enabled: bool = True
         return plain
     try:
         return ctx.ai.summarise(plain, purpose=purpose, max_sentences=4) or plain
-    except Exception:  # noqa: BLE001 - a summary is a nicety; the findings stand without it
+    except Exception:  # a summary is a nicety; the findings stand without it
         log.warning("Narrative for %s failed; using the plain summary", ctx.step.agent_type, exc_info=True)
         return plain
