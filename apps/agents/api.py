@@ -51,7 +51,7 @@ def _health_out(config: AgentConfig) -> dict[str, Any]:
 
 
 @router.get("/agents", response=list[AgentOut], url_name="list_agents")
-def list_agents(request: HttpRequest):  # noqa: ANN201
+def list_agents(request: HttpRequest):
     require_scope(request, "agents:read")
     configs = list(selectors.agent_config_list())
     slots = agent_slots_in_use_many([c.pk for c in configs])
@@ -59,7 +59,7 @@ def list_agents(request: HttpRequest):  # noqa: ANN201
 
 
 @router.get("/agents/{config_id}", response=AgentOut, url_name="get_agent")
-def get_agent(request: HttpRequest, config_id: int):  # noqa: ANN201
+def get_agent(request: HttpRequest, config_id: int):
     require_scope(request, "agents:read")
     config = selectors.agent_config_get(config_id=config_id)
     return _agent_out(config, agent_slots_in_use_many([config.pk])[config.pk])
@@ -68,7 +68,7 @@ def get_agent(request: HttpRequest, config_id: int):  # noqa: ANN201
 @router.post(
     "/agents/{config_id}/health", response={HTTPStatus.OK: AgentHealthOut}, url_name="check_agent_health"
 )
-def check_agent_health(request: HttpRequest, config_id: int):  # noqa: ANN201
+def check_agent_health(request: HttpRequest, config_id: int):
     """Run the agent's health check now (admins) and return its outcome, also stored on the config."""
     require_scope(request, "admin")
     config = selectors.agent_config_get(config_id=config_id)

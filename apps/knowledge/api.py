@@ -52,7 +52,7 @@ def hit_links(hit: search_selectors.SearchHit) -> dict[str, str | None]:
 
 
 @router.get("/search", response=SearchOut, url_name="search")
-def search(request: HttpRequest, params: Query[SearchFilterIn]):  # noqa: ANN201
+def search(request: HttpRequest, params: Query[SearchFilterIn]):
     """Hybrid search (vector similarity fused with full-text rank) over the passages of tasks,
     results and text artefacts the caller may read."""
     user = require_scope(request, "tasks:read")
@@ -66,7 +66,7 @@ def search(request: HttpRequest, params: Query[SearchFilterIn]):  # noqa: ANN201
 
 
 @router.get("/tasks/{task_id}/similar", response=list[SimilarTaskOut], url_name="similar_tasks")
-def similar_tasks(request: HttpRequest, task_id: UUID, limit: int = 5):  # noqa: ANN201
+def similar_tasks(request: HttpRequest, task_id: UUID, limit: int = 5):
     user = require_scope(request, "tasks:read")
     task = task_get(user=user, task_id=task_id)
     return [
@@ -84,14 +84,14 @@ def similar_tasks(request: HttpRequest, task_id: UUID, limit: int = 5):  # noqa:
 
 
 @router.get("/tasks/{task_id}/entities", response=list[EntityOut], url_name="task_entities")
-def task_entities(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+def task_entities(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:read")
     task = task_get(user=user, task_id=task_id)
     return [e.as_dict() for e in graph_selectors.graph_task_entities(user=user, task=task)]
 
 
 @router.get("/graph/neighbourhood", response=SubgraphOut, url_name="graph_neighbourhood")
-def graph_neighbourhood(  # noqa: ANN201
+def graph_neighbourhood(
     request: HttpRequest, kind: str, value: str, depth: int = 1, max_nodes: int = 100, max_edges: int = 300
 ):
     """An entity and its neighbours to `depth` hops, as nodes and edges (the graph view's data)."""
@@ -102,7 +102,7 @@ def graph_neighbourhood(  # noqa: ANN201
 
 
 @router.get("/graph/path", response=SubgraphOut, url_name="graph_path")
-def graph_path(  # noqa: ANN201
+def graph_path(
     request: HttpRequest,
     source_kind: str,
     source_value: str,
@@ -121,7 +121,7 @@ def graph_path(  # noqa: ANN201
 
 
 @router.get("/graph/entities", response=list[EntityOut], url_name="graph_entities")
-def graph_entities(request: HttpRequest, prefix: str, kind: str | None = None, limit: int = 20):  # noqa: ANN201
+def graph_entities(request: HttpRequest, prefix: str, kind: str | None = None, limit: int = 20):
     """Entities whose value starts with `prefix` (for autocompletion)."""
     user = require_scope(request, "tasks:read")
     return [
@@ -131,7 +131,7 @@ def graph_entities(request: HttpRequest, prefix: str, kind: str | None = None, l
 
 
 @router.post("/graph/merge", response=MergeOut, url_name="graph_merge")
-def graph_merge(request: HttpRequest, payload: MergeIn):  # noqa: ANN201
+def graph_merge(request: HttpRequest, payload: MergeIn):
     """Fold a duplicate entity into another (superusers only: entities are shared)."""
     user = require_scope(request, "admin")
     keep = graph_services.graph_merge(
@@ -143,7 +143,7 @@ def graph_merge(request: HttpRequest, payload: MergeIn):  # noqa: ANN201
 
 
 @router.get("/tasks/{task_id}/artefacts", response=list[ArtefactOut], url_name="list_task_artefacts")
-def list_task_artefacts(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+def list_task_artefacts(request: HttpRequest, task_id: UUID):
     """Files attached to a task or written by its agents."""
     user = require_scope(request, "tasks:read")
     task = task_get(user=user, task_id=task_id)
@@ -176,7 +176,7 @@ def list_task_artefacts(request: HttpRequest, task_id: UUID):  # noqa: ANN201
         }
     },
 )
-def download_artefact(request: HttpRequest, artefact_id: UUID):  # noqa: ANN201
+def download_artefact(request: HttpRequest, artefact_id: UUID):
     """The bytes of an artefact of your organisation (the same check as the web download)."""
     user = require_scope(request, "tasks:read")
     return artefact_download_response(artefact_get_for_user(user=user, artefact_id=artefact_id))

@@ -25,7 +25,7 @@ class TaskPagination(PageNumberPagination):
 
 
 @router.post("/tasks", response={HTTPStatus.CREATED: TaskDetailOut}, url_name="create_task")
-def create_task(request: HttpRequest, payload: Annotated[TaskIn, PayloadBody(...)]):  # noqa: ANN201
+def create_task(request: HttpRequest, payload: Annotated[TaskIn, PayloadBody(...)]):
     """Submit a task. JSON body, or multipart/form-data with the JSON in a `payload` field and
     attachments in `files` (streamed; up to AMAS_MAX_FILE_BYTES each, AMAS_MAX_TOTAL_BYTES in all)."""
     user = require_scope(request, "tasks:write")
@@ -54,32 +54,32 @@ def create_task(request: HttpRequest, payload: Annotated[TaskIn, PayloadBody(...
 
 @router.get("/tasks", response=list[TaskOut], url_name="list_tasks")
 @paginate(TaskPagination)
-def list_tasks(request: HttpRequest, filters: Query[TaskFilterIn]):  # noqa: ANN201
+def list_tasks(request: HttpRequest, filters: Query[TaskFilterIn]):
     user = require_scope(request, "tasks:read")
     return selectors.task_list(user=user, filters=selectors.TaskFilters(**filters.model_dump()))
 
 
 @router.get("/tasks/{task_id}", response=TaskDetailOut, url_name="get_task")
-def get_task(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+def get_task(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:read")
     return selectors.task_get(user=user, task_id=task_id)
 
 
 @router.get("/tasks/{task_id}/events", response=list[EventOut], url_name="list_task_events")
-def list_task_events(request: HttpRequest, task_id: UUID, after: int = 0):  # noqa: ANN201
+def list_task_events(request: HttpRequest, task_id: UUID, after: int = 0):
     user = require_scope(request, "tasks:read")
     return selectors.task_events(task=selectors.task_get(user=user, task_id=task_id), after_seq=after)
 
 
 @router.get("/tasks/{task_id}/results", response=list[ResultOut], url_name="list_task_results")
-def list_task_results(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+def list_task_results(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:read")
     return selectors.task_results(task=selectors.task_get(user=user, task_id=task_id))
 
 
 @router.get("/tasks/{task_id}/runs", response=list[TaskOut], url_name="list_task_runs")
 @paginate(TaskPagination)
-def list_task_runs(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+def list_task_runs(request: HttpRequest, task_id: UUID):
     """The runs (child tasks) of a recurring task."""
     user = require_scope(request, "tasks:read")
     parent = selectors.task_get(user=user, task_id=task_id)
@@ -87,19 +87,19 @@ def list_task_runs(request: HttpRequest, task_id: UUID):  # noqa: ANN201
 
 
 @router.post("/tasks/{task_id}/cancel", response=TaskOut, url_name="cancel_task")
-def cancel_task(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+def cancel_task(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:write")
     return services.task_cancel(task=selectors.task_get(user=user, task_id=task_id), by=user)
 
 
 @router.post("/tasks/{task_id}/retry", response=TaskOut, url_name="retry_task")
-def retry_task(request: HttpRequest, task_id: UUID):  # noqa: ANN201
+def retry_task(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:write")
     return services.task_retry(task=selectors.task_get(user=user, task_id=task_id), by=user)
 
 
 @router.get("/stats/tasks", response=list[StatsRowOut], url_name="task_stats")
-def task_stats(request: HttpRequest, since: datetime | None = None):  # noqa: ANN201
+def task_stats(request: HttpRequest, since: datetime | None = None):
     """Counts and mean duration per hour, task type and status (refreshed by beat every minute)."""
     user = require_scope(request, "tasks:read")
     return selectors.task_stats(user=user, since=since)

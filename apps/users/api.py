@@ -17,7 +17,7 @@ router = Router(tags=["identity"])
 
 
 @router.get("/me", response=MeOut, url_name="me")
-def me(request: HttpRequest):  # noqa: ANN201
+def me(request: HttpRequest):
     """Who this request is: user, organisation, role, and the scopes in effect."""
     user = request.user
     token = getattr(request, "auth_token", None)
@@ -34,7 +34,7 @@ def me(request: HttpRequest):  # noqa: ANN201
 
 
 @router.get("/tokens", response=list[TokenOut], url_name="list_tokens")
-def list_tokens(request: HttpRequest, all: bool = False):  # noqa: A002, ANN201
+def list_tokens(request: HttpRequest, all: bool = False):
     """Your API tokens (org admins: `?all=true` for every member's)."""
     token = getattr(request, "auth_token", None)
     whole_org = all and (token is None or "admin" in token.scopes)
@@ -42,7 +42,7 @@ def list_tokens(request: HttpRequest, all: bool = False):  # noqa: A002, ANN201
 
 
 @router.post("/tokens", response={HTTPStatus.CREATED: TokenCreatedOut}, url_name="create_token")
-def create_token(request: HttpRequest, payload: TokenIn):  # noqa: ANN201
+def create_token(request: HttpRequest, payload: TokenIn):
     """Create a token. The response carries the secret once; only its hash is stored. Needs a
     signed-in session (tokens cannot mint tokens) with enough trust (else 403 with step_up_url)."""
     if getattr(request, "auth_token", None) is not None:
@@ -59,7 +59,7 @@ def create_token(request: HttpRequest, payload: TokenIn):  # noqa: ANN201
 
 
 @router.delete("/tokens/{token_id}", response={HTTPStatus.NO_CONTENT: None}, url_name="revoke_token")
-def revoke_token(request: HttpRequest, token_id: int):  # noqa: ANN201
+def revoke_token(request: HttpRequest, token_id: int):
     """Revoke a token (your own; org admins: any in the organisation)."""
     auth_token = getattr(request, "auth_token", None)
     token = selectors.token_get(user=request.user, token_id=token_id)

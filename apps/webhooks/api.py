@@ -27,7 +27,7 @@ class DeliveryPagination(PageNumberPagination):
 
 
 @router.get("/webhooks/endpoints", response=list[EndpointOut], url_name="list_webhook_endpoints")
-def list_webhook_endpoints(request: HttpRequest):  # noqa: ANN201
+def list_webhook_endpoints(request: HttpRequest):
     user = require_scope(request, "admin")
     return selectors.endpoint_list(user=user)
 
@@ -37,20 +37,20 @@ def list_webhook_endpoints(request: HttpRequest):  # noqa: ANN201
     response={HTTPStatus.CREATED: EndpointWithSecretOut},
     url_name="create_webhook_endpoint",
 )
-def create_webhook_endpoint(request: HttpRequest, payload: EndpointIn):  # noqa: ANN201
+def create_webhook_endpoint(request: HttpRequest, payload: EndpointIn):
     user = require_scope(request, "admin")
     endpoint = services.endpoint_create(user=user, **payload.model_dump())
     return HTTPStatus.CREATED, endpoint
 
 
 @router.get("/webhooks/endpoints/{endpoint_id}", response=EndpointOut, url_name="get_webhook_endpoint")
-def get_webhook_endpoint(request: HttpRequest, endpoint_id: int):  # noqa: ANN201
+def get_webhook_endpoint(request: HttpRequest, endpoint_id: int):
     user = require_scope(request, "admin")
     return selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
 
 
 @router.patch("/webhooks/endpoints/{endpoint_id}", response=EndpointOut, url_name="update_webhook_endpoint")
-def update_webhook_endpoint(request: HttpRequest, endpoint_id: int, payload: EndpointPatch):  # noqa: ANN201
+def update_webhook_endpoint(request: HttpRequest, endpoint_id: int, payload: EndpointPatch):
     user = require_scope(request, "admin")
     endpoint = selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
     return services.endpoint_update(endpoint=endpoint, user=user, **payload.model_dump(exclude_unset=True))
@@ -61,7 +61,7 @@ def update_webhook_endpoint(request: HttpRequest, endpoint_id: int, payload: End
     response={HTTPStatus.NO_CONTENT: None},
     url_name="delete_webhook_endpoint",
 )
-def delete_webhook_endpoint(request: HttpRequest, endpoint_id: int):  # noqa: ANN201
+def delete_webhook_endpoint(request: HttpRequest, endpoint_id: int):
     user = require_scope(request, "admin")
     services.endpoint_delete(endpoint=selectors.endpoint_get(user=user, endpoint_id=endpoint_id), user=user)
     return HTTPStatus.NO_CONTENT, None
@@ -72,7 +72,7 @@ def delete_webhook_endpoint(request: HttpRequest, endpoint_id: int):  # noqa: AN
     response=EndpointWithSecretOut,
     url_name="rotate_webhook_secret",
 )
-def rotate_webhook_secret(request: HttpRequest, endpoint_id: int):  # noqa: ANN201
+def rotate_webhook_secret(request: HttpRequest, endpoint_id: int):
     user = require_scope(request, "admin")
     endpoint = selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
     return services.endpoint_rotate_secret(endpoint=endpoint, user=user)
@@ -83,7 +83,7 @@ def rotate_webhook_secret(request: HttpRequest, endpoint_id: int):  # noqa: ANN2
     response={HTTPStatus.ACCEPTED: DeliveryOut},
     url_name="ping_webhook_endpoint",
 )
-def ping_webhook_endpoint(request: HttpRequest, endpoint_id: int):  # noqa: ANN201
+def ping_webhook_endpoint(request: HttpRequest, endpoint_id: int):
     user = require_scope(request, "admin")
     endpoint = selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
     return HTTPStatus.ACCEPTED, services.endpoint_ping(endpoint=endpoint, user=user)
@@ -91,7 +91,7 @@ def ping_webhook_endpoint(request: HttpRequest, endpoint_id: int):  # noqa: ANN2
 
 @router.get("/webhooks/deliveries", response=list[DeliveryOut], url_name="list_webhook_deliveries")
 @paginate(DeliveryPagination)
-def list_webhook_deliveries(  # noqa: ANN201
+def list_webhook_deliveries(
     request: HttpRequest,
     endpoint: int | None = None,
     status: str | None = None,
@@ -102,7 +102,7 @@ def list_webhook_deliveries(  # noqa: ANN201
 
 
 @router.get("/webhooks/deliveries/{delivery_id}", response=DeliveryDetailOut, url_name="get_webhook_delivery")
-def get_webhook_delivery(request: HttpRequest, delivery_id: UUID):  # noqa: ANN201
+def get_webhook_delivery(request: HttpRequest, delivery_id: UUID):
     user = require_scope(request, "admin")
     return selectors.delivery_get(user=user, delivery_id=delivery_id)
 
@@ -112,7 +112,7 @@ def get_webhook_delivery(request: HttpRequest, delivery_id: UUID):  # noqa: ANN2
     response={HTTPStatus.ACCEPTED: DeliveryOut},
     url_name="replay_webhook_delivery",
 )
-def replay_webhook_delivery(request: HttpRequest, delivery_id: UUID):  # noqa: ANN201
+def replay_webhook_delivery(request: HttpRequest, delivery_id: UUID):
     user = require_scope(request, "admin")
     delivery = selectors.delivery_get(user=user, delivery_id=delivery_id)
     return HTTPStatus.ACCEPTED, services.delivery_replay(delivery=delivery, user=user)
