@@ -209,10 +209,7 @@ def provider_rows(*, user: User) -> list[ProviderRow] | None:
 
 
 def task_artefacts(*, user: User, task: Task) -> list[Any]:
-    artefacts = list(artefact_list_for_user(user=user).filter(task=task).order_by("created_at"))
-    for artefact in artefacts:
-        artefact.download_url = reverse("knowledge:artefact_download", args=[artefact.pk])
-    return artefacts
+    return list(artefact_list_for_user(user=user).filter(task=task).order_by("created_at"))
 
 
 def task_provider_calls(*, task: Task, limit: int = 100) -> list[Any]:
@@ -307,7 +304,6 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
             last_seq=events[-1].seq if events else 0,
             runs=board.task_runs(user=user, task=task) if task.schedule_id else [],
             same_target=board.tasks_same_target(user=user, task=task),
-            similar_url=reverse("similar_tasks_partial", args=[task.pk]),
         )
     return context
 

@@ -1,5 +1,5 @@
 """The knowledge pages: search, the graph view, and the similar-tasks fragment that a task page
-loads with htmx (`hx-get="{{ similar_url }}" hx-trigger="load"`)."""
+loads with htmx (`hx-get="{% url 'similar_tasks_partial' task.pk %}" hx-trigger="load"`)."""
 
 from __future__ import annotations
 
