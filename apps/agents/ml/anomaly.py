@@ -1,12 +1,12 @@
-"""Anomaly detection: rows of a numeric table and lines of a log. IsolationForest (fixed seed)
-scores how easily a point is isolated; the explanation of each top anomaly is the share of its
-robust deviation that each feature carries."""
+"""Anomaly detection: rows of a numeric table and lines of a log. For tables IsolationForest
+(fixed seed) scores how easily a point is isolated; the explanation of each top anomaly is the
+share of its robust deviation that each feature carries. For logs a line's template (Drain, after
+masking) gives its rarity and logsignals what it says; the explanation names both."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -14,6 +14,8 @@ from sklearn.ensemble import IsolationForest
 
 from apps.agents.analysis.tabular import Column
 from apps.agents.ml.features import contributions, numeric_matrix, robust_scale
+from apps.agents.ml.logsignals import content_signals
+from apps.agents.ml.logtemplates import Drain, mask
 
 
 def _forest_scores(
@@ -76,19 +78,10 @@ _TIMESTAMP = re.compile(
     r"|(?P<iso>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?))\s*"
 )
 _PROGRAM = re.compile(r"^(?:(?P<host>[\w.-]+)\s+)?(?P<program>[\w./-]+)(?:\[(?P<pid>\d+)\])?:\s")
-_VARIABLE = [
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
-    (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{16,}\b", re.I), "<hex>"),
-    (re.compile(r"(?<![\w/])/[\w./-]+"), "<path>"),
-    (re.compile(r"\b\d+(?:\.\d+)?\b"), "<num>"),
-]
-_ALARM = re.compile(
-    r"\b(error|fail(?:ed|ure)?|fatal|panic|critical|denied|killed|segfault|root|out of memory|"
-    r"unauthori[sz]ed|invalid)\b",
-    re.I,
-)
-LOG_FEATURES = ["template_rarity", "program_rarity", "length", "digit_ratio", "symbol_ratio", "alarm_words"]
+# How much of a line's score is rarity and how much is what it says: a routine line seen once
+# scores 0.35, a known-bad command in a common template 0.65 and more.
+RARITY_WEIGHT, CONTENT_WEIGHT = 0.35, 0.65
+FLAG_AT = 0.5
 
 
 def parse_line(line: str) -> dict[str, Any]:
@@ -100,67 +93,65 @@ def parse_line(line: str) -> dict[str, Any]:
     if match := _PROGRAM.match(rest):
         program, host = match.group("program"), match.group("host") or ""
         rest = rest[match.end() :]
-    template = rest
-    for pattern, token in _VARIABLE:
-        template = pattern.sub(token, template)
-    program = re.sub(r"\d+", "<num>", program)
-    return {
-        "timestamp": stamp,
-        "host": host,
-        "program": program,
-        "message": rest,
-        "template": f"{program}: {template.strip()}",
-    }
+    return {"timestamp": stamp, "host": host, "program": re.sub(r"\d+", "<num>", program), "message": rest}
 
 
 def log_anomalies(
     text: str, *, seed: int, contamination: float | str, top: int, max_lines: int
 ) -> dict[str, Any]:
+    """Rank log lines by rarity of their template (Drain, after masking variable parts) and by
+    what they say (logsignals). `seed` and `contamination` are the table method's knobs; the log
+    score is deterministic and flags lines scoring >= FLAG_AT."""
     lines = [(number, line) for number, line in enumerate(text.splitlines()) if line.strip()][:max_lines]
     if len(lines) < 10:
         return {"error": f"{len(lines)} log line(s): too few to learn what is normal"}
     parsed = [parse_line(line) for _, line in lines]
-    templates = Counter(p["template"] for p in parsed)
-    programs = Counter(p["program"] for p in parsed)
+    drain = Drain()
+    clusters = []
+    for index, p in enumerate(parsed):
+        tokens = ([p["program"] + ":"] if p["program"] else []) + mask(p["message"]).split()
+        clusters.append(drain.add(tokens or ["<empty>"], index))
     n = len(parsed)
-    rows = []
-    for (_, line), p in zip(lines, parsed, strict=True):
-        message = p["message"] or line
-        rows.append(
-            [
-                -math.log(templates[p["template"]] / n),
-                -math.log(programs[p["program"]] / n),
-                len(message),
-                sum(ch.isdigit() for ch in message) / max(1, len(message)),
-                sum(not ch.isalnum() and not ch.isspace() for ch in message) / max(1, len(message)),
-                len(_ALARM.findall(message)),
-            ]
+    scored = []
+    for index, ((_, line), cluster) in enumerate(zip(lines, clusters, strict=True)):
+        rarity = math.log(n / cluster.size) / math.log(n)
+        signals = content_signals(parsed[index]["message"] or line)
+        content = min(1.0, signals[0]["weight"] + 0.1 * (len(signals) - 1)) if signals else 0.0
+        score = RARITY_WEIGHT * rarity + CONTENT_WEIGHT * content
+        explanation = [
+            {"feature": f"content: {s['signal']}", "weight": s["weight"], "match": s["match"]}
+            for s in signals
+        ]
+        explanation.append(
+            {"feature": "template_rarity", "value": round(rarity, 3), "template_count": cluster.size}
         )
-    values = np.array(rows, dtype=float)
-    median = np.median(values, axis=0)
-    z = (values - median) / robust_scale(values, median)
-    scores, flagged = _forest_scores(z, seed=seed, contamination=contamination)
-    order = np.argsort(-scores, kind="stable")[:top]
+        if rarity * RARITY_WEIGHT > content * CONTENT_WEIGHT:
+            explanation.insert(0, explanation.pop())  # the larger share first
+        scored.append((score, index, explanation))
+    order = sorted(scored, key=lambda s: (-s[0], s[1]))
+    templates = sorted(drain.clusters, key=lambda c: (-c.size, c.template))
     return {
-        "method": "isolation_forest",
-        "features": LOG_FEATURES,
+        "method": "drain_templates+content",
+        "features": ["template_rarity", "content"],
         "lines_scored": n,
-        "flagged": int(flagged.sum()),
-        "templates": len(templates),
-        "top_templates": [{"template": t[:300], "count": c} for t, c in templates.most_common(10)],
-        "rare_templates": [{"template": t[:300], "count": c} for t, c in templates.items() if c == 1][:50],
+        "flagged": sum(1 for s in scored if s[0] >= FLAG_AT),
+        "templates": len(drain.clusters),
+        "top_templates": [{"template": c.template[:300], "count": c.size} for c in templates[:10]],
+        "rare_templates": [{"template": c.template[:300], "count": c.size} for c in templates if c.size == 1][
+            :50
+        ],
         "top": [
             {
                 "rank": rank + 1,
-                "line": lines[i][0],
-                "text": lines[i][1][:1000],
-                "score": round(float(scores[i]), 4),
-                "flagged": bool(flagged[i]),
-                "template": parsed[i]["template"][:300],
-                "template_count": templates[parsed[i]["template"]],
-                "timestamp": parsed[i]["timestamp"],
-                "explanation": contributions(z[i], LOG_FEATURES, values[i], median),
+                "line": lines[index][0],
+                "text": lines[index][1][:1000],
+                "score": round(score, 4),
+                "flagged": score >= FLAG_AT,
+                "template": clusters[index].template[:300],
+                "template_count": clusters[index].size,
+                "timestamp": parsed[index]["timestamp"],
+                "explanation": explanation,
             }
-            for rank, i in enumerate(order)
+            for rank, (score, index, explanation) in enumerate(order[:top])
         ],
     }
