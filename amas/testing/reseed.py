@@ -9,6 +9,7 @@ from django.apps import apps
 DATA_MIGRATIONS = [
     ("apps.providers.migrations.0002_presets", "create_presets"),
     ("apps.providers.migrations.0003_health_check_schedule", "schedule"),
+    ("apps.providers.migrations.0005_model_catalogue", "apply"),
     ("apps.agents.migrations.0002_builtin_agent_configs", "create"),
 ]
 

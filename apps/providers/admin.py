@@ -90,6 +90,7 @@ class ProviderAdmin(admin.ModelAdmin):
         "name",
         "kind",
         "model",
+        "model_listed",
         "enabled",
         "priority",
         "key_stored",
@@ -110,6 +111,10 @@ class ProviderAdmin(admin.ModelAdmin):
         "last_health_latency_ms",
         "last_error",
         "last_error_at",
+        "model_listed",
+        "models_listed_at",
+        "listed_model_names",
+        "preset_checked_on",
     )
     fieldsets = (
         (None, {"fields": ("name", "kind", "enabled", "auto_enable", "priority", "tags")}),
@@ -142,8 +147,12 @@ class ProviderAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        (
+            "Model catalogue",
+            {"fields": ("model_listed", "models_listed_at", "listed_model_names", "preset_checked_on")},
+        ),
     )
-    actions = ("run_health_check", "reset_circuit", "enable", "disable")
+    actions = ("run_health_check", "refresh_model_list", "reset_circuit", "enable", "disable")
 
     def save_model(self, request: HttpRequest, obj: Provider, form: ProviderForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -181,6 +190,32 @@ class ProviderAdmin(admin.ModelAdmin):
             result = provider_health_check(provider=provider)
             level = messages.SUCCESS if result.ok else messages.WARNING
             self.message_user(request, f"{provider.name}: {result.message} ({result.latency_ms} ms)", level)
+
+    @admin.display(boolean=True, description="model listed")
+    def model_listed(self, obj: Provider) -> bool | None:
+        return obj.model_listed
+
+    @admin.display(description="models the vendor lists")
+    def listed_model_names(self, obj: Provider) -> str:
+        return ", ".join(obj.listed_models or []) or "-"
+
+    @admin.action(description="Refresh the model list from the vendor")
+    def refresh_model_list(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:
+        for provider in queryset:
+            result = provider_health_check(provider=provider)
+            if not result.ok:
+                self.message_user(
+                    request, f"{provider.name}: no model list ({result.message})", messages.WARNING
+                )
+            elif provider.model_listed is False:
+                self.message_user(
+                    request,
+                    f"{provider.name}: model {provider.model!r} is no longer listed by the vendor "
+                    f"({len(provider.listed_models)} models listed); choose a current one.",
+                    messages.WARNING,
+                )
+            else:
+                self.message_user(request, f"{provider.name}: {len(provider.listed_models)} models listed.")
 
     @admin.action(description="Close the circuit breaker")
     def reset_circuit(self, request: HttpRequest, queryset: QuerySet[Provider]) -> None:

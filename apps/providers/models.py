@@ -73,6 +73,15 @@ class Provider(TimeStampedModel):
     last_health_latency_ms = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # What the vendor's models endpoint listed at the last health check or refresh: the admin sees
+    # when the configured model is no longer offered (retired) before calls start failing.
+    listed_models = models.JSONField(default=list, blank=True)
+    models_listed_at = models.DateTimeField(null=True, blank=True)
+    preset_checked_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="When the preset's default models were last checked against the vendor.",
+    )
 
     class Meta:
         ordering = ["priority", "name"]
@@ -93,6 +102,16 @@ class Provider(TimeStampedModel):
     @property
     def has_key(self) -> bool:
         return bool(self.api_key)
+
+    @property
+    def model_listed(self) -> bool | None:
+        """Whether the vendor still lists the configured model; None before any list was fetched."""
+        if self.models_listed_at is None or not self.model:
+            return None
+        listed = {m.removeprefix("models/") for m in self.listed_models or []}
+        listed |= {m.removesuffix(":latest") for m in listed}
+        wanted = self.model.removeprefix("models/")
+        return wanted in listed or wanted.removesuffix(":latest") in listed
 
     def allows(self, classification: str) -> bool:
         return classification in (self.allowed_classifications or [])

@@ -98,6 +98,10 @@ def provider_health_check(*, provider: Provider) -> HealthResult:
     provider.last_health_ok = result.ok
     provider.last_health_latency_ms = result.latency_ms
     fields = ["last_health_at", "last_health_ok", "last_health_latency_ms", "updated_at"]
+    if result.ok:  # the health call is the vendor's model list: keep it (retired models show up)
+        provider.listed_models = sorted(result.models)
+        provider.models_listed_at = now
+        fields += ["listed_models", "models_listed_at"]
     if result.ok and provider.kind == ProviderKind.OLLAMA and not has_model(result.models, provider.model):
         result.ok = False
         available = ", ".join(result.models) or "-"
