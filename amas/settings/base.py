@@ -169,8 +169,10 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Bounded waits on Redis: a stalled Redis (SIGSTOP, network loss) must turn into a quick 503 or a
 # retry, never a request that hangs. redis-py's own default is 5 s for both.
-AMAS_REDIS_CONNECT_TIMEOUT = env.float("AMAS_REDIS_CONNECT_TIMEOUT", default=1.0)
-AMAS_REDIS_SOCKET_TIMEOUT = env.float("AMAS_REDIS_SOCKET_TIMEOUT", default=2.0)
+AMAS_REDIS_CONNECT_TIMEOUT = env.float("AMAS_REDIS_CONNECT_TIMEOUT", default=0.5)
+AMAS_REDIS_SOCKET_TIMEOUT = env.float("AMAS_REDIS_SOCKET_TIMEOUT", default=1.0)
+# After a confirmed outage a web process answers 503 at once for this long (apps/core/outage.py).
+AMAS_OUTAGE_HOLD_SECONDS = env.float("AMAS_OUTAGE_HOLD_SECONDS", default=2.0)
 
 CACHES = {
     "default": {
@@ -405,9 +407,9 @@ AMAS_EGRESS_MAX_REDIRECTS = env.int("AMAS_EGRESS_MAX_REDIRECTS", default=5)
 AMAS_AUTHORISED_TARGETS = env.list("AMAS_AUTHORISED_TARGETS", default=[])
 
 # Readiness probes give up after this many seconds per dependency.
-AMAS_READY_TIMEOUT = env.float("AMAS_READY_TIMEOUT", default=2.0)
+AMAS_READY_TIMEOUT = env.float("AMAS_READY_TIMEOUT", default=0.8)  # /ready answers within 1 s
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -138,11 +139,24 @@ def outage_response(request: HttpRequest, dependency: str) -> HttpResponse:
     return response
 
 
+# Liveness and readiness probes must always look for themselves.
+PROBE_PATHS = ("/health", "/ready")
+
+
 class OutageMiddleware:
+    """Also a short hold-down: once an outage is confirmed, this process answers 503 straight
+    away for AMAS_OUTAGE_HOLD_SECONDS instead of letting every request wait for the same
+    timeouts (a stalled Redis costs a request about one socket timeout, not one per request)."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        self.down: tuple[str, float] | None = None  # (dependency, since) in this process
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        held = self.down
+        recent = held is not None and time.monotonic() - held[1] < settings.AMAS_OUTAGE_HOLD_SECONDS
+        if held and recent and not request.path.startswith(PROBE_PATHS):
+            return outage_response(request, held[0])
         response = self.get_response(request)
         if response.status_code != HTTPStatus.INTERNAL_SERVER_ERROR:
             return response
@@ -150,6 +164,7 @@ class OutageMiddleware:
         if dependency is None:
             return response  # a bug, not an outage: the 500 stands
         log.warning("%s %s: %s unavailable, answering 503", request.method, request.path, dependency)
+        self.down = (dependency, time.monotonic())
         return outage_response(request, dependency)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
@@ -158,4 +173,5 @@ class OutageMiddleware:
         if dependency is None:
             return None
         setattr(request, _MARK, dependency)
+        self.down = (dependency, time.monotonic())
         return outage_response(request, dependency)
