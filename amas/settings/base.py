@@ -2,6 +2,7 @@
 defaults that run the embedded stack; optional integrations switch on when their variable is set."""
 
 import ipaddress
+from typing import Any
 
 from amas.env import BASE_DIR, VAR_DIR, env
 
