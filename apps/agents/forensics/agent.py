@@ -10,8 +10,10 @@ from django.conf import settings
 from pydantic import Field
 
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult, Entity, Relation
+from apps.agents.coverage import Coverage, describe
 from apps.agents.forensics.archives import ExpansionBudget
-from apps.agents.forensics.rules import hash_sets_lookup, yara_ruleset
+from apps.agents.forensics.gaps import record_gaps
+from apps.agents.forensics.rules import hash_entries_count, hash_sets_lookup, yara_ruleset
 from apps.agents.forensics.scanner import Scanner, ScanOptions, walk
 from apps.agents.forensics.timeline import iso
 from apps.agents.forensics.verdict import combine, decide, finding, rank
@@ -85,6 +87,7 @@ class ForensicsAgent(Agent):
                 max_members=settings.AMAS_ARCHIVE_MAX_MEMBERS,
                 max_member_bytes=settings.AMAS_MAX_FILE_BYTES,
                 remaining_bytes=settings.AMAS_ARCHIVE_MAX_EXPANDED_BYTES,
+                max_seconds=settings.AMAS_ARCHIVE_MAX_SECONDS,
             )
             data = ctx.storage.read(artefact)
             node = Scanner(ruleset=ruleset, options=options, budget=budget).scan(
@@ -92,7 +95,13 @@ class ForensicsAgent(Agent):
             )
             node["artefact_id"] = str(artefact.id)
             node["uploaded_at"] = iso(artefact.created_at)
+            node["coverage"] = Coverage()
             if len(data) < artefact.size:
+                node["coverage"].missed(
+                    f"bytes after {len(data)} of {artefact.original_name}",
+                    "limit_hit",
+                    "over the file size limit",
+                )
                 node["truncated_at_bytes"] = len(data)
                 limits_hit.append(f"{artefact.original_name}: only the first {len(data)} bytes were analysed")
             node["expansion"] = {
@@ -105,8 +114,11 @@ class ForensicsAgent(Agent):
 
         ctx.progress(88, "Looking up hash sets")
         self._hash_sets(ctx, files)
+        coverage = Coverage()
         for node in files:
             nodes = walk(node)
+            file_coverage: Coverage = node.pop("coverage")
+            record_gaps(file_coverage, nodes)
             node["all_findings"] = sorted(
                 (f for n in nodes for f in n["findings"]), key=lambda f: -rank(f["severity"])
             )
@@ -115,7 +127,18 @@ class ForensicsAgent(Agent):
                 known_good=any(h["kind"] == "known_good" for h in node.get("hash_sets", [])),
                 passive=all(n["passive"] for n in nodes),
                 analysed=True,
+                gaps=[
+                    f"{m['what']}: {m['reason'].replace('_', ' ')}" for m in file_coverage.not_checked[:10]
+                ],
             )
+            file_coverage.ok(f"{node['path']}: {len(nodes)} node(s) scanned")
+            node["coverage"] = file_coverage.as_dict()
+            coverage.checked += file_coverage.checked
+            coverage.not_checked += file_coverage.not_checked
+        rules_applied = ruleset.rule_count if ruleset is not None else 0
+        hashes_applied = hash_entries_count(organization_id=ctx.task.organization_id)
+        coverage.ok("YARA", f"{rules_applied} rule(s) applied" if params.yara else "switched off")
+        coverage.ok("hash sets", f"{hashes_applied} hash(es) applied")
         timeline = _timeline(files)
         verdict = combine([f["verdict"] for f in files])
         findings = [f for node in files for f in node["all_findings"]]
@@ -127,8 +150,11 @@ class ForensicsAgent(Agent):
             "yara_ruleset_version": ruleset.version if ruleset else None,
             "yara_rule_errors": ruleset.errors if ruleset else [],
             "limits_hit": limits_hit,
+            "coverage": coverage.as_dict(),
+            "applied": {"yara_rules": rules_applied, "hashes": hashes_applied},
         }
-        summary = _summary(verdict, files)
+        applied = f"{rules_applied} YARA rule(s), {hashes_applied} hash(es) applied"
+        summary = f"{_summary(verdict, files)}\n{describe(data['coverage'])}; {applied}."
         data["narrative"] = summary
         tokens = (0, 0)
         if params.narrative and ctx.ai is not None:
@@ -279,7 +305,7 @@ def _summary(verdict: str, files: list[dict]) -> str:
     for node in files:
         line = f"{node['path']}: {node['type']['label']}, {node['size']} bytes"
         line += f", sha256 {node['hashes']['sha256']} -> {node['verdict']}"
-        if node["verdict"] in ("malicious", "suspicious"):
+        if node["verdict"] in ("malicious", "suspicious", "incomplete"):
             line += ": " + "; ".join(node["verdict_reasons"][:4])
         lines.append(line + ".")
     return "\n".join(lines)

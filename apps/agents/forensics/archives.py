@@ -1,7 +1,10 @@
 """Archives listed member by member without touching the disk. Expansion is bounded three ways so
 that a zip bomb is stopped, not run: a member whose declared (or actual) expansion ratio exceeds
 the limit is not expanded; every expanded byte is charged to one budget per uploaded file; and
-nesting stops at a maximum depth."""
+nesting stops at a maximum depth. A wall-clock deadline bounds the whole expansion, and once
+any limit stops the listing, the remaining entries are still triaged by name and first bytes
+(executables, scripts, double extensions, encrypted members) so that padding an archive cannot
+hide what matters behind the cap."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import bz2
 import io
 import lzma
 import tarfile
+import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -18,6 +22,15 @@ from typing import Any
 from apps.agents.forensics import filetype as ft
 
 READ_CHUNK = 256 * 1024
+# In an archive that is a bomb as a whole, members this small are still expanded.
+SMALL_MEMBER_BYTES = 64 * 1024
+# A whole archive whose declared contents exceed this and its ratio is a bomb (the nested kind
+# made of many members that are each small enough to pass one by one).
+BOMB_DECLARED_BYTES = 10 * 1024 * 1024
+TRIAGE_MAX_ENTRIES = 20_000
+TRIAGE_MAX_HEADER_READS = 500
+_SCRIPT_EXTENSIONS = "exe dll scr com cpl sys msi bat cmd ps1 vbs vbe js jse wsf hta jar lnk pif sh elf apk"
+SCRIPT_EXTENSIONS = frozenset(_SCRIPT_EXTENSIONS.split() + ["docm", "xlsm", "pptm", "dotm", "iso"])
 
 
 @dataclass
@@ -27,9 +40,14 @@ class ExpansionBudget:
     max_members: int
     max_member_bytes: int
     remaining_bytes: int
+    max_seconds: float = 0.0  # 0: no deadline
     members_seen: int = 0
     bytes_expanded: int = 0
     limits_hit: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def out_of_time(self) -> bool:
+        return bool(self.max_seconds) and time.monotonic() - self.started > self.max_seconds
 
     def note(self, message: str) -> None:
         if message not in self.limits_hit and len(self.limits_hit) < 50:
@@ -88,6 +106,10 @@ def expand_archive(
 
 
 def _admit(report: dict, budget: ExpansionBudget, path: str) -> bool:
+    if budget.out_of_time():
+        budget.note(f"archive expansion stopped after {budget.max_seconds:.0f} s (time limit)")
+        report["truncated"] = True
+        return False
     if budget.members_seen >= budget.max_members:
         budget.note(f"more than {budget.max_members} archive members: the rest were not listed")
         report["truncated"] = True
@@ -105,8 +127,16 @@ def _zip(
     data: bytes, report: dict, *, path: str, depth: int, budget: ExpansionBudget, analyse: Analyse
 ) -> None:
     archive = zipfile.ZipFile(io.BytesIO(data))
-    for info in archive.infolist():
+    infos = archive.infolist()
+    declared = sum(i.file_size for i in infos)
+    if declared > BOMB_DECLARED_BYTES and declared / max(len(data), 1) > budget.max_ratio:
+        report["bomb"] = True
+        budget.note(f"{path}: declares {declared} bytes in {len(data)} (ratio over {budget.max_ratio}:1)")
+    for index, info in enumerate(infos):
         if not _admit(report, budget, path):
+            report["unexpanded"] = _triage(
+                [(i.filename, bool(i.flag_bits & 0x1), _zip_head(archive, i)) for i in infos[index:]]
+            )
             return
         member_path = f"{path}/{info.filename}"
         entry: dict[str, Any] = {
@@ -129,7 +159,10 @@ def _zip(
             entry["skipped"] = "password-protected"
             continue
         declared_ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > 1024 * 1024 and declared_ratio > budget.max_ratio:
+        # Big members over the ratio are bombs; smaller ones only inside an archive that is a
+        # bomb as a whole (repetitive logs legitimately compress past 100:1).
+        big = info.file_size > 1024 * 1024 or (report["bomb"] and info.file_size > SMALL_MEMBER_BYTES)
+        if big and declared_ratio > budget.max_ratio:
             report["bomb"] = True
             entry["skipped"] = f"expansion ratio {declared_ratio:.0f}:1 over the limit {budget.max_ratio}:1"
             budget.note(f"{member_path}: not expanded ({entry['skipped']})")
@@ -157,6 +190,8 @@ def _tar(
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
         for member in archive:
             if not _admit(report, budget, path):
+                rest = [member, *_tar_rest(archive)]
+                report["unexpanded"] = _triage([(m.name, False, _tar_head(archive, m)) for m in rest])
                 return
             member_path = f"{path}/{member.name}"
             entry: dict[str, Any] = {
@@ -223,6 +258,70 @@ def _stream(
         return
     entry["size"] = len(content)
     entry["analysis"] = analyse(content, member_path, depth)
+
+
+def _zip_head(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    def read() -> bytes:
+        if info.flag_bits & 0x1 or info.is_dir():
+            return b""
+        with archive.open(info) as fh:
+            return fh.read(8)
+
+    return read
+
+
+def _tar_rest(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    rest = []
+    for member in archive:
+        rest.append(member)
+        if len(rest) >= TRIAGE_MAX_ENTRIES:
+            break
+    return rest
+
+
+def _tar_head(archive: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[], bytes]:
+    def read() -> bytes:
+        fh = archive.extractfile(member) if member.isfile() else None
+        return fh.read(8) if fh is not None else b""
+
+    return read
+
+
+def _triage(entries: list[tuple[str, bool, Callable[[], bytes]]]) -> dict[str, Any]:
+    """Entries not expanded (a limit stopped the listing): what matters among them, by name and
+    first bytes. `complete` says whether every remaining entry was looked at."""
+    flagged: list[dict[str, Any]] = []
+    reads = unread = 0
+    looked = entries[:TRIAGE_MAX_ENTRIES]
+    for name, encrypted, head in looked:
+        reasons = []
+        if ft.extension_check(name, ft.DATA)["double_extension"]:
+            reasons.append("double extension")
+        if ft.extension_of(name) in SCRIPT_EXTENSIONS:
+            reasons.append(f"executable or script extension .{ft.extension_of(name)}")
+        if encrypted:
+            reasons.append("encrypted")
+        elif name.endswith("/"):
+            pass
+        elif reads >= TRIAGE_MAX_HEADER_READS:
+            unread += 1
+        else:
+            reads += 1
+            try:
+                first = head()
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, zlib.error, EOFError):
+                first = b""
+            if first.startswith((b"MZ", b"\x7fELF", b"#!", b"\xca\xfe\xba\xbe")):
+                reasons.append("executable header")
+        if reasons:
+            flagged.append({"name": name, "reasons": reasons})
+    return {
+        "count": len(entries),
+        "triaged_by_name": len(looked),
+        "headers_read": reads,
+        "flagged": flagged[:200],
+        "complete": len(looked) == len(entries) and not unread,
+    }
 
 
 def _limit_for(compressed: int, budget: ExpansionBudget) -> int:

@@ -81,6 +81,11 @@ class CompiledRuleset:
     names: dict[str, dict[str, Any]]  # namespace -> {"id", "version", "severity"}
     errors: list[str]
 
+    @property
+    def rule_count(self) -> int:
+        """YARA rules (not rows: one row may hold many rules) that a scan applies."""
+        return sum(1 for _ in self.rules) if self.rules is not None else 0
+
 
 _cache_lock = threading.Lock()
 _cache: dict[str, CompiledRuleset] = {}
@@ -213,6 +218,14 @@ def hash_set_import(*, hash_set: HashSet, text: str) -> dict[str, int]:
         added += 1
     HashEntry.objects.bulk_create(batch, batch_size=1000)
     return {"added": added, "duplicate": duplicate, "invalid": invalid}
+
+
+def hash_entries_count(*, organization_id: int) -> int:
+    """How many hashes a lookup for the organization compares against (shown with results)."""
+    return HashEntry.objects.filter(
+        Q(hash_set__enabled=True)
+        & (Q(hash_set__organization__isnull=True) | Q(hash_set__organization_id=organization_id))
+    ).count()
 
 
 def hash_sets_lookup(*, organization_id: int, values: set[str], ssdeeps: set[str] = frozenset()) -> dict:

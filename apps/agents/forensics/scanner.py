@@ -82,7 +82,10 @@ class Scanner:
         self._extension_findings(node)
         if self.options.strings and data:
             self._strings(node, data)
-        self._metadata(node, data, file_type)
+        try:
+            self._metadata(node, data, file_type)
+        except Exception as exc:  # one parser's bug on hostile input must not lose the file
+            node["metadata"]["parser"] = {"error": f"{type(exc).__name__}: {exc}"}
         if self.ruleset is not None:
             node["yara"] = yara_scan(
                 self.ruleset,
@@ -439,6 +442,18 @@ class Scanner:
                     "low",
                     "Archive nesting beyond the depth limit was not inspected",
                     path=path,
+                )
+            )
+        rest = archive.get("unexpanded") or {}
+        hidden = [m for m in rest.get("flagged", []) if m["reasons"] != ["encrypted"]]
+        if hidden:
+            add(
+                finding(
+                    "archive_hidden_members",
+                    "high",
+                    f"{len(hidden)} member(s) past the expansion limit look executable or disguised",
+                    path=path,
+                    detail="; ".join(f"{m['name']}: {', '.join(m['reasons'])}" for m in hidden[:5]),
                 )
             )
         if archive.get("error"):
