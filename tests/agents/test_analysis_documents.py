@@ -1,6 +1,8 @@
 """The analysis agent on documents: extraction from each format, language, keywords, the planted
 key sentences in the summary, quotes with offsets, indicators; malformed input fails cleanly."""
 
+from pathlib import Path
+
 import pytest
 
 from apps.agents.analysis import AnalysisAgent
@@ -119,3 +121,49 @@ def test_progress_is_reported(organization):
     percents = [p for p, _ in run.progress]
     assert percents == sorted(percents) and percents[-1] == 100
     assert any("b.txt" in message for _, message in run.progress)
+
+
+# ---------------------------------------------------------------------------- segmentation (issue 15)
+
+TEXT_DATA = Path(__file__).resolve().parents[1] / "data" / "text"
+
+
+def test_hard_wrapped_text_is_split_into_sentences_not_lines(organization):
+    # the GPL-3 as Debian ships it (/usr/share/common-licenses/GPL-3): hard-wrapped at 72-76 columns
+    text = (TEXT_DATA / "GPL-3.txt").read_text()
+    run = analyse(organization, {"GPL-3.txt": text}, summary_sentences=5, abstractive=False)
+
+    document = run.data["documents"][0]
+    assert 200 <= document["statistics"]["sentences"] <= 215  # 595 when every line break ended one
+    for item in document["summary"]["extractive"]:
+        assert text[item["start"] : item["end"]] == item["text"]
+        assert item["text"].rstrip('"').endswith((".", ":", ";")), item["text"]  # whole sentences
+    for point in document["key_points"]:
+        for quote in point["quotes"]:
+            assert text[quote["start"] : quote["end"]] == quote["text"]
+
+
+def test_readme_summary_skips_badges_and_navigation(organization):
+    # the README of requests as published on PyPI, with its row of CI/PyPI badges on top
+    readme = (TEXT_DATA / "requests-README.md").read_text()
+    run = analyse(organization, {"README.md": readme}, summary_sentences=3, abstractive=False)
+
+    summary = [s["text"] for s in run.data["documents"][0]["summary"]["extractive"]]
+    from apps.agents.analysis.text import is_boilerplate
+
+    assert len(summary) == 3 and summary[0].startswith("Requests ")
+    assert not any(is_boilerplate(s) or s.startswith(("Version (", "Downloads (")) for s in summary)
+    # before: "Version (https://pypi.org/project/requests/) Supported Versions (https://...)"
+    assert run.result.summary.split("): ", 1)[1].startswith("Requests ")
+
+
+def test_boilerplate_rules():
+    from apps.agents.analysis.text import is_boilerplate
+
+    assert is_boilerplate(
+        "Build Status (https://github.com/x/y/actions) Coverage (https://codecov.io/gh/x/y)"
+    )
+    assert is_boilerplate("Home | Docs | Blog | Contact")
+    assert is_boilerplate("Copyright (c) 2024 Example Ltd. All rights reserved.")
+    assert is_boilerplate('Licensed under the Apache License, Version 2.0 (the "License");')
+    assert not is_boilerplate("The loader beacons every 300 seconds to its command server over HTTPS.")

@@ -102,41 +102,72 @@ def words(text: str) -> list[str]:
 
 
 def sentences(text: str) -> list[Sentence]:
-    """Sentences with their offsets in `text` (text[start:end] == sentence text)."""
+    """Sentences with their offsets in `text` (text[start:end] == sentence text).
+
+    Paragraph- and wrap-aware: blank lines end a sentence; a single line break inside a paragraph
+    is a hard wrap, not an end (GPL-3 is 209 sentences, not 595 lines). Inside a paragraph a new
+    segment starts at a list item and after a heading line (short, unpunctuated, first)."""
     out: list[Sentence] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        candidate = text[start : match.start()].strip()
-        last_word = candidate.rsplit(None, 1)[-1].lower() if candidate else ""
-        if candidate and last_word in _ABBREVIATIONS and "\n\n" not in match.group():
-            continue
-        _append(out, text, start, match.start())
-        start = match.end()
-    _append(out, text, start, len(text))
+    for start, end in _segments(text):
+        _split_segment(out, text, start, end)
     return out
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+_ENUMERATOR = re.compile(r"\(?(?:\d{1,3}|[a-z]|[ivx]{1,4})[.)]", re.I)
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+•]|\d{1,3}[.)]|\(?[a-z]\)|\(?[ivx]{1,4}\))[ \t]+", re.I)
+
+
+def _segments(text: str) -> list[tuple[int, int]]:
+    segments: list[tuple[int, int]] = []
+    position = 0
+    for match in [*_PARAGRAPH_BREAK.finditer(text), None]:
+        end = match.start() if match else len(text)
+        segments += _paragraph_segments(text, position, end)
+        position = match.end() if match else len(text)
+    return segments
+
+
+def _paragraph_segments(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    lines, offset = [], start
+    for line in text[start:end].split("\n"):
+        lines.append((offset, offset + len(line), line))
+        offset += len(line) + 1
+    lines = [item for item in lines if item[2].strip()]
+    if not lines:
+        return []
+    widest = max(len(line.strip()) for _, _, line in lines)
+    cuts = set()
+    first = lines[0][2].strip()
+    if (
+        len(lines) > 1
+        and not first.endswith((".", "!", "?", ":", ",", ";"))
+        and (len(first) < 0.6 * widest or first.isupper())
+    ):
+        cuts.add(1)  # a heading over its paragraph
+    cuts |= {i for i, (_, _, line) in enumerate(lines) if i and _LIST_ITEM.match(line)}
+    bounds = [0, *sorted(cuts), len(lines)]
+    return [(lines[a][0], lines[b - 1][1]) for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
+
+
+def _split_segment(out: list[Sentence], text: str, start: int, end: int) -> None:
+    position = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        candidate = text[position : match.start()].strip()
+        last_word = candidate.rsplit(None, 1)[-1].lower() if candidate else ""
+        if candidate and (last_word in _ABBREVIATIONS or _ENUMERATOR.fullmatch(candidate)):
+            continue  # "e.g. the", "0. Definitions."
+        _append(out, text, position, match.start())
+        position = match.end()
+    _append(out, text, position, end)
 
 
 def _append(out: list[Sentence], text: str, start: int, end: int) -> None:
     raw = text[start:end]
     stripped = raw.strip()
-    if not stripped:
-        return
-    lead = len(raw) - len(raw.lstrip())
-    begin = start + lead
-    for line in _split_headings(stripped):
-        offset = text.find(line, begin)
-        if offset < 0:
-            continue
-        out.append(Sentence(len(out), line, offset, offset + len(line)))
-        begin = offset + len(line)
-
-
-def _split_headings(block: str) -> list[str]:
-    """A short line without end punctuation followed by more text is a heading, not a sentence start."""
-    lines = block.split("\n")
-    if len(lines) > 1 and len(lines[0]) < 80 and not lines[0].rstrip().endswith((".", "!", "?", ":", ",")):
-        return [lines[0].strip(), *_split_headings("\n".join(lines[1:]).strip())]
-    return [block]
+    if stripped:
+        begin = start + len(raw) - len(raw.lstrip())
+        out.append(Sentence(len(out), stripped, begin, begin + len(stripped)))
 
 
 def detect_language(text: str) -> dict:
@@ -258,6 +289,9 @@ def extractive_summary(sents: list[Sentence], *, stop: frozenset[str], count: in
     other outrank the text's real subject in short texts. Returns the top `count` sentences in
     document order, each with its score."""
     candidates = [s for s in sents if len(words(s.text)) >= 4]
+    content = [s for s in candidates if not is_boilerplate(s.text) and not _heading_like(s.text)]
+    if len(content) >= min(count, len(candidates)):
+        candidates = content  # a licence summarised as itself keeps its licence sentences
     if not candidates:
         return []
     vectors, _ = tfidf_matrix([s.text for s in candidates], stop)
@@ -270,6 +304,32 @@ def extractive_summary(sents: list[Sentence], *, stop: frozenset[str], count: in
     return [{"sentence": candidates[i], "score": round(float(scores[i]), 4)} for i in chosen]
 
 
+_URL_IN_TEXT = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+", re.I)
+_BOILERPLATE = re.compile(
+    r"\b(?:badge|shields\.io|codecov|build (?:passing|failing|status)|ci status|pypi version|"
+    r"skip to (?:main )?content|table of contents|back to top|all rights reserved|copyright \(c\)|"
+    r"spdx-license-identifier|licensed under the|permission is hereby granted|"
+    r"provided (?:by the copyright holders and contributors )?[\"“]?as is|"
+    r"this (?:program|library|file) is free software|without (?:any )?warranty|cookie (?:policy|settings))",
+    re.I,
+)
+
+
+def _heading_like(sentence: str) -> bool:
+    return len(words(sentence)) < 8 and not sentence.rstrip("\"')”’").endswith((".", "!", "?"))
+
+
+def is_boilerplate(sentence: str) -> bool:
+    """Badges, navigation and licence headers: text around a document, not what it says. A line
+    that is mostly links (a badge row rendered from Markdown) counts too."""
+    urls = sum(len(m.group(0)) for m in _URL_IN_TEXT.finditer(sentence))
+    if urls > 0.35 * len(sentence):
+        return True
+    if sentence.count(" | ") >= 2 or sentence.count(" · ") >= 2:
+        return True  # a navigation bar
+    return bool(_BOILERPLATE.search(sentence))
+
+
 def supporting_quotes(
     point: str,
     sents: list[Sentence],
@@ -280,11 +340,14 @@ def supporting_quotes(
     threshold: float = 0.1,
 ) -> list[dict]:
     """The source sentences that best support `point` (cosine over TF-IDF), with offsets."""
+    sents = [s for s in sents if not is_boilerplate(s.text)] or sents
     if not sents:
         return []
     vectors, _ = tfidf_matrix([point] + [s.text for s in sents], stop)
     scores = vectors[1:] @ vectors[0]
-    ranked = [i for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold and i != exclude]
+    ranked = [
+        i for i in np.argsort(-scores, kind="stable") if scores[i] >= threshold and sents[i].index != exclude
+    ]
     return [_quote(sents[i], float(scores[i])) for i in ranked[:limit]]
 
 
