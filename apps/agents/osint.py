@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
+from apps.agents.coverage import Coverage, describe
 from apps.agents.indicators import extract_indicators, for_graph
 from apps.agents.netintel import dns_records, rdap, webpage
 from apps.agents.netintel.graph import INDICATOR_KINDS, GraphBuilder
@@ -85,6 +86,7 @@ class _Investigation:
         self.findings: list[dict[str, Any]] = []
         self.data: dict[str, Any] = {}
         self.answered: set[str] = set()  # stages that got an answer (NXDOMAIN and 404 are answers)
+        self.coverage = Coverage()
 
     def run(self) -> AgentResult:
         target = parse_target(self.ctx.task.target)
@@ -105,7 +107,10 @@ class _Investigation:
         if target.kind == "text":
             self.indicators(self.ctx.task.target, "target")
         self.ctx.progress(90, "writing the summary")
+        self.data["coverage"] = self.coverage.as_dict()
         plain = self.plain_summary(target)
+        if not self.coverage.complete:
+            plain += f" {describe(self.data['coverage']).capitalize()}."
         summary = narrate(self.ctx, plain, purpose="osint", enabled=self.params.narrative)
         self.data.update(findings=self.findings, errors=self.errors, narrative=summary)
         failed = bool(self.errors) and not self.answered
@@ -131,12 +136,30 @@ class _Investigation:
         )
         self.data["dns"] = result
         self.errors += [{"stage": "dns", "error": e} for e in result["errors"]]
-        if len(result["errors"]) <= len(self.params.record_types):  # at least one question answered
+        status = result["status"]
+        if status in ("exists", "nxdomain"):
             self.answered.add("dns")
-        if not result["exists"]:
-            self.findings.append(
-                _finding("info", "The name does not exist in DNS", f"NXDOMAIN for {name}", "")
+            self.coverage.ok("DNS", f"{name}: {status}")
+        else:
+            reason = {
+                "resolver_unusable": "resolver_unusable",
+                "timeout": "timeout",
+                "servfail": "servfail",
+            }.get(status, "resolver_unreachable")
+            self.coverage.missed(
+                f"DNS for {name}", reason, result["resolver_check"] or "; ".join(result["errors"][:2])
             )
+        if status == "nxdomain":
+            self.findings.append(
+                _finding(
+                    "info",
+                    "The name does not exist in DNS",
+                    f"NXDOMAIN for {name}; {result['resolver_check']}",
+                    "",
+                )
+            )
+            return
+        if status != "exists":
             return
         node = self.graph.entity("domain", name)
         records = result["records"]
@@ -181,6 +204,11 @@ class _Investigation:
         self.errors += [{"stage": "reverse_dns", "error": e} for e in result["errors"]]
         if not result["errors"]:
             self.answered.add("reverse_dns")
+            self.coverage.ok("reverse DNS", ip)
+        else:
+            self.coverage.missed(
+                f"reverse DNS for {ip}", _dns_reason(result["errors"][0]), result["errors"][0]
+            )
         for name in result["ptr"]:
             self.graph.relate(
                 self.graph.entity("domain", name), "resolves_to", self.graph.entity("ip", ip), source="ptr"
@@ -195,11 +223,16 @@ class _Investigation:
             info = rdap.rdap_domain(
                 self.params.rdap_base_url, domain, task_id=self.task_id, timeout=self.params.rdap_timeout
             )
+        except EgressRefused as exc:
+            self.coverage.missed("registration data (RDAP)", "egress_refused", str(exc))
+            return
         except EgressError as exc:
             self.errors.append({"stage": "rdap", "error": str(exc)})
+            self.coverage.missed("registration data (RDAP)", _network_reason(exc), str(exc))
             return
         self.data["rdap"] = info
         self.answered.add("rdap")
+        self.coverage.ok("registration data (RDAP)")
         if not info.get("found"):
             return
         node = self.graph.entity(
@@ -241,11 +274,16 @@ class _Investigation:
             info = rdap.rdap_ip(
                 self.params.rdap_base_url, ip, task_id=self.task_id, timeout=self.params.rdap_timeout
             )
+        except EgressRefused as exc:
+            self.coverage.missed("registration data (RDAP)", "egress_refused", str(exc))
+            return
         except EgressError as exc:
             self.errors.append({"stage": "rdap", "error": str(exc)})
+            self.coverage.missed("registration data (RDAP)", _network_reason(exc), str(exc))
             return
         self.data["rdap"] = info
         self.answered.add("rdap")
+        self.coverage.ok("registration data (RDAP)")
         if info.get("found") and info.get("organization"):
             self.graph.relate(
                 self.graph.entity("ip", ip),
@@ -274,12 +312,15 @@ class _Investigation:
             self.data["page"] = {"url": target.value, "refused": True, "reason": str(exc)}
             self.answered.add("page")
             self.findings.append(_finding("info", "Page not fetched", str(exc), ""))
+            self.coverage.missed(f"page {target.value}", "egress_refused", str(exc))
             return
         except EgressError as exc:
             self.errors.append({"stage": "page", "error": str(exc)})
+            self.coverage.missed(f"page {target.value}", _network_reason(exc), str(exc))
             return
         self.data["page"] = page
         self.answered.add("page")
+        self.coverage.ok("page", target.value)
         final = page["url"]
         if final != target.value:
             final_node = self.graph.entity("url", final)
@@ -330,8 +371,10 @@ class _Investigation:
             parts.append(f"SPF {'present' if dns['spf'] else 'missing'}")
             dmarc = dns["dmarc"]
             parts.append(f"DMARC p={dmarc['tags'].get('p', '?')}" if dmarc else "DMARC missing")
+        elif dns and dns["status"] == "nxdomain":
+            parts.append("does not exist in DNS (NXDOMAIN from a resolver that answers for its parent zones)")
         elif dns:
-            parts.append("does not exist in DNS")
+            parts.append(f"existence in DNS not known ({dns['status'].replace('_', ' ')})")
         if ptr := (self.data.get("reverse_dns") or {}).get("ptr"):
             parts.append("reverse DNS " + ", ".join(ptr))
         registration = self.data.get("rdap") or {}
@@ -363,6 +406,23 @@ class _Investigation:
         if self.errors:
             parts.append(f"{len(self.errors)} lookup(s) failed")
         return "; ".join(parts) + "."
+
+
+def _network_reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "timed out" in text or "timeout" in text:
+        return "timeout"
+    if "could not resolve" in text:
+        return "resolver_unreachable"
+    return "unreachable"
+
+
+def _dns_reason(error: str) -> str:
+    if "in time" in error:
+        return "timeout"
+    if "no resolver answered" in error:
+        return "servfail"
+    return "resolver_unreachable"
 
 
 def _finding(severity: str, title: str, evidence: str, remediation: str) -> dict[str, Any]:

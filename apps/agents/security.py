@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
+from apps.agents.coverage import Coverage, describe
 from apps.agents.netintel.exposure import DEFAULT_PORTS, directory_listing, exposure_checks, port_checks
 from apps.agents.netintel.findings import by_severity, finding, risk
 from apps.agents.netintel.graph import GraphBuilder
@@ -70,6 +71,7 @@ class _Assessment:
         self.errors: list[dict[str, str]] = []
         self.data: dict[str, Any] = {}
         self.graph = GraphBuilder()
+        self.coverage = Coverage()
 
     def run(self) -> AgentResult:
         target = parse_target(self.ctx.task.target)
@@ -86,6 +88,7 @@ class _Assessment:
         self.ctx.progress(95, "scoring")
         self.findings = by_severity(self.findings)
         score, level = risk(self.findings)
+        score, level = self.qualified(score, level)
         counts: dict[str, int] = {}
         for f in self.findings:
             counts[f["severity"]] = counts.get(f["severity"], 0) + 1
@@ -97,6 +100,7 @@ class _Assessment:
             risk_score=score,
             risk_level=level,
             errors=self.errors,
+            coverage=self.coverage.as_dict(),
             narrative=summary,
         )
         return AgentResult(
@@ -112,6 +116,7 @@ class _Assessment:
         try:
             address = resolve_checked(host, port)
         except EgressRefused as exc:
+            self.coverage.missed(f"network checks of {host}", "egress_refused", str(exc))
             self.data["refused"] = str(exc)
             self.findings.append(
                 finding(
@@ -125,8 +130,10 @@ class _Assessment:
             return
         except EgressError as exc:
             self.errors.append({"stage": "resolve", "error": str(exc)})
+            self.coverage.missed(f"network checks of {host}", _reason(exc), str(exc))
             return
         self.data["address"] = address
+        self.coverage.ok("address", f"{host} -> {address}")
         self.graph.entity("ip", address)
         if not target.host_is_ip:
             self.graph.relate(
@@ -140,6 +147,7 @@ class _Assessment:
         allowed, reason = probing_authorisation(host, address=address)
         self.data["authorised"] = {"allowed": allowed, "reason": reason}
         if not allowed:
+            self.coverage.missed("exposure and port checks", "not_authorised", reason)
             skipped = {"skipped": True, "reason": reason}
             self.data["exposure"], self.data["ports"] = skipped, skipped
             self.findings.append(
@@ -162,6 +170,7 @@ class _Assessment:
             task_id=self.task_id,
         )
         self.data["exposure"] = {"checked": checked}
+        self.coverage.ok("exposure checks", f"{len(checked)} path(s)")
         self.findings += found
         self.ctx.check_cancelled()
         self.ctx.progress(75, "port checks")
@@ -169,6 +178,7 @@ class _Assessment:
             host, self.params.ports, address=address, timeout=self.params.port_timeout, task_id=self.task_id
         )
         self.data["ports"] = {"checked": ports, "open": [p["port"] for p in ports if p["state"] == "open"]}
+        self.coverage.ok("port checks", f"{len(ports)} port(s)")
         self.findings += found
 
     def tls(self, host: str, port: int, address: str) -> None:
@@ -186,8 +196,10 @@ class _Assessment:
             )
         except (OSError, ssl.SSLError, EgressError) as exc:
             self.errors.append({"stage": "tls", "error": f"{type(exc).__name__}: {exc}"})
+            self.coverage.missed(f"TLS on {host}:{port}", _reason(exc), f"{type(exc).__name__}: {exc}")
             return
         self.data["tls"] = info
+        self.coverage.ok("TLS", f"{host}:{port}")
         self.findings += found
 
     def headers(self, url: str, address: str) -> None:
@@ -205,10 +217,13 @@ class _Assessment:
             )
         except EgressRefused as exc:
             self.data["http"] = {"url": url, "refused": True, "reason": str(exc)}
+            self.coverage.missed(f"HTTP headers of {url}", "egress_refused", str(exc))
             return
         except EgressError as exc:
             self.errors.append({"stage": "http", "error": str(exc)})
+            self.coverage.missed(f"HTTP headers of {url}", _reason(exc), str(exc))
             return
+        self.coverage.ok("HTTP headers", url)
         headers = headers_dict(response)
         final_https = response.url.startswith("https://")
         report, found = grade_headers(
@@ -246,9 +261,20 @@ class _Assessment:
         scan["found"] += len(found)
         scan["dismissed_low_entropy"] += dismissed
         self.findings += found
+        self.coverage.ok("secret scanning", source)
 
-    def plain_summary(self, target: Target, score: int, level: str, counts: dict[str, int]) -> str:
-        parts = [f"{self.data['target']['value']} ({target.kind}): risk {score}/100 ({level})"]
+    def qualified(self, score: int, level: str) -> tuple[int | None, str]:
+        """'none' stands only on complete coverage: with nothing checked the target was not
+        assessed at all (no score), with gaps the assessment is incomplete."""
+        if level != "none" or self.coverage.complete:
+            return score, level
+        if not self.coverage.checked:
+            return None, "not_assessed"
+        return score, "incomplete"
+
+    def plain_summary(self, target: Target, score: int | None, level: str, counts: dict[str, int]) -> str:
+        shown = "not assessed" if score is None else f"risk {score}/100 ({level.replace('_', ' ')})"
+        parts = [f"{self.data['target']['value']} ({target.kind}): {shown}"]
         if self.data.get("refused"):
             parts.append("not checked: refused by the egress policy")
         if tls := self.data.get("tls"):
@@ -271,7 +297,17 @@ class _Assessment:
             parts.append("findings: " + ", ".join(f"{counts[s]} {s}" for s in order if s in counts))
         if self.errors:
             parts.append(f"{len(self.errors)} check(s) failed")
+        parts.append(describe(self.coverage.as_dict()))
         return "; ".join(parts) + "."
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "timed out" in text or "timeout" in text:
+        return "timeout"
+    if "could not resolve" in text:
+        return "resolver_unreachable"
+    return "unreachable"
 
 
 def _netloc(host: str, port: int | None) -> str:

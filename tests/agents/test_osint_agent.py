@@ -10,6 +10,7 @@ from tests.agents.servers import Reply, dns_server, free_closed_port, http_serve
 pytestmark = pytest.mark.django_db
 
 ZONE = """
+. 86400 IN SOA a.root-servers.net. nstld.verisign-grs.com. 2026112900 1800 900 604800 86400
 example.org. 300 IN A 93.184.216.34
 example.org. 300 IN AAAA 2606:2800:220:1:248:1893:25c8:1946
 example.org. 300 IN MX 10 mail.example.org.

@@ -116,9 +116,10 @@ def test_a_well_configured_https_site(organization, net, pki):
     assert result.data["authorised"]["allowed"] is False
     assert result.data["exposure"]["skipped"] is True
     assert [f["title"] for f in result.data["findings"]] == ["Active checks skipped"]
-    assert (result.data["risk_score"], result.data["risk_level"]) == (0, "none")
+    assert (result.data["risk_score"], result.data["risk_level"]) == (0, "incomplete")  # ports unchecked
+    assert result.data["coverage"]["reasons"] == ["not_authorised"]
     assert ("domain", "good.example.org", "resolves_to", "ip", "127.0.0.1") in relations(result)
-    assert result.summary.startswith(f"{url} (url): risk 0/100 (none); TLS TLSv1.3 certificate trusted")
+    assert result.summary.startswith(f"{url} (url): risk 0/100 (incomplete); TLS TLSv1.3 certificate trusted")
     assert "security headers grade A (100/100)" in result.summary
 
 

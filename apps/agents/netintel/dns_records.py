@@ -39,20 +39,46 @@ def _rdata(rtype: str, rdata: Any) -> Any:
 
 def _query(resolver: dns.resolver.Resolver, name: str, rtype: str) -> tuple[list[Any], str | None, bool]:
     """(records, error, name exists)."""
+    records, error, outcome = _ask(resolver, name, rtype)
+    return records, error, outcome != "nxdomain"
+
+
+def _ask(resolver: dns.resolver.Resolver, name: str, rtype: str) -> tuple[list[Any], str | None, str]:
+    """(records, error, outcome): outcome is 'answer', 'nxdomain', 'servfail' (no server gave a
+    usable answer: SERVFAIL or REFUSED), 'timeout' or 'error'. Only 'answer' and 'nxdomain' are
+    answers; the rest say nothing about the name."""
     try:
         answer = resolver.resolve(name, rtype, raise_on_no_answer=False)
     except dns.resolver.NXDOMAIN:
-        return [], None, False
+        return [], None, "nxdomain"
     except dns.resolver.NoNameservers as exc:
-        return [], f"{rtype} {name}: no resolver answered ({exc})", True
-    except dns.exception.Timeout:
-        return [], f"{rtype} {name}: the resolver did not answer in time", True
+        return [], f"{rtype} {name}: no resolver answered ({exc})", "servfail"
+    except (dns.exception.Timeout, dns.resolver.LifetimeTimeout):
+        return [], f"{rtype} {name}: the resolver did not answer in time", "timeout"
     except dns.exception.DNSException as exc:
-        return [], f"{rtype} {name}: {exc}", True
+        return [], f"{rtype} {name}: {exc}", "error"
     if answer.rrset is None:
-        return [], None, True
+        return [], None, "answer"
     records = [_rdata(rtype, r) for r in answer.rrset if r.rdtype == dns.rdatatype.from_text(rtype)]
-    return records, None, True
+    return records, None, "answer"
+
+
+def _ancestors(name: str) -> list[str]:
+    labels = name.rstrip(".").split(".")
+    return [".".join(labels[i:]) for i in range(1, len(labels))] + ["."]
+
+
+def resolver_credible(resolver: dns.resolver.Resolver, name: str) -> tuple[bool, str]:
+    """Whether an NXDOMAIN for `name` is believable: the resolver must know that some zone above
+    it exists (the parent zone, or at least the root). One that denies even the root denies
+    everything, and its NXDOMAIN says nothing about the name."""
+    for ancestor in _ancestors(name):
+        _, _, outcome = _ask(resolver, ancestor, "SOA")
+        if outcome == "answer":
+            return True, f"the resolver answers for {ancestor}"
+        if outcome in ("timeout", "servfail", "error"):
+            return False, f"the resolver gave no usable answer for {ancestor} ({outcome})"
+    return False, "the resolver denies names that must exist (even the root zone)"
 
 
 def parse_tags(record: str) -> dict[str, str]:
@@ -76,27 +102,53 @@ def lookup_name(
     resolver = dns_resolver(nameservers, timeout=timeout)
     records: dict[str, list[Any]] = {}
     errors: list[str] = []
-    exists = True
+    outcomes: dict[str, str] = {}
     for rtype in record_types:
-        found, error, name_exists = _query(resolver, name, rtype)
-        exists = exists and name_exists
+        found, error, outcome = _ask(resolver, name, rtype)
+        outcomes[rtype] = outcome
         records[rtype] = found
         if error:
             errors.append(error)
+    answered = [o for o in outcomes.values() if o in ("answer", "nxdomain")]
+    status = _status(outcomes)
+    credibility = ""
+    if status == "nxdomain":
+        credible, credibility = resolver_credible(resolver, name)
+        if not credible:
+            status = "resolver_unusable"
     spf = next((t for t in records.get("TXT", []) if t.lower().startswith("v=spf1")), None)
-    dmarc_txt, error, _ = _query(resolver, f"_dmarc.{name}", "TXT")
+    dmarc_txt, error, _ = _ask(resolver, f"_dmarc.{name}", "TXT")
     if error:
         errors.append(error)
     dmarc = next((t for t in dmarc_txt if t.lower().startswith("v=dmarc1")), None)
     return {
         "name": name,
-        "exists": exists,
+        # True only on an answer; False only on a believable NXDOMAIN; None: not known.
+        "exists": True if status == "exists" else (False if status == "nxdomain" else None),
+        "status": status,
+        "outcomes": outcomes,
+        "answered": len(answered),
+        "resolver_check": credibility,
         "records": records,
         "spf": spf,
         "dmarc": {"record": dmarc, "tags": parse_tags(dmarc)} if dmarc else None,
         "nameservers": nameservers or ["system"],
         "errors": errors,
     }
+
+
+def _status(outcomes: dict[str, str]) -> str:
+    """One word for the name from its per-type outcomes: 'exists' if any type got an answer,
+    'nxdomain' if every type said so, else the failure seen (timeout over servfail over error)."""
+    values = set(outcomes.values())
+    if "answer" in values:
+        return "exists"
+    if values == {"nxdomain"}:
+        return "nxdomain"
+    for failure in ("timeout", "servfail", "error"):
+        if failure in values:
+            return failure
+    return "error"
 
 
 def lookup_ptr(ip: str, *, nameservers: list[str], timeout: float) -> dict[str, Any]:
@@ -106,13 +158,13 @@ def lookup_ptr(ip: str, *, nameservers: list[str], timeout: float) -> dict[str, 
 
 
 def resolver_health(nameservers: list[str], timeout: float) -> tuple[bool, str]:
-    """A resolver is healthy when it answers a question (any answer, NXDOMAIN included)."""
+    """A resolver is healthy when it answers for the root zone (one that says the root does not
+    exist would deny every name)."""
     resolver = dns_resolver(nameservers, timeout=timeout)
     shown = ", ".join(nameservers) or "the system resolver"
-    try:
-        resolver.resolve(".", "SOA", raise_on_no_answer=False)
-    except dns.resolver.NXDOMAIN:
-        pass
-    except dns.exception.DNSException as exc:
-        return False, f"{shown} did not answer: {exc}"
+    _, error, outcome = _ask(resolver, ".", "SOA")
+    if outcome == "nxdomain":
+        return False, f"{shown} denies the root zone: its NXDOMAIN answers cannot be trusted"
+    if outcome != "answer":
+        return False, f"{shown} did not answer: {error}"
     return True, f"{shown} answered"
