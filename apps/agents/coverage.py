@@ -76,3 +76,19 @@ def qualify(negative: str, coverage: Coverage, *, instead: str) -> tuple[str, li
     if coverage.complete:
         return negative, []
     return instead, [f"{m['what']} not checked: {REASONS[m['reason']]}" for m in coverage.not_checked[:10]]
+
+
+def of_inputs(
+    *, analysed: list[tuple[str, bool]], errors: list[dict[str, str]], limit: str = "row or size limit"
+) -> dict[str, Any]:
+    """Coverage of agents that read input files: `analysed` is (name, truncated) per input that
+    was read, `errors` the inputs that could not be ({"file", "error"})."""
+    coverage = Coverage()
+    for name, truncated in analysed:
+        if truncated:
+            coverage.missed(f"the rest of {name}", "limit_hit", f"stopped at the {limit}")
+        else:
+            coverage.ok(name)
+    for error in errors:
+        coverage.missed(error["file"], "parser_error", error["error"])
+    return coverage.as_dict()

@@ -20,6 +20,7 @@ from apps.agents.analysis.inputs import (
     read_table,
 )
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult, Entity
+from apps.agents.coverage import of_inputs
 from apps.agents.indicators import extract_indicators, for_graph
 from apps.core.vocabulary import TaskType
 
@@ -109,6 +110,11 @@ class AnalysisAgent(Agent):
             "tables": tables,
             "errors": errors,
             "findings": _findings(documents, tables, errors),
+            "coverage": of_inputs(
+                analysed=[(d["name"], bool(d["meta"].get("truncated_at_chars"))) for d in documents]
+                + [(t["name"], bool(t["truncated"])) for t in tables],
+                errors=errors,
+            ),
         }
         ctx.progress(100, "Done")
         return AgentResult(

@@ -21,6 +21,7 @@ from apps.agents.analysis.inputs import (
 )
 from apps.agents.analysis.tabular import type_columns
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
+from apps.agents.coverage import of_inputs
 from apps.agents.ml import anomaly, classify, clustering
 from apps.core.vocabulary import TaskType
 
@@ -87,7 +88,9 @@ class MLAgent(Agent):
         except (InputError, classify.ModelError) as exc:
             return AgentResult(status="failed", error_message=str(exc), data={"mode": mode})
         ctx.progress(100, "Done")
-        return AgentResult(data={"mode": mode, **data}, summary=summary)
+        read = [(name, bool(getattr(content, "truncated", False))) for name, content in inputs]
+        coverage = of_inputs(analysed=read, errors=[])
+        return AgentResult(data={"mode": mode, **data, "coverage": coverage}, summary=summary)
 
     # ------------------------------------------------------------------ inputs
 
