@@ -278,6 +278,7 @@ class MLAgent(Agent):
             test_size=params.test_size,
             seed=params.seed,
             max_features=settings.AMAS_ML_MAX_FEATURES,
+            exclude=set(params.exclude_columns),
         )
         bundle["trained_on"] = {"task_id": str(ctx.task.id), "file": name}
         ctx.progress(85, "Saving the model")
@@ -288,6 +289,7 @@ class MLAgent(Agent):
             f"{name}: {result['algorithm']} predicting {label!r} from {len(result['features'])} column(s); "
             f"test accuracy {metrics['accuracy']}, macro F1 {metrics['f1_macro']} "
             f"on {result['rows']['test']} rows. Model saved as artefact {artefact.id}."
+            + classify.summary_suffix(result)
         )
         return {"classification": result}, summary
 

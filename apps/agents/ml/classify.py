@@ -21,11 +21,12 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from apps.agents.analysis.tabular import Column
+from apps.agents.ml import honesty
 
 MODEL_MAGIC = b"AMAS-MODEL-1\n"
 
@@ -123,8 +124,11 @@ def train(
     test_size: float,
     seed: int,
     max_features: int,
+    exclude: set[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(result, bundle to store)."""
+    """(result, bundle to store). `exclude` columns are never features, even when listed in
+    `features`; the label never is."""
+    exclude = set(exclude or ())
     by_name = {c.name: c for c in columns}
     if label not in by_name:
         raise ModelError(f"label column {label!r} not found (columns: {', '.join(by_name)})")
@@ -133,10 +137,11 @@ def train(
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         raise ModelError(f"label column {label!r} has a single class")
-    candidate = features or [c.name for c in columns if c.name != label]
-    missing = [f for f in candidate if f not in by_name]
+    candidate = features or [c.name for c in columns]
+    missing = [f for f in candidate + sorted(exclude) if f not in by_name]
     if missing:
         raise ModelError(f"feature column(s) not found: {', '.join(missing)}")
+    candidate = [f for f in candidate if f != label and f not in exclude]
     kinds = _frame_columns(columns, candidate)
     if not kinds:
         raise ModelError("no usable feature columns (numeric, categorical or text)")
@@ -149,15 +154,26 @@ def train(
     pipeline.fit(x_train, y_train)
     predicted = pipeline.predict(x_test)
     metrics = evaluate(y_test, predicted, classes=[str(c) for c in classes])
+    class_balance = {str(c): int(n) for c, n in zip(classes, counts, strict=True)}
+    warnings = (
+        honesty.header_row(columns)
+        + honesty.leakage(columns, list(kinds), y, labelled)
+        + honesty.imbalance(class_balance)
+    )
     result = {
         "label_column": label,
         "features": kinds,
         "algorithm": algorithm,
         "rows": {"labelled": len(y), "train": len(y_train), "test": len(y_test)},
-        "class_balance": {str(c): int(n) for c, n in zip(classes, counts, strict=True)},
+        "excluded_columns": sorted(exclude),
+        "class_balance": class_balance,
         "seed": seed,
         "metrics": metrics,
-        "feature_importance": _importance(pipeline),
+        "cross_validation": _cross_validation(
+            kinds, x, y, algorithm=algorithm, seed=seed, max_features=max_features
+        ),
+        "feature_importance": _importance(pipeline, list(kinds)),
+        "warnings": warnings,
     }
     bundle = {
         "pipeline": pipeline,
@@ -188,10 +204,47 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, *, classes: list[str]) -> d
     }
 
 
-def _importance(pipeline: Pipeline) -> list[dict]:
+def _cross_validation(
+    kinds: dict[str, str], x: np.ndarray, y: np.ndarray, *, algorithm: str, seed: int, max_features: int
+) -> dict[str, Any] | None:
+    """Stratified k-fold (k <= 5, limited by the smallest class) over all labelled rows, so one
+    lucky holdout split cannot pass for the model's quality."""
+    folds = min(5, int(np.unique(y, return_counts=True)[1].min()))
+    if folds < 2:
+        return None
+    scores = cross_validate(
+        _pipeline(kinds, algorithm=algorithm, seed=seed, max_features=max_features),
+        x,
+        y,
+        cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
+        scoring=("accuracy", "f1_macro"),
+    )
+    return {
+        "folds": folds,
+        "accuracy_mean": round(float(scores["test_accuracy"].mean()), 4),
+        "accuracy_std": round(float(scores["test_accuracy"].std()), 4),
+        "f1_macro_mean": round(float(scores["test_f1_macro"].mean()), 4),
+        "f1_macro_std": round(float(scores["test_f1_macro"].std()), 4),
+    }
+
+
+def _readable(name: str, columns: list[str]) -> str:
+    """`numeric__x1` -> `failed_logins`, `categorical__x3_tcp` -> `protocol=tcp`,
+    `text:body__invoice` -> `body: invoice` (the ColumnTransformer saw positions, not names)."""
+    block, _, rest = name.partition("__")
+    if block.startswith("text:"):
+        return f"{block[5:]}: {rest}"
+    position, _, value = rest[1:].partition("_")
+    if rest.startswith("x") and position.isdigit() and int(position) < len(columns):
+        column = columns[int(position)]
+        return f"{column}={value}" if block == "categorical" else column
+    return name
+
+
+def _importance(pipeline: Pipeline, columns: list[str]) -> list[dict]:
     model = pipeline.named_steps["model"]
     try:
-        names = pipeline.named_steps["features"].get_feature_names_out()
+        names = [_readable(str(n), columns) for n in pipeline.named_steps["features"].get_feature_names_out()]
     except (AttributeError, ValueError):
         return []
     if hasattr(model, "feature_importances_"):
@@ -235,3 +288,15 @@ def predict(bundle: dict[str, Any], columns: list[Column]) -> dict[str, Any]:
             truth = np.array([str(by_name[label].values[i]) for i in known])
             out["metrics"] = evaluate(truth, predicted[known], classes=bundle["classes"])
     return out
+
+
+def summary_suffix(result: dict[str, Any]) -> str:
+    """Cross-validation next to the holdout figure, then the warnings, for the task summary."""
+    cv = result.get("cross_validation")
+    text = (
+        f" {cv['folds']}-fold cross-validated accuracy {cv['accuracy_mean']} ± {cv['accuracy_std']}, "
+        f"macro F1 {cv['f1_macro_mean']}."
+        if cv
+        else ""
+    )
+    return text + honesty.summary_line(result.get("warnings", []))
