@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test lint format browser clean-var bench bench-search help
+.PHONY: run test install install-test lint format browser rabbitmq clean-var bench bench-search help
 
 help:
 	@echo "make run    start AMAS (embedded Postgres + pgvector, Redis, daphne, worker, beat)"
@@ -41,10 +41,21 @@ browser:
 		fi; \
 	fi
 
+# Event-sink tests publish to a real RabbitMQ: Debian's rabbitmq-server, started by the test session.
+rabbitmq:
+	@if [ ! -x /usr/sbin/rabbitmq-server ]; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			echo "Installing Debian's rabbitmq-server for the event-sink tests ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null; \
+		else \
+			echo "Event-sink tests need Debian's rabbitmq-server: sudo apt-get install rabbitmq-server"; exit 1; \
+		fi; \
+	fi
+
 lint: install-test
 	$(BIN)/ruff check .
 
-test: install-test browser lint
+test: install-test browser rabbitmq lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Each benchmark starts its own embedded stack and prints a table (docs/benchmarks.md keeps the

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "apps.tasks",
     "apps.knowledge",
     "apps.webhooks",
+    "apps.eventsinks",
     "apps.ops",
     "apps.dashboard",
 ]

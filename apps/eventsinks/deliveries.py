@@ -1,0 +1,166 @@
+"""Delivery of task and step events to event sinks: fan-out when an event is committed (the same
+event hook webhooks use), each publish attempt, retries with exponential back-off, sink health.
+
+At least once: a delivery is marked succeeded only after the broker's publisher confirm, so a
+crash between the confirm and our update publishes it again with the same message_id."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.core.vocabulary import Classification
+from apps.eventsinks import transport
+from apps.eventsinks.models import EventSink, SinkDelivery, SinkDeliveryStatus
+from apps.tasks.models import Task, TaskEvent
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+BACKOFF_BASE = 5.0  # seconds before the 2nd attempt; doubles up to BACKOFF_MAX
+BACKOFF_MAX = 900.0
+
+
+def subscribed(sink: EventSink, event_type: str) -> bool:
+    return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in sink.event_types)
+
+
+def message_body(*, event_id: str, event: TaskEvent, task: Task) -> str:
+    """The same document a webhook receives (without the HTTP signature)."""
+    body: dict[str, Any] = {
+        "id": event_id,
+        "type": event.type,
+        "created_at": event.created_at.isoformat(),
+        "task": {
+            "id": str(task.id),
+            "title": task.title,
+            "task_type": task.task_type,
+            "status": task.status,
+            "progress": task.progress,
+            "priority": task.priority,
+            "classification": task.classification,
+        },
+        "data": event.payload,
+    }
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def enqueue(delivery_ids: list[Any], countdown: float | None = None) -> None:
+    from apps.eventsinks.tasks import sink_delivery_attempt_task
+
+    for delivery_id in delivery_ids:
+        sink_delivery_attempt_task.apply_async(
+            (str(delivery_id),), queue=settings.AMAS_WEBHOOK_QUEUE, countdown=countdown
+        )
+
+
+def deliveries_create_for_event(event: TaskEvent) -> list[SinkDelivery]:
+    """Event hook (after commit). Never raises: a broken sink must not disturb the pipeline."""
+    try:
+        return _deliveries_create(event)
+    except Exception:
+        log.exception("Could not create event-sink deliveries for event %s", getattr(event, "pk", event))
+        return []
+
+
+def _deliveries_create(event: TaskEvent) -> list[SinkDelivery]:
+    sinks = [
+        s
+        for s in EventSink.objects.filter(organization__tasks=event.task_id, active=True)
+        if subscribed(s, event.type)
+    ]
+    if not sinks:
+        return []
+    task = Task.objects.get(pk=event.task_id)
+    rank = Classification.rank(task.classification)
+    sinks = [s for s in sinks if Classification.rank(s.max_classification) >= rank]
+    if not sinks:
+        return []
+    event_id = f"{event.task_id}:{event.seq}"
+    body = message_body(event_id=event_id, event=event, task=task)
+    now = timezone.now()
+    with transaction.atomic():
+        deliveries = SinkDelivery.objects.bulk_create(
+            SinkDelivery(
+                sink=sink,
+                event_id=event_id,
+                event_type=event.type,
+                task_id=event.task_id,
+                body=body,
+                next_attempt_at=now,
+            )
+            for sink in sinks
+        )
+        ids = [d.id for d in deliveries]
+        transaction.on_commit(lambda: enqueue(ids))
+    return deliveries
+
+
+def backoff(attempts: int) -> float:
+    return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+
+
+def delivery_attempt(*, delivery_id: str) -> str:
+    """Publish one pending delivery; on failure schedule the next attempt (or give up)."""
+    with transaction.atomic():
+        delivery = (
+            SinkDelivery.objects.select_for_update(skip_locked=True)
+            .select_related("sink")
+            .filter(pk=delivery_id, status=SinkDeliveryStatus.PENDING)
+            .first()
+        )
+        if delivery is None:
+            return "skipped"
+        delivery.attempts += 1
+        delivery.save(update_fields=["attempts"])
+    sink = delivery.sink
+    now = timezone.now()
+    try:
+        transport.publish(
+            url=sink.url,
+            exchange=sink.exchange,
+            routing_key=delivery.event_type,
+            body=delivery.body,
+            message_id=delivery.event_id,
+            event_type=delivery.event_type,
+        )
+    except transport.PublishError as exc:
+        return _failed(delivery, sink, str(exc), now)
+    delivery.status = SinkDeliveryStatus.SUCCEEDED
+    delivery.delivered_at = now
+    delivery.next_attempt_at = None
+    delivery.last_error = ""
+    delivery.save(update_fields=["status", "delivered_at", "next_attempt_at", "last_error"])
+    EventSink.objects.filter(pk=sink.pk).update(
+        consecutive_failures=0, total_successes=F("total_successes") + 1, last_success_at=now
+    )
+    return "succeeded"
+
+
+def _failed(delivery: SinkDelivery, sink: EventSink, error: str, now: Any) -> str:
+    delivery.last_error = error[:500]
+    if delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = SinkDeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+    else:
+        delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts))
+    delivery.save(update_fields=["status", "next_attempt_at", "last_error"])
+    EventSink.objects.filter(pk=sink.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1,
+        total_failures=F("total_failures") + 1,
+        last_failure_at=now,
+        last_error=error[:500],
+    )
+    if delivery.status == SinkDeliveryStatus.PENDING:
+        countdown = (delivery.next_attempt_at - now).total_seconds()
+        transaction.on_commit(lambda: enqueue([delivery.id], countdown=countdown))
+        return "retrying"
+    return "failed"

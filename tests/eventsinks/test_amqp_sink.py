@@ -1,0 +1,110 @@
+"""AMQP event sinks against a real RabbitMQ: task events are published to the sink's topic
+exchange (routing key = event type) as persistent messages confirmed by the broker, with the stable
+event id as message_id; TLP and subscriptions filter; a broker that is down means retries with
+the same id and a sink that shows it is unhealthy."""
+
+import json
+import time
+
+import pytest
+
+from apps.eventsinks import deliveries
+from apps.eventsinks.models import EventSink, SinkDelivery, SinkDeliveryStatus
+from apps.tasks.models import TaskEvent
+from apps.tasks.services import task_create
+
+
+def wait_until(condition, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def make_sink(user, url, exchange, **fields):
+    return EventSink.objects.create(
+        organization=user.organization,
+        name=fields.pop("name", "broker"),
+        url=url,
+        exchange=exchange,
+        event_types=fields.pop("event_types", ["task.*"]),
+        **fields,
+    )
+
+
+def create_task(user, **fields):
+    return task_create(
+        user=user, title="t", task_type="custom", agents=["test_echo"], target="example.org", **fields
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_s_events_reach_the_exchange_confirmed_and_persistent(
+    org_admin, rabbitmq, consumer, celery_worker
+):
+    sink = make_sink(org_admin, rabbitmq.url, consumer.exchange)
+    task = create_task(org_admin)
+
+    received = []
+
+    def completed():
+        received.extend(consumer.drain())
+        return any(m.properties.get("type") == "task.completed" for m in received)
+
+    wait_until(completed)
+    expected = {
+        f"{e.task_id}:{e.seq}": e.type for e in TaskEvent.objects.filter(task=task, type__startswith="task.")
+    }
+    bodies = [json.loads(m.body) for m in received]
+    assert {b["id"]: b["type"] for b in bodies} == expected  # each task event once
+    for message, body in zip(received, bodies, strict=True):
+        assert message.properties["message_id"] == body["id"]
+        assert message.properties["delivery_mode"] == 2  # persistent
+        assert message.delivery_info["routing_key"] == body["type"]
+        assert body["task"]["id"] == str(task.id)
+    wait_until(lambda: not SinkDelivery.objects.filter(sink=sink).exclude(status="succeeded").exists())
+    sink.refresh_from_db()
+    assert sink.healthy and sink.total_successes == len(expected)
+
+
+@pytest.mark.django_db
+def test_red_tasks_and_unsubscribed_events_are_not_published(
+    org_admin, rabbitmq, django_capture_on_commit_callbacks
+):
+    make_sink(org_admin, rabbitmq.url, "amas.amber", name="amber", event_types=["*"])
+    make_sink(
+        org_admin, rabbitmq.url, "amas.steps", name="steps", event_types=["step.*"], max_classification="red"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        create_task(org_admin, classification="red")
+    assert not SinkDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_broker_that_is_down_means_a_retry_with_the_same_message_id(
+    org_admin, rabbitmq, consumer, django_capture_on_commit_callbacks
+):
+    from amas.stack import free_port
+
+    sink = make_sink(org_admin, f"amqp://guest:guest@127.0.0.1:{free_port()}/", consumer.exchange)
+    with django_capture_on_commit_callbacks(execute=True):
+        create_task(org_admin)
+    delivery = SinkDelivery.objects.get(sink=sink, event_type="task.created")
+
+    assert deliveries.delivery_attempt(delivery_id=delivery.pk) == "retrying"
+    delivery.refresh_from_db()
+    sink.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (SinkDeliveryStatus.PENDING, 1)
+    assert delivery.next_attempt_at is not None and "Connection refused" in delivery.last_error
+    assert sink.healthy is False and sink.consecutive_failures == 1
+
+    EventSink.objects.filter(pk=sink.pk).update(url=rabbitmq.url)  # the broker is reachable again
+    assert deliveries.delivery_attempt(delivery_id=delivery.pk) == "succeeded"
+    [message] = wait_until(consumer.drain, timeout=10)
+    assert message.properties["message_id"] == delivery.event_id == json.loads(message.body)["id"]
+    sink.refresh_from_db()
+    assert sink.healthy and sink.consecutive_failures == 0
+    assert deliveries.delivery_attempt(delivery_id=delivery.pk) == "skipped"  # done is done
