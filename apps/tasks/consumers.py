@@ -1,8 +1,14 @@
 """Live task progress. Consumers authorise in connect(), send a snapshot, then relay events.
 
-Close codes: 4401 not authenticated, 4403 not allowed, 4404 no such task (for this user)."""
+Close codes: 4401 not authenticated, 4403 not allowed, 4404 no such task (for this user).
+
+No event is lost to a dropped connection or a dropped broadcast (Redis restarting, an after-commit
+broadcast failing): events live in Postgres, so a client reconnecting with `?after=<last seq it
+saw>` gets the ones it missed right after the snapshot, a gap in the live seq numbers is filled
+from Postgres before the newer event is sent, and a client's ping also catches up."""
 
 from typing import Any
+from urllib.parse import parse_qs
 from uuid import UUID
 
 from channels.db import database_sync_to_async
@@ -40,9 +46,14 @@ class TaskConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.close(code=4404)
             return
+        self.task_id = task_id
         self.last_seq = snapshot["seq"]
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         await self.send_json({"type": "snapshot", "task": snapshot})
+        resume_after = _resume_after(self.scope)
+        if resume_after is not None and resume_after < self.last_seq:
+            for event in await self._events(after=resume_after, upto=self.last_seq):
+                await self.send_json({"type": "event", "event": event, "replayed": True})
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
@@ -56,17 +67,39 @@ class TaskConsumer(AsyncJsonWebsocketConsumer):
             return None
         return selectors.task_snapshot(task=task)
 
+    @database_sync_to_async
+    def _events(self, *, after: int, upto: int | None = None) -> list[dict]:
+        events = selectors.task_events_between(task_id=self.task_id, after_seq=after, upto_seq=upto)
+        return [realtime.event_message(event) for event in events]
+
+    async def _catch_up(self, upto: int | None = None) -> None:
+        for event in await self._events(after=self.last_seq, upto=upto):
+            self.last_seq = event["seq"]
+            await self.send_json({"type": "event", "event": event, "replayed": True})
+
     async def task_event(self, message: dict) -> None:
         event = message["event"]
         if event["seq"] <= self.last_seq:
             return
+        if event["seq"] > self.last_seq + 1:  # a broadcast in between was lost
+            await self._catch_up(upto=event["seq"] - 1)
         self.last_seq = event["seq"]
         await self.send_json({"type": "event", "event": event})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Clients may only ping; everything else goes through the REST API."""
+        """Clients may only ping (which also delivers any event whose broadcast was lost);
+        everything else goes through the REST API."""
         if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
+            await self._catch_up()
+            await self.send_json({"type": "pong", "seq": self.last_seq})
+
+
+def _resume_after(scope: dict) -> int | None:
+    query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+    try:
+        return max(0, int(query["after"][0]))
+    except (KeyError, IndexError, ValueError):
+        return None
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):

@@ -65,6 +65,16 @@ def task_events(*, task: Task, after_seq: int = 0) -> QuerySet[TaskEvent]:
     return task.events.filter(seq__gt=after_seq).order_by("seq")
 
 
+def task_events_between(
+    *, task_id: object, after_seq: int, upto_seq: int | None = None
+) -> QuerySet[TaskEvent]:
+    """Events of a task the caller already may read (a websocket that authorised on connect)."""
+    events = TaskEvent.objects.filter(task_id=task_id, seq__gt=after_seq)
+    if upto_seq is not None:
+        events = events.filter(seq__lte=upto_seq)
+    return events.order_by("seq")
+
+
 def task_results(*, task: Task) -> QuerySet[Result]:
     return task.results.select_related("step").order_by("step__group_index", "step__position")
 
