@@ -4,6 +4,7 @@ through the context (progress, cancellation, AI router, storage, knowledge graph
 
 from __future__ import annotations
 
+import builtins
 import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -117,7 +118,8 @@ class Agent:
     # Labels for task types this agent introduces (built-in types already have theirs).
     task_type_labels: ClassVar[dict[str, str]] = {}
     target_kinds: ClassVar[frozenset[str]] = frozenset()  # domain, ip, url, email, hash, text, file
-    Params: ClassVar[type[AgentParams]] = AgentParams
+    # builtins.type: inside this class body `type` is the attribute above, not the builtin.
+    Params: ClassVar[builtins.type[AgentParams]] = AgentParams
     default_timeout_seconds: ClassVar[int] = 300
     default_queue: ClassVar[str] = "agents"
     aggregator: ClassVar[bool] = False  # runs last and sees every other step's result

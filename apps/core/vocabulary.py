@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, get_args
 
 from django.db import models
 
@@ -27,6 +28,12 @@ class Classification(models.TextChoices):
     @classmethod
     def rank(cls, value: str) -> int:
         return [c.value for c in cls].index(value)
+
+
+# The same levels as a static type, for API schemas (type checkers cannot read TextChoices values).
+TLPLevel = Literal["clear", "green", "amber", "red"]
+if get_args(TLPLevel) != tuple(Classification.values):  # pragma: no cover - a wrong edit above
+    raise RuntimeError("TLPLevel must list Classification's values in order.")
 
 
 class TaskType(StrEnum):

@@ -92,7 +92,8 @@ class TaskAgentHistory:
         for config_id in TaskStep.objects.filter(
             agent_config_id__in=config_ids, status=StepStatus.RUNNING
         ).values_list("agent_config_id", flat=True):
-            running[config_id] = running.get(config_id, 0) + 1
+            if config_id is not None:  # filtered on a list of ids; None cannot match, but is typed
+                running[config_id] = running.get(config_id, 0) + 1
         return running
 
 

@@ -7,7 +7,7 @@ from pydantic import AfterValidator, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from apps.core.vocabulary import Classification, task_types
+from apps.core.vocabulary import TLPLevel, task_types
 
 
 def _known_task_type(value: str) -> str:
@@ -30,7 +30,7 @@ class _TaskTypeEnum:
 
 # Validated against the task-type registry (apps.core.vocabulary), which agents extend.
 TaskTypeLiteral = Annotated[str, AfterValidator(_known_task_type), _TaskTypeEnum()]
-ClassificationLiteral = Literal[tuple(Classification.values)]  # type: ignore[valid-type]
+ClassificationLiteral = TLPLevel
 StatusLiteral = Literal["pending", "queued", "running", "completed", "failed", "cancelled", "timed_out"]
 
 
@@ -49,7 +49,7 @@ class TaskIn(Schema):
     parameters: dict[str, Any] = Field(default_factory=dict)
     agents: list[str] = Field(default_factory=list, max_length=20)
     priority: int = Field(5, ge=1, le=10)
-    classification: ClassificationLiteral = Classification.AMBER
+    classification: ClassificationLiteral = "amber"
     schedule: ScheduleIn | None = None
 
 

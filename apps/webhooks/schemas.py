@@ -1,12 +1,11 @@
 from datetime import datetime
-from typing import Literal
 from uuid import UUID
 
 from ninja import Field, Schema
 
-from apps.core.vocabulary import Classification
+from apps.core.vocabulary import TLPLevel
 
-ClassificationLiteral = Literal[tuple(Classification.values)]  # type: ignore[valid-type]
+ClassificationLiteral = TLPLevel
 
 
 class EndpointIn(Schema):
