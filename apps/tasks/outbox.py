@@ -26,16 +26,20 @@ class Outbox:
 
         for send in self.sends:
             _guarded("send step messages", send)
-        _guarded("broadcast task events", lambda: realtime.events_broadcast(self.events))
+        # Twice: the first use of a pooled connection that a Redis restart closed fails once.
+        _guarded("broadcast task events", lambda: realtime.events_broadcast(self.events), attempts=2)
         for event, _organization_id in self.events:
             _guarded(f"run hooks for event {event.seq}", lambda event=event: hooks.run_event_hooks(event))
 
 
-def _guarded(what: str, call: Callable[[], None]) -> None:
-    try:
-        call()
-    except Exception:  # logged; see Outbox.flush for why nothing is lost
-        log.warning("After commit: could not %s", what, exc_info=True)
+def _guarded(what: str, call: Callable[[], None], *, attempts: int = 1) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            call()
+            return
+        except Exception:  # logged; see Outbox.flush for why nothing is lost
+            if attempt == attempts:
+                log.warning("After commit: could not %s", what, exc_info=True)
 
 
 def outbox() -> Outbox:
