@@ -3,6 +3,7 @@
 from collections import Counter
 
 from apps.agents.base import Agent, AgentContext, AgentResult
+from apps.agents.coverage import describe
 
 
 class AggregatorAgent(Agent):
@@ -27,12 +28,26 @@ class AggregatorAgent(Agent):
         text = "\n".join(lines) or "No agent produced a summary."
         if ctx.ai is not None and lines:
             text = ctx.ai.summarise(text, purpose="aggregate")
+        # Stated after the AI's text, not given to it: a summary may drop it, the task must not.
+        gaps = {
+            r["agent"]: (r.get("data") or {}).get("coverage")
+            for r in results
+            if not ((r.get("data") or {}).get("coverage") or {}).get("complete", False)
+        }
+        if gaps:
+            text += (
+                "\n\nNot everything was checked: "
+                + "; ".join(f"{agent}: {describe(coverage)}" for agent, coverage in gaps.items())
+                + ". Absence of findings there is not evidence of absence."
+            )
         return AgentResult(
             data={
                 "agents": [r["agent"] for r in results],
                 "statuses": dict(by_status),
                 "findings_by_severity": dict(severities),
                 "finding_count": len(findings),
+                "coverage_complete": not gaps,
+                "incomplete_agents": sorted(gaps),
             },
             summary=text,
         )

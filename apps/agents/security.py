@@ -133,7 +133,6 @@ class _Assessment:
             self.coverage.missed(f"network checks of {host}", _reason(exc), str(exc))
             return
         self.data["address"] = address
-        self.coverage.ok("address", f"{host} -> {address}")
         self.graph.entity("ip", address)
         if not target.host_is_ip:
             self.graph.relate(

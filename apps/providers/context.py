@@ -35,15 +35,19 @@ class AgentAI:
         kwargs.setdefault("strategy", self.strategy)
         return router.generate(messages, task=self.task, step=self.step, agent=self.agent, **kwargs)
 
-    def summarise(self, text: str, *, purpose: str = "summary", max_sentences: int = 5) -> str:
+    def summarise(
+        self, text: str, *, purpose: str = "summary", max_sentences: int = 5, instructions: str = ""
+    ) -> str:
         """A summary of `text` from the best allowed provider; when none may or can answer (policy,
-        budget, outage) the built-in extractive summary, which needs no network."""
+        budget, outage) the built-in extractive summary, which needs no network. `instructions`
+        go to the system message, never into the text: an extractive summary must not be able to
+        quote them back as if they were content."""
         messages = [
             {
                 "role": "system",
                 "content": "Summarise the user's text for an intelligence analyst in at most "
                 f"{max_sentences} sentences. Keep names, indicators and figures exact. "
-                "Answer with the summary only.",
+                "Answer with the summary only." + (f" {instructions}" if instructions else ""),
             },
             {"role": "user", "content": text},
         ]

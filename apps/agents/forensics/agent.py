@@ -319,19 +319,19 @@ def _narrate(
         f"- [{f['severity']}] {f['title']} ({f['file']}) {f['detail']}" for f in findings[:40]
     )
     events = "\n".join(f"- {e['timestamp']} {e['event']} ({e['file']})" for e in timeline[:40])
-    prompt = (
-        f"{summary}\n\nFindings:\n{evidence or '- none'}\n\nTimeline:\n{events or '- none'}\n\n"
-        "Write a short narrative for an analyst. Do not change the verdict."
-    )
+    evidence_text = f"{summary}\n\nFindings:\n{evidence or '- none'}\n\nTimeline:\n{events or '- none'}"
     try:
-        response = ctx.ai.summarise(prompt, purpose="forensics")
+        text = ctx.ai.summarise(
+            evidence_text,
+            purpose="forensics",
+            instructions="Write a short narrative for an analyst. Do not change the verdict.",
+        )
     except Exception as exc:  # the router already retried and fell back; narrate offline
         ctx.logger.warning("AI narrative unavailable: %s", exc)
         return summary, (0, 0)
-    text = getattr(response, "text", response)
-    tokens = (getattr(response, "tokens_in", 0) or 0, getattr(response, "tokens_out", 0) or 0)
+    # Tokens and authorship are taken from the ledger when the Result is written.
     verdict_line = summary.splitlines()[0]
-    return f"{verdict_line}\n\n{str(text).strip()}", tokens
+    return f"{verdict_line}\n\n{str(text).strip()}", (0, 0)
 
 
 def _graph(files: list[dict]) -> tuple[list[Entity], list[Relation]]:

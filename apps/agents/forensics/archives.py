@@ -312,7 +312,11 @@ def _triage(entries: list[tuple[str, bool, Callable[[], bytes]]]) -> dict[str, A
             except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, zlib.error, EOFError):
                 first = b""
             if first.startswith((b"MZ", b"\x7fELF", b"#!", b"\xca\xfe\xba\xbe")):
-                reasons.append("executable header")
+                ext = ft.extension_of(name)
+                disguised = ext in ft.BENIGN_LOOKING
+                reasons.append(
+                    f"executable header behind a .{ext} name" if disguised else "executable header"
+                )
         if reasons:
             flagged.append({"name": name, "reasons": reasons})
     return {

@@ -13,6 +13,8 @@ def record_gaps(coverage: Coverage, nodes: list[dict]) -> None:
             if isinstance(meta, dict) and meta.get("error"):
                 reason = "encrypted" if "ncrypted" in meta["error"] else "parser_error"
                 coverage.missed(f"{kind} parser on {path}", reason, meta["error"])
+            if isinstance(meta, dict) and meta.get("truncated"):
+                coverage.missed(f"end of {path}", "parser_error", meta["truncated"])
         yara = n.get("yara") or {}
         if yara.get("error"):
             reason = "timeout" if "timed out" in yara["error"] else "error"

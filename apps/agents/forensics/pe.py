@@ -92,6 +92,7 @@ def _describe(pe: pefile.PE) -> dict[str, Any]:
                 "virtual_address": section.VirtualAddress,
                 "virtual_size": section.Misc_VirtualSize,
                 "raw_size": section.SizeOfRawData,
+                "raw_offset": section.PointerToRawData,
                 "entropy": round(shannon_entropy(raw), 3),
                 "executable": bool(flags & 0x20000000),
                 "writable": bool(flags & 0x80000000),

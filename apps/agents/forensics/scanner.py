@@ -86,6 +86,8 @@ class Scanner:
             self._metadata(node, data, file_type)
         except Exception as exc:  # one parser's bug on hostile input must not lose the file
             node["metadata"]["parser"] = {"error": f"{type(exc).__name__}: {exc}"}
+        if truncated := _truncation(data, file_type, node["metadata"]):
+            node["metadata"].setdefault("truncation", {})["truncated"] = truncated
         if self.ruleset is not None:
             node["yara"] = yara_scan(
                 self.ruleset,
@@ -110,8 +112,10 @@ class Scanner:
         if file_type in PE_TYPES or (file_type.executable and depth > 0):
             node["findings"].append(
                 finding(
+                    # Not suspicious by itself: wheels carry .so files and launchers, installers
+                    # carry EXEs. Disguise (names, extensions) raises its own findings.
                     "executable_content",
-                    "info" if depth == 0 else "medium",
+                    "info" if depth == 0 else "low",
                     f"{file_type.label}" + (" inside an archive" if depth else ""),
                     path=path,
                 )
@@ -445,17 +449,27 @@ class Scanner:
                 )
             )
         rest = archive.get("unexpanded") or {}
-        hidden = [m for m in rest.get("flagged", []) if m["reasons"] != ["encrypted"]]
-        if hidden:
-            add(
-                finding(
-                    "archive_hidden_members",
-                    "high",
-                    f"{len(hidden)} member(s) past the expansion limit look executable or disguised",
-                    path=path,
-                    detail="; ".join(f"{m['name']}: {', '.join(m['reasons'])}" for m in hidden[:5]),
+        flagged = rest.get("flagged", [])
+        disguised = [
+            m
+            for m in flagged
+            if any(r.startswith(("double", "executable header behind")) for r in m["reasons"])
+        ]
+        plain = [m for m in flagged if m not in disguised and m["reasons"] != ["encrypted"]]
+        for members, severity, what in (
+            (disguised, "high", "disguised as documents"),
+            (plain, "low", "executables or scripts"),
+        ):
+            if members:
+                add(
+                    finding(
+                        "archive_hidden_members",
+                        severity,
+                        f"{len(members)} member(s) past the expansion limit are {what}",
+                        path=path,
+                        detail="; ".join(f"{m['name']}: {', '.join(m['reasons'])}" for m in members[:5]),
+                    )
                 )
-            )
         if archive.get("error"):
             add(finding("archive_corrupt", "low", archive["error"], path=path))
         broken = [m["name"] for m in archive.get("members", []) if m.get("error")]
@@ -469,6 +483,20 @@ class Scanner:
                     detail=", ".join(broken[:5]),
                 )
             )
+
+
+def _truncation(data: bytes, file_type: ft.FileType, metadata: dict) -> str:
+    """Why the file looks cut short (parsers that read headers only do not notice), or ''."""
+    if file_type == ft.JPEG and data.rstrip(b"\x00")[-2:] != b"\xff\xd9":
+        return "JPEG has no end-of-image marker: the file is truncated"
+    if file_type == ft.PNG and b"IEND" not in data[-64:]:
+        return "PNG has no IEND chunk: the file is truncated"
+    if file_type == ft.PDF and b"%%EOF" not in data[-2048:]:
+        return "PDF has no %%EOF marker at its end: the file is truncated or has trailing data"
+    for section in (metadata.get("pe") or {}).get("sections", []):
+        if section["raw_size"] and section["raw_offset"] + section["raw_size"] > len(data):
+            return f"PE section {section['name']!r} extends past the end of the file: truncated"
+    return ""
 
 
 def walk(node: dict) -> list[dict]:
