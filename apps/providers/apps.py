@@ -12,13 +12,17 @@ class ProvidersConfig(AppConfig):
         from apps.agents.context import register_context_contributor
         from apps.providers import budgets, config, observability
         from apps.providers.adapters import load_entry_point_adapters, register_builtin_adapters
+        from apps.providers.attribution import result_usage_from_ledger
         from apps.providers.context import contribute_ai
         from apps.providers.models import Budget, Provider
+        from apps.tasks.hooks import register_result_hook
 
         # Adapters by API style (Provider.kind is validated against this registry).
         register_builtin_adapters()
         load_entry_point_adapters()
         register_context_contributor(contribute_ai)
+        # Tokens, cost and authorship of generated text on every Result come from the ledger.
+        register_result_hook(result_usage_from_ledger)
         observability.register()  # ledger metrics, breaker gauge, the "providers" health node
 
         post_save.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_saved")
