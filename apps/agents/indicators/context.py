@@ -158,7 +158,7 @@ _IP_WORDS = re.compile(
     r"scan\w*|attack\w*|source|destination|from|egress|ingress|proxy|resolv\w*|dns|gateway)\b"
 )
 _IDENTIFIER_BEFORE = re.compile(
-    r"(?i)(?:xmp\.[di]id:|xmpmm:\w+|uuid|guid|documentid|instanceid|originaldocumentid|derivedfrom|"
+    r"(?i)(?:xmp\.[di]id:|xmpmm:\w+|uuid|guid|boundary|documentid|instanceid|originaldocumentid|derivedfrom|"
     r"\bid|token|nonce|salt|session\w*|secret|api[_-]?key|\bkey|etag|commit|revision|rev)"
     r"[\"']?\s*[:=]?\s*[\"'{(]?\s*(?:uuid:)?$"
 )
@@ -169,6 +169,28 @@ _HASH_WORDS = re.compile(
 _WALLET_WORDS = re.compile(r"(?i)\b(?:wallet|bitcoin|btc|ether\w*|eth|monero|xmr|ransom|address|pay)\b")
 _ATTACK_WORDS = re.compile(r"(?i)att&ck|mitre|technique|tactic|sub-technique")
 _ASN_WORDS = re.compile(r"(?i)\b(?:asn?|autonomous|bgp|hosting|provider|network|isp|announced|prefix)\b")
+
+
+_CODE_HINT = re.compile(
+    r"^\s{4,}\S|[(){}\[\];,=:]\s*$|\w\(|\s=\s|==|->|^\s*(?:def|class|import|from|return|if|for|while|"
+    r"with|try|except|const|let|var|function)\b|^\s*#\s|^\s*//"
+)
+
+
+def _in_source_code(text: str, start: int, end: int) -> bool:
+    """Three or more of the seven lines around the match read as code (indentation, brackets at
+    the end, calls, assignments, keywords, comment markers): the match sits in source code, where a
+    dotted name is an attribute chain (`record.member.name`, `files.download`) whatever words are
+    near it."""
+    first = start
+    for _ in range(4):
+        first = text.rfind("\n", 0, max(0, first - 1)) + 1 if first > 0 else 0
+    last = end
+    for _ in range(4):
+        found = text.find("\n", last + 1)
+        last = found if found >= 0 else len(text)
+    lines = text[first:last].split("\n")
+    return sum(1 for line in lines if _CODE_HINT.search(line)) >= 3
 
 
 def _line(text: str, start: int, end: int) -> str:
@@ -214,6 +236,8 @@ def _domain(
         return 0.2, ("camelCase identifier",)
     if len(labels) == 2 and tld in FILE_EXTENSION_TLDS:
         return 0.15, (f".{tld} is a file extension",)
+    if _in_source_code(text, start, end):
+        return 0.3, ("inside source code: an attribute chain",)
     contextual = _near(_DOMAIN_WORDS, text, start, end)
     if len(labels) == 2 and tld in CODE_WORD_TLDS and not contextual:
         return 0.3, (f".{tld} is also an attribute name",)

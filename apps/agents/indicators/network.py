@@ -67,7 +67,7 @@ _EMAIL_RE = re.compile(
     r"(?<![\w.+-])(?P<local>[a-z0-9][a-z0-9._%+-]{0,63})" + _AT + r"(?P<domain>" + _HOSTNAME + r")(?![\w-])",
     re.IGNORECASE,
 )
-_DOMAIN_RE = re.compile(r"(?<![\w@.\-/\\])" + _HOSTNAME + r"(?![\w-]|\.[a-z0-9])", re.IGNORECASE)
+_DOMAIN_RE = re.compile(r"(?<![\w@.\-/\\])" + _HOSTNAME + r"(?![\w-]|\.\w)", re.IGNORECASE)
 _IPV4_RE = re.compile(r"(?<![\w.])" + _IPV4 + r"(?![\w]|\.\d)")
 _IPV6_RE = re.compile(
     r"(?<![\w:.])(?=[0-9a-f:.]*::|(?:[0-9a-f]{1,4}:){2})"
