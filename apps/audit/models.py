@@ -8,6 +8,7 @@ and names the first row that was edited, deleted or moved by someone who got aro
 import hashlib
 import json
 from datetime import UTC
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -59,12 +60,12 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.event_type} {self.entity_type}:{self.entity_id}"
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise RuntimeError("Audit events are append-only.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise RuntimeError("Audit events are append-only.")
 
     def canonical(self) -> bytes:

@@ -58,10 +58,10 @@ class EncryptedTextField(models.TextField):
         return decrypt(value)
 
     def get_prep_value(self, value: object) -> str | None:
-        value = super().get_prep_value(value)
-        if not value:
-            return value
-        return encrypt(str(value))
+        prepared = super().get_prep_value(value)
+        if not prepared:
+            return prepared
+        return encrypt(str(prepared))
 
 
 class EncryptedJSONField(models.TextField):

@@ -171,15 +171,16 @@ def parse_nameserver(value: str) -> tuple[str, int]:
 
 
 def dns_resolver(nameservers: list[str], *, timeout: float = 3.0) -> dns.resolver.Resolver:
-    """A dnspython resolver on the given 'ip[:port]' servers, or the system's when empty."""
+    """A dnspython resolver on the given 'ip[:port]' servers, or the system's when empty.
+    Raises EgressRefused for a server the egress policy does not allow (loopback, private ...)."""
     if not nameservers:
         resolver = dns.resolver.Resolver()
     else:
         resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [
-            dns.nameserver.Do53Nameserver(address, port)
-            for address, port in map(parse_nameserver, nameservers)
-        ]
+        servers = [parse_nameserver(server) for server in nameservers]
+        for address, _ in servers:
+            check_address(address, address)  # a query to a resolver is traffic to it: same policy
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in servers]
     resolver.timeout = timeout
     resolver.lifetime = timeout
     return resolver
@@ -209,7 +210,7 @@ def resolve(host: str, port: int = 0, *, timeout: float = 5.0) -> list[str]:
         infos = socket.getaddrinfo(host, port or None, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise EgressError(f"Could not resolve {host}: {exc.strerror}") from None
-    return list(dict.fromkeys(str(ipaddress.ip_address(info[4][0].split("%")[0])) for info in infos))
+    return list(dict.fromkeys(str(ipaddress.ip_address(str(info[4][0]).split("%")[0])) for info in infos))
 
 
 def resolve_checked(host: str, port: int = 0) -> str:

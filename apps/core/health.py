@@ -68,7 +68,8 @@ def check_neo4j() -> str:
 def check_s3() -> str:
     from django.core.files.storage import default_storage
 
-    client = default_storage.connection.meta.client
+    # default_storage is django-storages' S3Storage here (AWS_STORAGE_BUCKET_NAME is set).
+    client = default_storage.connection.meta.client  # type: ignore[attr-defined]
     client.head_bucket(Bucket=settings.AWS_STORAGE_BUCKET_NAME)
     return "ok"
 

@@ -48,9 +48,9 @@ def _request_user(request: HttpRequest) -> str:
     if found is None:
         return ""
     if isinstance(found, SimpleLazyObject):
-        if found._wrapped is empty:  # not evaluated yet: do not query from a log call
+        if found._wrapped is empty:  # type: ignore[attr-defined]  # not evaluated yet: no query from a log call
             return ""
-        found = found._wrapped
+        found = found._wrapped  # type: ignore[attr-defined]
     if getattr(found, "is_authenticated", False):
         return str(found.pk)
     return ""

@@ -297,10 +297,10 @@ def _counter_families(raw: dict[str, dict[bytes, bytes]]) -> Iterable[Metric]:
         values = {k.decode(): float(v) for k, v in raw.get(metric.name, {}).items()}
         if metric.kind == "counter":
             name = metric.name[: -len("_total")] if metric.name.endswith("_total") else metric.name
-            family = CounterMetricFamily(name, metric.help, labels=list(metric.labels))
+            counter = CounterMetricFamily(name, metric.help, labels=list(metric.labels))
             for labels, value in sorted(values.items()):
-                family.add_metric(json.loads(labels), value)
-            yield family
+                counter.add_metric(json.loads(labels), value)
+            yield counter
             continue
         family = HistogramMetricFamily(metric.name, metric.help, labels=list(metric.labels))
         series: dict[str, dict[str, float]] = {}

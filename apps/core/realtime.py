@@ -7,7 +7,7 @@ loop per process (a daemon thread), which keeps its connections warm."""
 import asyncio
 import os
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -29,7 +29,7 @@ def _layer_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def layer_run(send: Callable[[Any], Awaitable[None]]) -> None:
+def layer_run(send: Callable[[Any], Coroutine[Any, Any, None]]) -> None:
     """Run `send(layer)` on the process's channel-layer loop and wait for it."""
     layer = get_channel_layer()
     if layer is None:

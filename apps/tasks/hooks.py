@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ResultHook = Callable[[Any, Any], None]  # (Result row, AgentResult)
-EventHook = Callable[[Any], None]  # (TaskEvent row), called after commit
+EventHook = Callable[[Any], object]  # (TaskEvent row), called after commit; the return is ignored
 
 _result_hooks: list[ResultHook] = []
 _event_hooks: list[EventHook] = []

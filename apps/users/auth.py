@@ -31,7 +31,7 @@ class TokenAuth(HttpBearer):
             # A wrong token is an error, never a silent fall-back to the session.
             raise AuthenticationError()
         request.user = api_token.user
-        request.auth_token = api_token
+        request.auth_token = api_token  # type: ignore[attr-defined]
         trust_note_activity(user_id=api_token.user_id)
         rate_limit_enforce(f"api:token:{api_token.pk}", settings.AMAS_API_TOKEN_RATE_LIMIT)
         _limit_user(api_token.user_id)
@@ -54,7 +54,7 @@ class SessionAuth(APIKeyCookie):
         user = request.user
         if not user.is_authenticated:
             return None
-        request.auth_token = None
+        request.auth_token = None  # type: ignore[attr-defined]
         if mfa_missing(user):
             raise PermissionDenied(
                 "Your account must use two-factor authentication: set it up first.",

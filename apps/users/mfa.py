@@ -17,12 +17,15 @@ def mfa_required(user: User | AnonymousUser) -> bool:
     return bool(user.is_staff or user.is_superuser or user.role == Role.ADMIN)
 
 
-def mfa_enabled(user: User) -> bool:
+def mfa_enabled(user: User | AnonymousUser) -> bool:
     from allauth.mfa.models import Authenticator
+
+    if not user.is_authenticated:
+        return False
 
     return Authenticator.objects.filter(user_id=user.pk, type__in=SECOND_FACTOR_TYPES).exists()
 
 
 def mfa_missing(user: User | AnonymousUser) -> bool:
     """True for a signed-in user who must have MFA and has not set it up yet."""
-    return mfa_required(user) and not mfa_enabled(user)  # type: ignore[arg-type]
+    return mfa_required(user) and not mfa_enabled(user)

@@ -29,8 +29,9 @@ class TrustMiddleware:
             presented = request.get_signed_cookie(DEVICE_COOKIE, default="", salt=DEVICE_SALT)
         except signing.BadSignature:
             presented = ""
-        request.device_presented = presented
-        request.auth_token = None
+        # Per-request attributes of AMAS (django-stubs' HttpRequest does not declare them).
+        request.device_presented = presented  # type: ignore[attr-defined]
+        request.auth_token = None  # type: ignore[attr-defined]
         if request.user.is_authenticated:
             trust_note_activity(user_id=request.user.pk)
         response = self.get_response(request)

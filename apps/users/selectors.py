@@ -8,6 +8,8 @@ def token_list(*, user: User, whole_organization: bool = False) -> QuerySet[ApiT
     """The user's tokens; with whole_organization, an org admin sees every member's."""
     qs = ApiToken.objects.select_related("user")
     if whole_organization and user.is_org_admin:
+        if user.organization_id is None:  # an organisation's tokens: a user without one has none
+            return qs.none()
         return qs.filter(organization_id=user.organization_id)
     return qs.filter(user=user)
 
@@ -19,7 +21,8 @@ def token_get(*, user: User, token_id: int) -> ApiToken:
     if user.is_superuser:
         token = qs.filter(pk=token_id).first()
     elif user.is_org_admin:
-        token = qs.filter(pk=token_id, organization_id=user.organization_id).first()
+        org = user.organization_id
+        token = qs.filter(pk=token_id, organization_id=org).first() if org is not None else None
     else:
         token = qs.filter(pk=token_id, user=user).first()
     if token is None:

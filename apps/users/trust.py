@@ -248,8 +248,10 @@ def require_trust(request: HttpRequest, *, next_url: str | None = None) -> Trust
     trust = trust_evaluate(request)
     if trust.score >= settings.AMAS_TRUST_STEP_UP_THRESHOLD:
         return trust
-    if getattr(request, "auth_token", None) is None and _recently_stepped_up(request):
-        trust_remember_client(user=request.user, ip=client_address(request), device=device_id(request))
+    user = request.user
+    from_session = getattr(request, "auth_token", None) is None
+    if isinstance(user, User) and from_session and _recently_stepped_up(request):
+        trust_remember_client(user=user, ip=client_address(request), device=device_id(request))
         trust.factors["step_up"] = "recent re-authentication"
         return trust
     raise StepUpRequired(trust=trust, step_up_url=step_up_url(request, next_url=next_url))

@@ -2,11 +2,12 @@ from django.apps import apps
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
+from django.db.models import Model
 
 from apps.core.crypto import PREFIX, EncryptedJSONField, EncryptedTextField, rotate
 
 
-def _encrypted_fields(model: type) -> list:
+def _encrypted_fields(model: type[Model]) -> list:
     return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField | EncryptedJSONField)]
 
 
