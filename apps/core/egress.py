@@ -171,16 +171,15 @@ def parse_nameserver(value: str) -> tuple[str, int]:
 
 
 def dns_resolver(nameservers: list[str], *, timeout: float = 3.0) -> dns.resolver.Resolver:
-    """A dnspython resolver on the given 'ip[:port]' servers, or the system's when empty.
-    Raises EgressRefused for a server the egress policy does not allow (loopback, private ...)."""
+    """A dnspython resolver on the given 'ip[:port]' servers, or the system's when empty."""
     if not nameservers:
         resolver = dns.resolver.Resolver()
     else:
         resolver = dns.resolver.Resolver(configure=False)
-        servers = [parse_nameserver(server) for server in nameservers]
-        for address, _ in servers:
-            check_address(address, address)  # a query to a resolver is traffic to it: same policy
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in servers]
+        resolver.nameservers = [
+            dns.nameserver.Do53Nameserver(address, port)
+            for address, port in map(parse_nameserver, nameservers)
+        ]
     resolver.timeout = timeout
     resolver.lifetime = timeout
     return resolver
