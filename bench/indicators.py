@@ -67,7 +67,7 @@ def amas_graph(text: str) -> Found:
 
 def _ioc_finder() -> tuple[Callable[[str], Found], set[str]] | None:
     try:
-        from ioc_finder import find_iocs
+        from ioc_finder import find_iocs  # type: ignore[import-untyped]
     except ImportError:
         return None
     names = {
@@ -101,7 +101,7 @@ def _ioc_finder() -> tuple[Callable[[str], Found], set[str]] | None:
 
 def _iocsearcher() -> tuple[Callable[[str], Found], set[str]] | None:
     try:
-        from iocsearcher.searcher import Searcher
+        from iocsearcher.searcher import Searcher  # type: ignore[import-untyped]
     except ImportError:
         return None
     searcher = Searcher()
@@ -123,7 +123,7 @@ def _iocsearcher() -> tuple[Callable[[str], Found], set[str]] | None:
 
 def _iocextract() -> tuple[Callable[[str], Found], set[str]] | None:
     try:
-        import iocextract
+        import iocextract  # type: ignore[import-untyped]
     except ImportError:
         return None
 

@@ -218,18 +218,18 @@ def network_indicators(text: str) -> list[Indicator]:
     for match in _IPV6_RE.finditer(text):
         if _overlaps(match.start(), match.end(), taken):
             continue
-        value = _ipv6(match.group(0))
-        if value is not None:
-            found.append(Indicator("ipv6", value, match.start(), match.end(), False))
+        ipv6 = _ipv6(match.group(0))
+        if ipv6 is not None:
+            found.append(Indicator("ipv6", ipv6, match.start(), match.end(), False))
             taken.append((match.start(), match.end()))  # its IPv4 tail (::ffff:1.2.3.4) is no IPv4
 
     for match in _IPV4_RE.finditer(text):
         if _overlaps(match.start(), match.end(), taken):
             continue
-        value = _ipv4(refang(match.group(0)))
-        if value is not None:
+        ipv4 = _ipv4(refang(match.group(0)))
+        if ipv4 is not None:
             found.append(
-                Indicator("ipv4", value, match.start(), match.end(), refang(match.group(0)) != match.group(0))
+                Indicator("ipv4", ipv4, match.start(), match.end(), refang(match.group(0)) != match.group(0))
             )
 
     hash_kinds = {32: "md5", 40: "sha1", 64: "sha256"}
