@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.parser import Parser
 
-from amas.api_parsing import require_known_content_type
+from amas.api_parsing import screen_request
 from apps.core.exceptions import ApplicationError
 from apps.users.auth import api_auth
 
@@ -36,7 +36,7 @@ api = NinjaAPI(
     auth=api_auth,  # Bearer token or session (+CSRF); see apps/users/auth.py
     parser=JsonOrMultipartParser(),
 )
-api.add_decorator(require_known_content_type, mode="view")
+api.add_decorator(screen_request, mode="view")
 
 
 @api.exception_handler(ApplicationError)

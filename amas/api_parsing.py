@@ -12,10 +12,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import HttpError
 from ninja.params.models import BodyModel, Param
@@ -39,11 +41,46 @@ def _has_body(request: HttpRequest) -> bool:
     return length > 0 or "HTTP_TRANSFER_ENCODING" in request.META
 
 
-def require_known_content_type(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A body sent as text/plain (or form-encoded, or anything else) is refused with 415 instead
-    of being parsed as JSON regardless of what the client declared."""
+# NUL cannot be stored in PostgreSQL text or jsonb, and no field of ours means anything by the
+# other C0 control characters; tab, newline and carriage return are ordinary text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def control_character_at(data: Any, root: str = "body") -> str | None:
+    """The path ("body.parameters.osint.resolvers.0") of the first string, or key, in parsed JSON
+    that holds a control character; None when there is none. Iterative: no depth limit to hit."""
+    stack: list[tuple[str, Any]] = [(root, data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _CONTROL.search(key):
+                    return f"{path}.{key.encode('unicode_escape').decode()}"
+                stack.append((f"{path}.{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{index}", item) for index, item in enumerate(value))
+    return None
+
+
+def _control_character_error(field: str) -> JsonResponse:
+    return JsonResponse(
+        {"detail": f"Invalid input: {field} contains a control character (such as NUL).", "field": field},
+        status=HTTPStatus.UNPROCESSABLE_ENTITY,
+    )
+
+
+def screen_request(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Before an operation parses anything: a body sent as text/plain (or form-encoded, or
+    anything else) is refused with 415 instead of being read as JSON whatever the client declared,
+    and control characters in query parameters or JSON bodies are a 422 naming the field."""
 
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        for name, values in request.GET.lists():
+            if _CONTROL.search(name) or any(_CONTROL.search(v) for v in values):
+                return _control_character_error(f"query.{name.encode('unicode_escape').decode()}")
         if request.method in _BODY_METHODS and _has_body(request):
             content_type = request.content_type or ""
             if not (_is_json(content_type) or content_type == MULTIPART):
@@ -55,9 +92,23 @@ def require_known_content_type(run: Callable[..., HttpResponse]) -> Callable[...
                     },
                     status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                 )
+            if _is_json(content_type):
+                field = _json_control_character(request)
+                if field:
+                    return _control_character_error(field)
         return run(request, *args, **kwargs)
 
     return wrapped
+
+
+def _json_control_character(request: HttpRequest) -> str | None:
+    try:
+        data = json.loads(request.body)  # bounded by DATA_UPLOAD_MAX_MEMORY_SIZE; ninja reuses it
+    except (ValueError, RecursionError):
+        return None  # ninja answers 400 for a body that is not JSON
+    except RequestDataTooBig:
+        return None  # answered 413 when the operation reads it
+    return control_character_at(data)
 
 
 class PayloadBodyModel(BodyModel):
@@ -72,8 +123,12 @@ class PayloadBodyModel(BodyModel):
             raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, "A multipart request needs a JSON `payload`.")
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise HttpError(HTTPStatus.UNPROCESSABLE_ENTITY, "The `payload` field is not JSON.") from None
+        if field := control_character_at(data, root="payload"):
+            raise HttpError(
+                HTTPStatus.UNPROCESSABLE_ENTITY, f"Invalid input: {field} contains a control character."
+            )
         varname = getattr(cls, "__read_from_single_attr__", None)
         return {varname: data} if varname else data
 

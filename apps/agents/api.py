@@ -6,6 +6,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router
 
+from amas.api_errors import errors
 from apps.agents import selectors, services
 from apps.agents.concurrency import agent_slots_in_use_many
 from apps.agents.models import AgentConfig
@@ -50,7 +51,7 @@ def _health_out(config: AgentConfig) -> dict[str, Any]:
     }
 
 
-@router.get("/agents", response=list[AgentOut], url_name="list_agents")
+@router.get("/agents", response={HTTPStatus.OK: list[AgentOut], **errors()}, url_name="list_agents")
 def list_agents(request: HttpRequest):
     require_scope(request, "agents:read")
     configs = list(selectors.agent_config_list())
@@ -58,7 +59,9 @@ def list_agents(request: HttpRequest):
     return [_agent_out(c, slots.get(c.pk, 0)) for c in configs]
 
 
-@router.get("/agents/{config_id}", response=AgentOut, url_name="get_agent")
+@router.get(
+    "/agents/{config_id}", response={HTTPStatus.OK: AgentOut, **errors(404, 422)}, url_name="get_agent"
+)
 def get_agent(request: HttpRequest, config_id: int):
     require_scope(request, "agents:read")
     config = selectors.agent_config_get(config_id=config_id)
@@ -66,7 +69,9 @@ def get_agent(request: HttpRequest, config_id: int):
 
 
 @router.post(
-    "/agents/{config_id}/health", response={HTTPStatus.OK: AgentHealthOut}, url_name="check_agent_health"
+    "/agents/{config_id}/health",
+    response={HTTPStatus.OK: AgentHealthOut, **errors(404, 422)},
+    url_name="check_agent_health",
 )
 def check_agent_health(request: HttpRequest, config_id: int):
     """Run the agent's health check now (admins) and return its outcome, also stored on the config."""

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Query, Router
 
+from amas.api_errors import errors
 from apps.core.exceptions import NotFound
 from apps.knowledge import search as search_selectors
 from apps.knowledge.downloads import artefact_download_response
@@ -51,7 +52,7 @@ def hit_links(hit: search_selectors.SearchHit) -> dict[str, str | None]:
     }
 
 
-@router.get("/search", response=SearchOut, url_name="search")
+@router.get("/search", response={HTTPStatus.OK: SearchOut, **errors(422)}, url_name="search")
 def search(request: HttpRequest, params: Query[SearchFilterIn]):
     """Hybrid search (vector similarity fused with full-text rank) over the passages of tasks,
     results and text artefacts the caller may read."""
@@ -65,7 +66,11 @@ def search(request: HttpRequest, params: Query[SearchFilterIn]):
     }
 
 
-@router.get("/tasks/{task_id}/similar", response=list[SimilarTaskOut], url_name="similar_tasks")
+@router.get(
+    "/tasks/{task_id}/similar",
+    response={HTTPStatus.OK: list[SimilarTaskOut], **errors(404, 422)},
+    url_name="similar_tasks",
+)
 def similar_tasks(request: HttpRequest, task_id: UUID, limit: int = 5):
     user = require_scope(request, "tasks:read")
     task = task_get(user=user, task_id=task_id)
@@ -83,14 +88,22 @@ def similar_tasks(request: HttpRequest, task_id: UUID, limit: int = 5):
     ]
 
 
-@router.get("/tasks/{task_id}/entities", response=list[EntityOut], url_name="task_entities")
+@router.get(
+    "/tasks/{task_id}/entities",
+    response={HTTPStatus.OK: list[EntityOut], **errors(404, 422)},
+    url_name="task_entities",
+)
 def task_entities(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:read")
     task = task_get(user=user, task_id=task_id)
     return [e.as_dict() for e in graph_selectors.graph_task_entities(user=user, task=task)]
 
 
-@router.get("/graph/neighbourhood", response=SubgraphOut, url_name="graph_neighbourhood")
+@router.get(
+    "/graph/neighbourhood",
+    response={HTTPStatus.OK: SubgraphOut, **errors(422)},
+    url_name="graph_neighbourhood",
+)
 def graph_neighbourhood(
     request: HttpRequest, kind: str, value: str, depth: int = 1, max_nodes: int = 100, max_edges: int = 300
 ):
@@ -101,7 +114,7 @@ def graph_neighbourhood(
     ).as_dict()
 
 
-@router.get("/graph/path", response=SubgraphOut, url_name="graph_path")
+@router.get("/graph/path", response={HTTPStatus.OK: SubgraphOut, **errors(404, 422)}, url_name="graph_path")
 def graph_path(
     request: HttpRequest,
     source_kind: str,
@@ -120,7 +133,9 @@ def graph_path(
     return path.as_dict()
 
 
-@router.get("/graph/entities", response=list[EntityOut], url_name="graph_entities")
+@router.get(
+    "/graph/entities", response={HTTPStatus.OK: list[EntityOut], **errors(422)}, url_name="graph_entities"
+)
 def graph_entities(request: HttpRequest, prefix: str, kind: str | None = None, limit: int = 20):
     """Entities whose value starts with `prefix` (for autocompletion)."""
     user = require_scope(request, "tasks:read")
@@ -130,7 +145,9 @@ def graph_entities(request: HttpRequest, prefix: str, kind: str | None = None, l
     ]
 
 
-@router.post("/graph/merge", response=MergeOut, url_name="graph_merge")
+@router.post(
+    "/graph/merge", response={HTTPStatus.OK: MergeOut, **errors(404, body=True)}, url_name="graph_merge"
+)
 def graph_merge(request: HttpRequest, payload: MergeIn):
     """Fold a duplicate entity into another (superusers only: entities are shared)."""
     user = require_scope(request, "admin")
@@ -142,7 +159,11 @@ def graph_merge(request: HttpRequest, payload: MergeIn):
     return {"merged_into": f"{keep.kind}:{keep.normalized}"}
 
 
-@router.get("/tasks/{task_id}/artefacts", response=list[ArtefactOut], url_name="list_task_artefacts")
+@router.get(
+    "/tasks/{task_id}/artefacts",
+    response={HTTPStatus.OK: list[ArtefactOut], **errors(404, 422)},
+    url_name="list_task_artefacts",
+)
 def list_task_artefacts(request: HttpRequest, task_id: UUID):
     """Files attached to a task or written by its agents."""
     user = require_scope(request, "tasks:read")
@@ -164,7 +185,7 @@ def list_task_artefacts(request: HttpRequest, task_id: UUID):
 
 @router.get(
     "/artefacts/{artefact_id}/download",
-    response={HTTPStatus.OK: None, HTTPStatus.FOUND: None},
+    response={HTTPStatus.OK: None, HTTPStatus.FOUND: None, **errors(404, 422)},
     url_name="download_artefact",
     openapi_extra={
         "responses": {

@@ -7,14 +7,16 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from amas.api_types import ApiDatetime
+
 
 class SearchFilterIn(Schema):
     q: str = Field(..., description="What to look for: words, phrases in quotes, -exclusions.")
     k: int = Field(10, ge=1, le=100, description="How many passages to return.")
     task_type: str | None = None
     agent: str | None = None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
+    date_from: ApiDatetime | None = None
+    date_to: ApiDatetime | None = None
     classification: str | None = Field(
         None, description="One TLP level, or several separated by commas (clear,green)."
     )

@@ -1,6 +1,9 @@
+from http import HTTPStatus
+
 from django.http import HttpRequest
 from ninja import Router
 
+from amas.api_errors import errors
 from apps.providers.schemas import HealthOut, ProviderOut
 from apps.providers.selectors import provider_get, provider_overview
 from apps.providers.services import provider_health_check
@@ -9,7 +12,7 @@ from apps.users.permissions import require_scope
 router = Router(tags=["providers"])
 
 
-@router.get("/providers", response=list[ProviderOut])
+@router.get("/providers", response={HTTPStatus.OK: list[ProviderOut], **errors()})
 def provider_list(request: HttpRequest) -> list[dict]:
     """AI providers with their circuit state, health and usage. Usage totals cover your
     organisation (superusers: everyone). API keys are never returned."""
@@ -46,7 +49,7 @@ def provider_list(request: HttpRequest) -> list[dict]:
     ]
 
 
-@router.post("/providers/{provider_id}/health", response=HealthOut)
+@router.post("/providers/{provider_id}/health", response={HTTPStatus.OK: HealthOut, **errors(404, 422)})
 def provider_health(request: HttpRequest, provider_id: int) -> dict:
     """Run the provider's health check now (admins only)."""
     require_scope(request, "admin")

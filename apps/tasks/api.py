@@ -1,16 +1,18 @@
 """REST API for tasks under /api/v1/. Operations are thin: parse, check scope, call a service or
 selector, shape the answer. Domain errors become HTTP errors in amas/api.py."""
 
-from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated
 from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Query, Router
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
+from amas.api_errors import errors
+from amas.api_pagination import BoundedPagination
 from amas.api_parsing import PayloadBody
+from amas.api_types import ApiDatetime
 from apps.core.exceptions import ValidationFailed
 from apps.tasks import selectors, services
 from apps.tasks.schemas import EventOut, ResultOut, StatsRowOut, TaskDetailOut, TaskFilterIn, TaskIn, TaskOut
@@ -19,12 +21,13 @@ from apps.users.permissions import require_scope
 router = Router(tags=["tasks"])
 
 
-class TaskPagination(PageNumberPagination):
-    class Input(PageNumberPagination.Input):
-        page_size: int = 25
+class TaskPagination(BoundedPagination):
+    pass
 
 
-@router.post("/tasks", response={HTTPStatus.CREATED: TaskDetailOut}, url_name="create_task")
+@router.post(
+    "/tasks", response={HTTPStatus.CREATED: TaskDetailOut, **errors(body=True)}, url_name="create_task"
+)
 def create_task(request: HttpRequest, payload: Annotated[TaskIn, PayloadBody(...)]):
     """Submit a task. JSON body, or multipart/form-data with the JSON in a `payload` field and
     attachments in `files` (streamed; up to AMAS_MAX_FILE_BYTES each, AMAS_MAX_TOTAL_BYTES in all)."""
@@ -52,32 +55,46 @@ def create_task(request: HttpRequest, payload: Annotated[TaskIn, PayloadBody(...
     return HTTPStatus.CREATED, task
 
 
-@router.get("/tasks", response=list[TaskOut], url_name="list_tasks")
+@router.get("/tasks", response={HTTPStatus.OK: list[TaskOut], **errors(422)}, url_name="list_tasks")
 @paginate(TaskPagination)
 def list_tasks(request: HttpRequest, filters: Query[TaskFilterIn]):
     user = require_scope(request, "tasks:read")
     return selectors.task_list(user=user, filters=selectors.TaskFilters(**filters.model_dump()))
 
 
-@router.get("/tasks/{task_id}", response=TaskDetailOut, url_name="get_task")
+@router.get(
+    "/tasks/{task_id}", response={HTTPStatus.OK: TaskDetailOut, **errors(404, 422)}, url_name="get_task"
+)
 def get_task(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:read")
     return selectors.task_get(user=user, task_id=task_id)
 
 
-@router.get("/tasks/{task_id}/events", response=list[EventOut], url_name="list_task_events")
+@router.get(
+    "/tasks/{task_id}/events",
+    response={HTTPStatus.OK: list[EventOut], **errors(404, 422)},
+    url_name="list_task_events",
+)
 def list_task_events(request: HttpRequest, task_id: UUID, after: int = 0):
     user = require_scope(request, "tasks:read")
     return selectors.task_events(task=selectors.task_get(user=user, task_id=task_id), after_seq=after)
 
 
-@router.get("/tasks/{task_id}/results", response=list[ResultOut], url_name="list_task_results")
+@router.get(
+    "/tasks/{task_id}/results",
+    response={HTTPStatus.OK: list[ResultOut], **errors(404, 422)},
+    url_name="list_task_results",
+)
 def list_task_results(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:read")
     return selectors.task_results(task=selectors.task_get(user=user, task_id=task_id))
 
 
-@router.get("/tasks/{task_id}/runs", response=list[TaskOut], url_name="list_task_runs")
+@router.get(
+    "/tasks/{task_id}/runs",
+    response={HTTPStatus.OK: list[TaskOut], **errors(404, 422)},
+    url_name="list_task_runs",
+)
 @paginate(TaskPagination)
 def list_task_runs(request: HttpRequest, task_id: UUID):
     """The runs (child tasks) of a recurring task."""
@@ -86,20 +103,28 @@ def list_task_runs(request: HttpRequest, task_id: UUID):
     return selectors.task_list(user=user, filters=selectors.TaskFilters(parent=str(parent.id)))
 
 
-@router.post("/tasks/{task_id}/cancel", response=TaskOut, url_name="cancel_task")
+@router.post(
+    "/tasks/{task_id}/cancel",
+    response={HTTPStatus.OK: TaskOut, **errors(404, 409, 422)},
+    url_name="cancel_task",
+)
 def cancel_task(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:write")
     return services.task_cancel(task=selectors.task_get(user=user, task_id=task_id), by=user)
 
 
-@router.post("/tasks/{task_id}/retry", response=TaskOut, url_name="retry_task")
+@router.post(
+    "/tasks/{task_id}/retry",
+    response={HTTPStatus.OK: TaskOut, **errors(404, 409, 422)},
+    url_name="retry_task",
+)
 def retry_task(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:write")
     return services.task_retry(task=selectors.task_get(user=user, task_id=task_id), by=user)
 
 
-@router.get("/stats/tasks", response=list[StatsRowOut], url_name="task_stats")
-def task_stats(request: HttpRequest, since: datetime | None = None):
+@router.get("/stats/tasks", response={HTTPStatus.OK: list[StatsRowOut], **errors(422)}, url_name="task_stats")
+def task_stats(request: HttpRequest, since: ApiDatetime | None = None):
     """Counts and mean duration per hour, task type and status (refreshed by beat every minute)."""
     user = require_scope(request, "tasks:read")
     return selectors.task_stats(user=user, since=since)

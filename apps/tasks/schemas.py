@@ -2,11 +2,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from celery.schedules import crontab
 from ninja import Field, FilterSchema, Schema
-from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic import AfterValidator, GetJsonSchemaHandler, StrictInt, field_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from amas.api_types import ApiDatetime
 from apps.core.vocabulary import TLPLevel, task_types
 
 
@@ -34,11 +36,37 @@ ClassificationLiteral = TLPLevel
 StatusLiteral = Literal["pending", "queued", "running", "completed", "failed", "cancelled", "timed_out"]
 
 
+MAX_EVERY_SECONDS = 366 * 24 * 3600  # a yearly run is the longest interval that means anything
+
+
 class ScheduleIn(Schema):
-    every_seconds: int | None = Field(None, ge=1)
+    every_seconds: StrictInt | None = Field(None, ge=1, le=MAX_EVERY_SECONDS)
     crontab: str | None = Field(
         None, max_length=100, description="minute hour day-of-month month day-of-week"
     )
+
+    @field_validator("crontab")
+    @classmethod
+    def _crontab_parses(cls, value: str | None) -> str | None:
+        """Checked with the parser beat itself uses (celery.schedules.crontab): an expression it
+        cannot read would be accepted here and then silently never run."""
+        if value is None:
+            return value
+        parts = value.split()
+        if len(parts) != 5:
+            raise ValueError("needs five fields: minute hour day-of-month month day-of-week")
+        minute, hour, day_of_month, month_of_year, day_of_week = parts
+        try:
+            crontab(
+                minute=minute,
+                hour=hour,
+                day_of_month=day_of_month,
+                month_of_year=month_of_year,
+                day_of_week=day_of_week,
+            )
+        except Exception as exc:  # celery raises ValueError or its parser's ParseException
+            raise ValueError(f"not a crontab beat can run: {exc}") from None
+        return value
 
 
 class TaskIn(Schema):
@@ -48,7 +76,7 @@ class TaskIn(Schema):
     description: str = Field("", max_length=20000)
     parameters: dict[str, Any] = Field(default_factory=dict)
     agents: list[str] = Field(default_factory=list, max_length=20)
-    priority: int = Field(5, ge=1, le=10)
+    priority: StrictInt = Field(5, ge=1, le=10)
     classification: ClassificationLiteral = "amber"
     schedule: ScheduleIn | None = None
 
@@ -139,8 +167,8 @@ class TaskFilterIn(FilterSchema):
     task_type: TaskTypeLiteral | None = None
     priority_min: int | None = Field(None, ge=1, le=10)
     priority_max: int | None = Field(None, ge=1, le=10)
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: ApiDatetime | None = None
+    created_before: ApiDatetime | None = None
     q: str | None = Field(None, max_length=200)
     parent: UUID | None = None
     agent: str | None = Field(None, max_length=64)

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
 
+from amas.api_errors import errors
 from apps.core.exceptions import PermissionDenied
 from apps.users import selectors, services
 from apps.users.permissions import user_scopes
@@ -16,7 +17,7 @@ from apps.users.trust import require_trust
 router = Router(tags=["identity"])
 
 
-@router.get("/me", response=MeOut, url_name="me")
+@router.get("/me", response={HTTPStatus.OK: MeOut, **errors()}, url_name="me")
 def me(request: HttpRequest):
     """Who this request is: user, organisation, role, and the scopes in effect."""
     user = request.user
@@ -33,7 +34,7 @@ def me(request: HttpRequest):
     }
 
 
-@router.get("/tokens", response=list[TokenOut], url_name="list_tokens")
+@router.get("/tokens", response={HTTPStatus.OK: list[TokenOut], **errors(422)}, url_name="list_tokens")
 def list_tokens(request: HttpRequest, all: bool = False):
     """Your API tokens (org admins: `?all=true` for every member's)."""
     token = getattr(request, "auth_token", None)
@@ -41,7 +42,9 @@ def list_tokens(request: HttpRequest, all: bool = False):
     return selectors.token_list(user=request.user, whole_organization=whole_org)
 
 
-@router.post("/tokens", response={HTTPStatus.CREATED: TokenCreatedOut}, url_name="create_token")
+@router.post(
+    "/tokens", response={HTTPStatus.CREATED: TokenCreatedOut, **errors(body=True)}, url_name="create_token"
+)
 def create_token(request: HttpRequest, payload: TokenIn):
     """Create a token. The response carries the secret once; only its hash is stored. Needs a
     signed-in session (tokens cannot mint tokens) with enough trust (else 403 with step_up_url)."""
@@ -58,7 +61,9 @@ def create_token(request: HttpRequest, payload: TokenIn):
     return HTTPStatus.CREATED, issued.token
 
 
-@router.delete("/tokens/{token_id}", response={HTTPStatus.NO_CONTENT: None}, url_name="revoke_token")
+@router.delete(
+    "/tokens/{token_id}", response={HTTPStatus.NO_CONTENT: None, **errors(404, 422)}, url_name="revoke_token"
+)
 def revoke_token(request: HttpRequest, token_id: int):
     """Revoke a token (your own; org admins: any in the organisation)."""
     auth_token = getattr(request, "auth_token", None)

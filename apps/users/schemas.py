@@ -1,12 +1,16 @@
 from datetime import datetime
 
 from ninja import Field, Schema
+from pydantic import StrictInt
 
 
 class TokenIn(Schema):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[str] = Field(min_length=1)
-    expires_in_days: int | None = Field(default=None, ge=1, description="Default AMAS_TOKEN_DEFAULT_DAYS.")
+    # le: far above AMAS_TOKEN_MAX_DAYS (checked by the service), below what a date can hold
+    expires_in_days: StrictInt | None = Field(
+        default=None, ge=1, le=36_500, description="Default AMAS_TOKEN_DEFAULT_DAYS."
+    )
 
 
 class TokenOut(Schema):

@@ -5,8 +5,10 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Router
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
+from amas.api_errors import errors
+from amas.api_pagination import BoundedPagination
 from apps.users.permissions import require_scope
 from apps.webhooks import selectors, services
 from apps.webhooks.schemas import (
@@ -21,12 +23,16 @@ from apps.webhooks.schemas import (
 router = Router(tags=["webhooks"])
 
 
-class DeliveryPagination(PageNumberPagination):
-    class Input(PageNumberPagination.Input):
-        page_size: int = 50
+class DeliveryPagination(BoundedPagination):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(page_size=50, **kwargs)  # type: ignore[arg-type]
 
 
-@router.get("/webhooks/endpoints", response=list[EndpointOut], url_name="list_webhook_endpoints")
+@router.get(
+    "/webhooks/endpoints",
+    response={HTTPStatus.OK: list[EndpointOut], **errors()},
+    url_name="list_webhook_endpoints",
+)
 def list_webhook_endpoints(request: HttpRequest):
     user = require_scope(request, "admin")
     return selectors.endpoint_list(user=user)
@@ -34,7 +40,7 @@ def list_webhook_endpoints(request: HttpRequest):
 
 @router.post(
     "/webhooks/endpoints",
-    response={HTTPStatus.CREATED: EndpointWithSecretOut},
+    response={HTTPStatus.CREATED: EndpointWithSecretOut, **errors(409, body=True)},
     url_name="create_webhook_endpoint",
 )
 def create_webhook_endpoint(request: HttpRequest, payload: EndpointIn):
@@ -43,13 +49,21 @@ def create_webhook_endpoint(request: HttpRequest, payload: EndpointIn):
     return HTTPStatus.CREATED, endpoint
 
 
-@router.get("/webhooks/endpoints/{endpoint_id}", response=EndpointOut, url_name="get_webhook_endpoint")
+@router.get(
+    "/webhooks/endpoints/{endpoint_id}",
+    response={HTTPStatus.OK: EndpointOut, **errors(404, 422)},
+    url_name="get_webhook_endpoint",
+)
 def get_webhook_endpoint(request: HttpRequest, endpoint_id: int):
     user = require_scope(request, "admin")
     return selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
 
 
-@router.patch("/webhooks/endpoints/{endpoint_id}", response=EndpointOut, url_name="update_webhook_endpoint")
+@router.patch(
+    "/webhooks/endpoints/{endpoint_id}",
+    response={HTTPStatus.OK: EndpointOut, **errors(404, 409, body=True)},
+    url_name="update_webhook_endpoint",
+)
 def update_webhook_endpoint(request: HttpRequest, endpoint_id: int, payload: EndpointPatch):
     user = require_scope(request, "admin")
     endpoint = selectors.endpoint_get(user=user, endpoint_id=endpoint_id)
@@ -58,7 +72,7 @@ def update_webhook_endpoint(request: HttpRequest, endpoint_id: int, payload: End
 
 @router.delete(
     "/webhooks/endpoints/{endpoint_id}",
-    response={HTTPStatus.NO_CONTENT: None},
+    response={HTTPStatus.NO_CONTENT: None, **errors(404, 422)},
     url_name="delete_webhook_endpoint",
 )
 def delete_webhook_endpoint(request: HttpRequest, endpoint_id: int):
@@ -69,7 +83,7 @@ def delete_webhook_endpoint(request: HttpRequest, endpoint_id: int):
 
 @router.post(
     "/webhooks/endpoints/{endpoint_id}/rotate-secret",
-    response=EndpointWithSecretOut,
+    response={HTTPStatus.OK: EndpointWithSecretOut, **errors(404, 422)},
     url_name="rotate_webhook_secret",
 )
 def rotate_webhook_secret(request: HttpRequest, endpoint_id: int):
@@ -80,7 +94,7 @@ def rotate_webhook_secret(request: HttpRequest, endpoint_id: int):
 
 @router.post(
     "/webhooks/endpoints/{endpoint_id}/ping",
-    response={HTTPStatus.ACCEPTED: DeliveryOut},
+    response={HTTPStatus.ACCEPTED: DeliveryOut, **errors(404, 409, 422)},
     url_name="ping_webhook_endpoint",
 )
 def ping_webhook_endpoint(request: HttpRequest, endpoint_id: int):
@@ -89,7 +103,11 @@ def ping_webhook_endpoint(request: HttpRequest, endpoint_id: int):
     return HTTPStatus.ACCEPTED, services.endpoint_ping(endpoint=endpoint, user=user)
 
 
-@router.get("/webhooks/deliveries", response=list[DeliveryOut], url_name="list_webhook_deliveries")
+@router.get(
+    "/webhooks/deliveries",
+    response={HTTPStatus.OK: list[DeliveryOut], **errors(422)},
+    url_name="list_webhook_deliveries",
+)
 @paginate(DeliveryPagination)
 def list_webhook_deliveries(
     request: HttpRequest,
@@ -101,7 +119,11 @@ def list_webhook_deliveries(
     return selectors.delivery_list(user=user, endpoint_id=endpoint, status=status, event_type=event_type)
 
 
-@router.get("/webhooks/deliveries/{delivery_id}", response=DeliveryDetailOut, url_name="get_webhook_delivery")
+@router.get(
+    "/webhooks/deliveries/{delivery_id}",
+    response={HTTPStatus.OK: DeliveryDetailOut, **errors(404, 422)},
+    url_name="get_webhook_delivery",
+)
 def get_webhook_delivery(request: HttpRequest, delivery_id: UUID):
     user = require_scope(request, "admin")
     return selectors.delivery_get(user=user, delivery_id=delivery_id)
@@ -109,7 +131,7 @@ def get_webhook_delivery(request: HttpRequest, delivery_id: UUID):
 
 @router.post(
     "/webhooks/deliveries/{delivery_id}/replay",
-    response={HTTPStatus.ACCEPTED: DeliveryOut},
+    response={HTTPStatus.ACCEPTED: DeliveryOut, **errors(404, 409, 422)},
     url_name="replay_webhook_delivery",
 )
 def replay_webhook_delivery(request: HttpRequest, delivery_id: UUID):

@@ -2,6 +2,7 @@ from datetime import datetime
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import StrictBool
 
 from apps.core.vocabulary import TLPLevel
 
@@ -14,7 +15,7 @@ class EndpointIn(Schema):
     event_types: list[str] = Field(..., min_length=1, max_length=50)
     secret: str = Field("", max_length=200, description="Empty: AMAS generates one (shown once).")
     max_classification: ClassificationLiteral = "amber"
-    active: bool = True
+    active: StrictBool = True
 
 
 class EndpointPatch(Schema):
@@ -22,7 +23,7 @@ class EndpointPatch(Schema):
     url: str | None = Field(None, min_length=1, max_length=2048)
     event_types: list[str] | None = Field(None, min_length=1, max_length=50)
     max_classification: ClassificationLiteral | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class EndpointOut(Schema):
