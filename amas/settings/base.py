@@ -167,6 +167,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "staticfiles"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Uploads are staged here and moved into storage on commit (apps/knowledge/staging.py); on the
+# same filesystem as MEDIA_ROOT the move is a rename. Stale files (a killed process) are swept.
+AMAS_STAGING_DIR = env.path("AMAS_STAGING_DIR", default=str(VAR_DIR / "staging"))
+AMAS_STAGING_MAX_AGE_SECONDS = env.int("AMAS_STAGING_MAX_AGE_SECONDS", default=3600)
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Bounded waits on Redis: a stalled Redis (SIGSTOP, network loss) must turn into a quick 503 or a

@@ -63,15 +63,15 @@ got_request_exception.connect(_remember, dispatch_uid="amas-outage-remember")
 
 
 def _postgres_up() -> bool:
+    """On a connection of its own: the request's may be broken, or inside a transaction that
+    closing it would ruin."""
     try:
-        connection.close()  # the request's connection may be broken; this one is fresh
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        params = {**connection.get_connection_params(), "connect_timeout": 2}
+        with connection.Database.connect(**params) as probe_connection:
+            probe_connection.execute("SELECT 1")
         return True
     except Exception:  # any failure means "down"
         return False
-    finally:
-        connection.close()
 
 
 def _redis_up() -> bool:

@@ -4,7 +4,6 @@ uploaded name is only metadata."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -15,6 +14,7 @@ from django.core.files.base import File
 from django.db import transaction
 
 from apps.core.exceptions import PayloadTooLarge
+from apps.knowledge import staging
 from apps.knowledge.models import Artefact
 
 CHUNK_BYTES = 1024 * 1024
@@ -57,31 +57,33 @@ def artefact_create(
     produced_by_agent: str = "",
 ) -> Artefact:
     """Store a file through Django's storage API (local files, or S3 when configured), hashing it
-    while it streams in chunks so large files are never held in memory whole."""
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in file.chunks():
-        digest.update(chunk)
-        size += len(chunk)
-    file.seek(0)
-    head = file.read(4096)
-    file.seek(0)
+    while it streams in chunks so large files are never held in memory whole. The file reaches
+    storage only when the surrounding transaction commits (apps/knowledge/staging.py): a rolled
+    back request or a killed process leaves nothing in storage."""
+    staged = staging.stage(file)
     name = safe_filename(file.name)
     artefact = Artefact(
         organization_id=task.organization_id,
         task=task,
         step=step,
         original_name=name,
-        size=size,
-        sha256=digest.hexdigest(),
-        detected_type=detect_type(head),
+        size=staged.size,
+        sha256=staged.sha256,
+        detected_type=detect_type(staged.head),
         content_type=(getattr(file, "content_type", "") or "")[:100],
         produced_by_agent=produced_by_agent,
         uploaded_by=uploaded_by,
     )
+    artefact.file.name = artefact.file.field.generate_filename(artefact, name)
     with transaction.atomic():
-        artefact.file.save(name, file, save=False)
         artefact.save()
+        artefact_id = artefact.pk
+        staging.publish_on_commit(
+            staged,
+            storage=artefact.file.storage,
+            key=artefact.file.name,
+            on_renamed=lambda saved: Artefact.objects.filter(pk=artefact_id).update(file=saved),
+        )
     return artefact
 
 

@@ -14,7 +14,8 @@ from apps.knowledge.models import Artefact
 from apps.users.services import organization_get_or_create, token_create
 from tests.tasks.factories import make_task
 
-pytestmark = pytest.mark.django_db
+# transaction=True: an artefact's file reaches storage when its transaction commits.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 BODY = b"MZ\x90\x00 sample " * 500

@@ -60,7 +60,7 @@ def test_file_names_never_act_as_paths(raw, safe):
     assert safe_filename(raw) == safe
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the file reaches storage on commit
 def test_stored_under_our_key_with_the_name_as_metadata(organization, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
     task = Task.objects.create(organization=organization, title="t", task_type="file_analysis")

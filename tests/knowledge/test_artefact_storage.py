@@ -15,7 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploaded
 from apps.knowledge.services import artefact_create
 from tests.tasks.factories import make_task
 
-pytestmark = pytest.mark.django_db
+# transaction=True: an artefact's file reaches storage when its transaction commits.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
