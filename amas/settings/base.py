@@ -478,3 +478,9 @@ CELERY_BEAT_SCHEDULE["dispatch-webhooks"] = {
     "schedule": env.float("AMAS_WEBHOOK_SWEEP_SECONDS", default=30.0),
     "options": {"queue": "webhooks"},
 }
+# Event sinks (apps/eventsinks): publishes ride on the webhooks queue; the sweep re-queues lost retries.
+CELERY_BEAT_SCHEDULE["dispatch-event-sinks"] = {
+    "task": "eventsinks.dispatch_due",
+    "schedule": env.float("AMAS_EVENT_SINK_SWEEP_SECONDS", default=30.0),
+    "options": {"queue": "webhooks"},
+}

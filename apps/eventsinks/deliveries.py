@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.vocabulary import Classification
 from apps.eventsinks import transport
 from apps.eventsinks.models import EventSink, SinkDelivery, SinkDeliveryStatus
@@ -27,6 +28,13 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 BACKOFF_BASE = 5.0  # seconds before the 2nd attempt; doubles up to BACKOFF_MAX
 BACKOFF_MAX = 900.0
+SWEEP_GRACE_SECONDS = 60.0
+
+DELIVERIES = metrics.counter(
+    "amas_event_sink_deliveries_total",
+    "Event-sink publish attempts by sink kind and outcome.",
+    ["kind", "outcome"],
+)
 
 
 def subscribed(sink: EventSink, event_type: str) -> bool:
@@ -112,7 +120,8 @@ def delivery_attempt(*, delivery_id: str) -> str:
     """Publish one pending delivery; on failure schedule the next attempt (or give up)."""
     with transaction.atomic():
         delivery = (
-            SinkDelivery.objects.select_for_update(skip_locked=True)
+            # of=self: lock the delivery only; the joined sink row is updated by every attempt.
+            SinkDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("sink")
             .filter(pk=delivery_id, status=SinkDeliveryStatus.PENDING)
             .first()
@@ -142,6 +151,7 @@ def delivery_attempt(*, delivery_id: str) -> str:
     EventSink.objects.filter(pk=sink.pk).update(
         consecutive_failures=0, total_successes=F("total_successes") + 1, last_success_at=now
     )
+    DELIVERIES.inc(kind=sink.kind, outcome="succeeded")
     return "succeeded"
 
 
@@ -159,8 +169,23 @@ def _failed(delivery: SinkDelivery, sink: EventSink, error: str, now: Any) -> st
         last_failure_at=now,
         last_error=error[:500],
     )
-    if delivery.status == SinkDeliveryStatus.PENDING:
+    outcome = "retrying" if delivery.status == SinkDeliveryStatus.PENDING else "failed"
+    DELIVERIES.inc(kind=sink.kind, outcome=outcome)
+    if outcome == "retrying":
         countdown = (delivery.next_attempt_at - now).total_seconds()
         transaction.on_commit(lambda: enqueue([delivery.id], countdown=countdown))
-        return "retrying"
-    return "failed"
+    return outcome
+
+
+def deliveries_dispatch_due(*, limit: int = 500) -> int:
+    """Beat sweep: queue pending deliveries overdue by a minute (a retry message lost with a
+    worker or the broker). Should one be attempted twice at once, both may publish: delivery is at
+    least once and consumers deduplicate on message_id."""
+    cutoff = timezone.now() - timedelta(seconds=SWEEP_GRACE_SECONDS)
+    due = list(
+        SinkDelivery.objects.filter(status=SinkDeliveryStatus.PENDING, next_attempt_at__lte=cutoff)
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    enqueue(due)
+    return len(due)

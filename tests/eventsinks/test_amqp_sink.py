@@ -14,14 +14,14 @@ from apps.tasks.models import TaskEvent
 from apps.tasks.services import task_create
 
 
-def wait_until(condition, timeout: float = 60.0):
+def wait_until(condition, timeout: float = 60.0, describe=lambda: ""):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()
         if result:
             return result
         time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"condition not met in time {describe()}")
 
 
 def make_sink(user, url, exchange, **fields):
@@ -48,16 +48,22 @@ def test_a_task_s_events_reach_the_exchange_confirmed_and_persistent(
     sink = make_sink(org_admin, rabbitmq.url, consumer.exchange)
     task = create_task(org_admin)
 
-    received = []
-
-    def completed():
-        received.extend(consumer.drain())
-        return any(m.properties.get("type") == "task.completed" for m in received)
-
-    wait_until(completed)
+    wait_until(lambda: TaskEvent.objects.filter(task=task, type="task.completed").exists())
     expected = {
         f"{e.task_id}:{e.seq}": e.type for e in TaskEvent.objects.filter(task=task, type__startswith="task.")
     }
+    wait_until(
+        lambda: (
+            SinkDelivery.objects.filter(sink=sink, status="succeeded").count() == len(expected)
+            and not SinkDelivery.objects.filter(sink=sink).exclude(status="succeeded").exists()
+        ),
+        describe=lambda: list(
+            SinkDelivery.objects.filter(sink=sink).values_list(
+                "event_type", "status", "attempts", "last_error"
+            )
+        ),
+    )
+    received = consumer.drain()
     bodies = [json.loads(m.body) for m in received]
     assert {b["id"]: b["type"] for b in bodies} == expected  # each task event once
     for message, body in zip(received, bodies, strict=True):
@@ -65,7 +71,6 @@ def test_a_task_s_events_reach_the_exchange_confirmed_and_persistent(
         assert message.properties["delivery_mode"] == 2  # persistent
         assert message.delivery_info["routing_key"] == body["type"]
         assert body["task"]["id"] == str(task.id)
-    wait_until(lambda: not SinkDelivery.objects.filter(sink=sink).exclude(status="succeeded").exists())
     sink.refresh_from_db()
     assert sink.healthy and sink.total_successes == len(expected)
 
@@ -108,3 +113,36 @@ def test_a_broker_that_is_down_means_a_retry_with_the_same_message_id(
     sink.refresh_from_db()
     assert sink.healthy and sink.consecutive_failures == 0
     assert deliveries.delivery_attempt(delivery_id=delivery.pk) == "skipped"  # done is done
+
+
+def metric_value(name: str, **labels) -> float:
+    from apps.core import metrics
+
+    text = metrics.render()[0].decode()
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    assert wanted, "no labels given"
+    return 0.0
+
+
+@pytest.mark.django_db
+def test_overdue_retries_are_swept_and_attempts_counted(org_admin, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from amas.stack import free_port
+
+    sink = make_sink(org_admin, f"amqp://guest:guest@127.0.0.1:{free_port()}/", "amas.down")
+    with django_capture_on_commit_callbacks(execute=True):
+        create_task(org_admin)
+    delivery = SinkDelivery.objects.get(sink=sink, event_type="task.created")
+    before = metric_value("amas_event_sink_deliveries_total", kind="amqp", outcome="retrying")
+    deliveries.delivery_attempt(delivery_id=delivery.pk)
+    assert metric_value("amas_event_sink_deliveries_total", kind="amqp", outcome="retrying") == before + 1
+
+    assert deliveries.deliveries_dispatch_due() == 0  # its retry is not overdue yet
+    SinkDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+    assert deliveries.deliveries_dispatch_due() == 1
