@@ -1,15 +1,20 @@
 """Event sinks: message brokers an organisation's admins register next to webhooks, and the
 delivery of task and step events to them (AMQP 0-9-1 / RabbitMQ)."""
 
+import re
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from apps.core.crypto import EncryptedTextField
 from apps.core.models import TimeStampedModel
 from apps.core.vocabulary import Classification
+
+EVENT_PATTERN = re.compile(r"^(\*|(task|step)\.(\*|[a-z_]+))$")
 
 
 class SinkKind(models.TextChoices):
@@ -54,6 +59,21 @@ class EventSink(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        errors = {}
+        parts = urlsplit(self.url or "")
+        if parts.scheme != "amqp" or not parts.hostname:
+            errors["url"] = "Use an amqp://user:password@host:port/vhost URL."
+        bad = [t for t in self.event_types or [] if not isinstance(t, str) or not EVENT_PATTERN.match(t)]
+        if not self.event_types or bad:
+            errors["event_types"] = (
+                f"Unknown event types or patterns: {', '.join(map(str, bad))}."
+                if bad
+                else "Choose at least one."
+            )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def healthy(self) -> bool | None:

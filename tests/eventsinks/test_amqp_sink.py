@@ -146,3 +146,20 @@ def test_overdue_retries_are_swept_and_attempts_counted(org_admin, django_captur
     assert deliveries.deliveries_dispatch_due() == 0  # its retry is not overdue yet
     SinkDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
     assert deliveries.deliveries_dispatch_due() == 1
+
+
+@pytest.mark.django_db
+def test_the_admin_names_what_is_wrong_with_a_sink(org_admin):
+    from django.core.exceptions import ValidationError
+
+    sink = EventSink(
+        organization=org_admin.organization,
+        name="bad",
+        url="http://broker.example:5672/",
+        exchange="x",
+        event_types=["task.*", "tasks.created"],
+    )
+    with pytest.raises(ValidationError) as info:
+        sink.full_clean()
+    assert "amqp://" in str(info.value.message_dict["url"])
+    assert "tasks.created" in str(info.value.message_dict["event_types"])
