@@ -454,10 +454,11 @@ class Neo4jGraphStore(GraphStore):
         self, source: EntityKey, target: EntityKey, *, organization_id: int, max_depth: int = 4
     ) -> Subgraph | None:
         org = int(organization_id)
-        if self.get(source, organization_id=org) is None or self.get(target, organization_id=org) is None:
+        start = self.get(source, organization_id=org)
+        if start is None or self.get(target, organization_id=org) is None:
             raise UnknownEntity("Unknown entity.")
         if source == target:
-            return Subgraph(nodes=[self.get(source, organization_id=org)], edges=[])
+            return Subgraph(nodes=[start], edges=[])
         rows = self._read(
             SHORTEST_PATH, source=entity_key(source), target=entity_key(target), org=org, sep=SEP
         )
