@@ -1,0 +1,149 @@
+"""Faults injected into the supervised stack under a submission loop. After each fault: every
+accepted task is terminal within lease + 30 s and completed, every step has exactly one Result,
+the API never answered 500 (503 or no listener at all during the fault), a websocket following a
+task across the fault saw every event, no stray files, and the audit chain is intact."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connections
+
+from apps.audit.selectors import audit_chain_verify
+from apps.knowledge.models import Artefact
+from apps.tasks.models import TERMINAL_STATUSES, Result, Task, TaskStep
+from apps.users.services import token_create
+from tests.resilience.harness import LEASE_SECONDS, Submitter, follow_task_events, running_stack
+from tests.resilience.outages import postgres_stopped
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SETTLE_SECONDS = LEASE_SECONDS + 30
+
+
+@pytest.fixture
+def token(analyst) -> str:
+    return token_create(user=analyst, name="load", scopes=["tasks:read", "tasks:write"]).secret
+
+
+def wait_all_terminal(task_ids: list[str], timeout: float = SETTLE_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        connections.close_all()  # after a Postgres restart too
+        try:
+            open_ = Task.objects.filter(pk__in=task_ids).exclude(status__in=TERMINAL_STATUSES).count()
+        except Exception:  # Postgres still coming back
+            open_ = -1
+        if open_ == 0:
+            return
+        assert time.monotonic() < deadline, f"{open_} accepted task(s) not terminal after {timeout}s"
+        time.sleep(0.25)
+
+
+def assert_settled(stack, submitter: Submitter, *, fault_answers: set[str]) -> None:
+    accepted = submitter.accepted
+    assert accepted, f"nothing was accepted: {submitter.answers}"
+    wait_all_terminal(accepted)
+    statuses = set(Task.objects.filter(pk__in=accepted).values_list("status", flat=True))
+    assert statuses == {"completed"}, statuses
+    steps = TaskStep.objects.filter(task_id__in=accepted, is_aggregate=False)
+    assert set(steps.values_list("status", flat=True)) == {"completed"}
+    results = Result.objects.filter(task_id__in=accepted)
+    assert results.count() == steps.count()  # exactly one Result per step
+    assert "500" not in submitter.answers, submitter.answers
+    assert set(submitter.answers) <= {"201"} | fault_answers, submitter.answers
+    assert audit_chain_verify().ok
+    # No stray files: nothing staged is left over, and storage holds only what rows point at.
+    var = stack.root / "var"
+    staged = list((var / "staging").glob("*")) if (var / "staging").exists() else []
+    assert staged == []
+    stored = {p.relative_to(var / "media").as_posix() for p in (var / "media").rglob("*") if p.is_file()}
+    assert stored <= set(Artefact.objects.values_list("file", flat=True))
+
+
+def follow_in_background(stack, token: str, task_id: str):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(follow_task_events, stack.url(), token, task_id)
+    pool.shutdown(wait=False)
+    return future
+
+
+def assert_no_event_lost(seqs: list[int], task_id: str) -> None:
+    last = Task.objects.get(pk=task_id).last_event_seq
+    assert seqs == list(range(seqs[0], seqs[-1] + 1)), seqs  # contiguous from the snapshot on
+    assert seqs[-1] == last
+
+
+def submit_long(stack, token: str, seconds: float) -> str:
+    import httpx
+
+    response = httpx.post(
+        f"{stack.url()}/api/v1/tasks",
+        json={
+            "title": "followed",
+            "task_type": "custom",
+            "agents": ["test_slow"],
+            "parameters": {"test_slow": {"seconds": seconds}},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_killed_processes_are_restarted_and_no_work_is_lost(tmp_path: Path, token):
+    with running_stack(tmp_path) as stack:
+        with Submitter(stack.url(), token) as submitter:
+            time.sleep(2)
+            stack.kill("worker")  # main process and its pool children, mid-step
+            time.sleep(3)
+            stack.kill("beat")
+            time.sleep(1)
+            stack.kill("web")
+            time.sleep(1)
+            stack.wait_ready()
+            time.sleep(2)
+        assert stack.restarts("worker") >= 1 and stack.restarts("beat") >= 1 and stack.restarts("web") >= 1
+        # While daphne was down the client found no listener: a refused connection, never a 500.
+        assert_settled(stack, submitter, fault_answers={"ConnectError", "RemoteProtocolError", "ReadError"})
+        retried = TaskStep.objects.filter(task_id__in=submitter.accepted, attempt__gt=1).count()
+        print(f"answers={dict(submitter.answers)} accepted={len(submitter.accepted)} re-run steps={retried}")
+
+
+def test_redis_stall_and_restart_lose_nothing(tmp_path: Path, token):
+    with running_stack(tmp_path) as stack:
+        followed = submit_long(stack, token, seconds=8)
+        events = follow_in_background(stack, token, followed)
+        with Submitter(stack.url(), token) as submitter:
+            time.sleep(2)
+            pid = int(stack.redis.pidfile.read_text())
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(3)
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(1)
+            stack.redis.stop()  # SHUTDOWN: the append-only file keeps the queues
+            time.sleep(1)
+            stack.redis.start()
+            time.sleep(3)
+        assert_settled(stack, submitter, fault_answers={"503", "ReadTimeout"})
+        assert_no_event_lost(events.result(timeout=120), followed)
+        print(f"answers={dict(submitter.answers)} accepted={len(submitter.accepted)}")
+
+
+def test_postgres_restart_loses_nothing(tmp_path: Path, token):
+    with running_stack(tmp_path) as stack:
+        followed = submit_long(stack, token, seconds=8)
+        events = follow_in_background(stack, token, followed)
+        with Submitter(stack.url(), token) as submitter:
+            time.sleep(2)
+            with postgres_stopped():
+                time.sleep(3)
+            time.sleep(3)
+        assert_settled(stack, submitter, fault_answers={"503"})
+        assert_no_event_lost(events.result(timeout=120), followed)
+        print(f"answers={dict(submitter.answers)} accepted={len(submitter.accepted)}")
