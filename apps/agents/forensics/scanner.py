@@ -139,6 +139,8 @@ class Scanner:
         for indicator in extract_indicators(text):
             index = bisect.bisect_right(starts, indicator.start) - 1
             item = found[index]
+            if indicator.kind == "ipv4" and _version_context(found, index):
+                continue  # "FileVersion 10.0.19041.1" is a version number, not an address
             key = (indicator.kind, indicator.value)
             if key in indicators:
                 indicators[key]["count"] += 1
@@ -483,6 +485,14 @@ class Scanner:
                     detail=", ".join(broken[:5]),
                 )
             )
+
+
+def _version_context(found: list[dict], index: int) -> bool:
+    """A dotted quad in a version resource: the string itself or the key just before it (PE
+    version info stores 'FileVersion' and its value as neighbouring UTF-16 strings) names a
+    version."""
+    window = found[max(0, index - 2) : index + 1]
+    return any("version" in item["value"].lower() for item in window)
 
 
 def _truncation(data: bytes, file_type: ft.FileType, metadata: dict) -> str:
