@@ -187,6 +187,7 @@ class Submitter:
         self.url, self.token, self.seconds, self.every = url, token, seconds, every
         self.answers: Counter[str] = Counter()
         self.accepted: list[str] = []
+        self.timeline: list[tuple[float, str]] = []  # (monotonic time, answer)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -198,12 +199,22 @@ class Submitter:
             while not self._stop.is_set():
                 try:
                     response = client.post("/api/v1/tasks", json=body)
-                    self.answers[str(response.status_code)] += 1
+                    answer = str(response.status_code)
                     if response.status_code == 201:
                         self.accepted.append(response.json()["id"])
                 except httpx.HTTPError as exc:
-                    self.answers[type(exc).__name__] += 1
+                    answer = type(exc).__name__
+                self.answers[answer] += 1
+                self.timeline.append((time.monotonic(), answer))
                 self._stop.wait(self.every)
+
+    def unavailable_seconds(self) -> float:
+        """From the first answer that was not a 201 to the first 201 after the last such answer."""
+        bad = [t for t, answer in self.timeline if answer != "201"]
+        if not bad:
+            return 0.0
+        back = [t for t, answer in self.timeline if answer == "201" and t > bad[-1]]
+        return (back[0] if back else bad[-1]) - bad[0]
 
     def __enter__(self) -> Submitter:
         self._thread.start()
