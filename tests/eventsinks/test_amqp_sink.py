@@ -163,3 +163,26 @@ def test_the_admin_names_what_is_wrong_with_a_sink(org_admin):
         sink.full_clean()
     assert "amqp://" in str(info.value.message_dict["url"])
     assert "tasks.created" in str(info.value.message_dict["event_types"])
+
+
+@pytest.mark.django_db
+def test_failing_sinks_show_in_service_health(org_admin, rabbitmq):
+    from django.utils import timezone
+
+    from apps.core.service_health import service_health
+
+    def node():
+        return next(n for n in service_health()["nodes"] if n["name"] == "event_sinks")
+
+    ok = make_sink(org_admin, rabbitmq.url, "amas.ok", name="ok")
+    assert node()["state"] == "up"
+    EventSink.objects.filter(pk=ok.pk).update(last_success_at=timezone.now())
+    bad = make_sink(org_admin, rabbitmq.url, "amas.bad", name="bad")
+    EventSink.objects.filter(pk=bad.pk).update(
+        consecutive_failures=3, last_failure_at=timezone.now(), last_error="ConnectionRefusedError"
+    )
+    state = node()
+    assert state["state"] == "degraded" and "bad" in state["detail"]
+    assert state["info"]["sinks"]["bad"]["error"] == "ConnectionRefusedError"
+    EventSink.objects.filter(pk=ok.pk).update(consecutive_failures=1, last_failure_at=timezone.now())
+    assert node()["state"] == "down"
