@@ -154,9 +154,11 @@ def resolver_allowed(resolver):
     return override_settings(AMAS_EGRESS_ALLOWLIST=["127.0.0.1"], AMAS_DNS_RESOLVERS_ALLOWED=[resolver])
 
 
-def test_a_resolver_that_denies_everything_is_not_believed(api):
+def test_a_resolver_that_denies_everything_is_not_believed(api, settings):
     with dns_server("") as (resolver, _), resolver_allowed(resolver):
         params = {"osint": {"resolvers": [resolver], "rdap": False, "narrative": False}}
+        settings.AMAS_DNS_RESOLVERS_ALLOWED = [resolver]  # a task may name only allowed resolvers
+        settings.AMAS_EGRESS_ALLOWLIST = ["127.0.0.1"]
         task = run(
             api,
             title="who",
@@ -174,12 +176,14 @@ def test_a_resolver_that_denies_everything_is_not_believed(api):
     assert "The name does not exist in DNS" not in {f["title"] for f in result.data["findings"]}
 
 
-def test_an_nxdomain_from_a_credible_resolver_is_stated(api):
+def test_an_nxdomain_from_a_credible_resolver_is_stated(api, settings):
     with (
         dns_server(ROOT_SOA + "example.org. 300 IN A 192.0.2.1\n") as (resolver, _),
         resolver_allowed(resolver),
     ):
         params = {"osint": {"resolvers": [resolver], "rdap": False, "narrative": False}}
+        settings.AMAS_DNS_RESOLVERS_ALLOWED = [resolver]  # a task may name only allowed resolvers
+        settings.AMAS_EGRESS_ALLOWLIST = ["127.0.0.1"]
         task = run(
             api,
             title="who",

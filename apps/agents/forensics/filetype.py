@@ -290,6 +290,11 @@ def extension_check(name: str, file_type: FileType) -> dict:
     ext = extension_of(name)
     mismatch = bool(ext) and ext in KNOWN_EXTENSIONS and file_type not in (EMPTY, DATA)
     mismatch = mismatch and ext not in file_type.extensions
+    # Source code that embeds HTML or XML (templates, exporters) is still source code: between
+    # passive text kinds a "mismatch" is no evidence of anything.
+    text_like = (TEXT, HTML, XML, UTF16_TEXT)
+    if file_type in text_like and any(ext in t.extensions for t in (*text_like, SCRIPT)):
+        mismatch = False
     double = _double_extension(name)
     return {
         "extension": ext,
