@@ -77,7 +77,8 @@ def parse_target(raw: str) -> Target:
 def task_target_kinds(task: Task) -> set[str]:
     """The kinds a task offers to agents: its target's kind, plus `file` when it has attachments."""
     kinds = {parse_target(task.target).kind}
-    if task.pk and task.artefacts.exists():
+    # preview_has_files: the New task form's plan preview, before the files are stored.
+    if getattr(task, "preview_has_files", False) or (task.pk and task.artefacts.exists()):
         kinds.add("file")
         kinds.discard("none")
     return kinds

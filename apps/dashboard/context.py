@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from apps.agents.registry import agent_registry
 from apps.agents.selectors import agent_config_list
-from apps.dashboard import presenters
+from apps.dashboard import presenters, reports
 from apps.dashboard.charts import hourly_chart
 from apps.knowledge.graph import get_graph_store
 from apps.knowledge.search import SimilarTask, similar_tasks
@@ -269,9 +269,14 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
         context.update(steps=board.task_steps(task=task), candidates=explanation.get("candidates", []))
     if TASK_RESULTS in sections:
         results = list(task_selectors.task_results(task=task))
+        summary_text = str((task.summary or {}).get("text") or "").strip()
         for result in results:
-            result.blocks = presenters.result_blocks(result.data)
+            result.report = reports.result_report(result.data, summary=result.summary)
             result.raw = presenters.pretty_json(result.data)
+            known = result.agent in agent_registry
+            result.agent_label = agent_registry.get(result.agent).label if known else result.agent
+            # The task's summary card shows this text already: once is enough.
+            result.show_summary = result.summary.strip() != summary_text
         calls = task_provider_calls(task=task)
         context.update(
             results=results,
@@ -281,7 +286,7 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
             calls=calls,
             calls_cost=sum((c.cost for c in calls), start=0),
             entities=task_entities(user=user, task=task),
-            summary_blocks=presenters.result_blocks((task.summary or {}).get("data") or {}),
+            summary_report=reports.result_report((task.summary or {}).get("data") or {}),
             raw_task=presenters.pretty_json(
                 {
                     "id": str(task.pk),

@@ -20,7 +20,7 @@ SCHEDULES = [("once", "Run once, now"), ("interval", "Every N seconds"), ("cron"
 
 
 def agent_choices() -> list[tuple[str, str]]:
-    return [(a.type, f"{a.label} ({a.type})") for a in agent_registry.items() if not a.aggregator]
+    return [(a.type, a.label) for a in agent_registry.items() if not a.aggregator]
 
 
 class TaskForm(forms.Form):
@@ -297,3 +297,48 @@ class TaskFilterForm(forms.Form):
     def ordering(self) -> tuple[str, ...]:
         sort = self.cleaned_data.get("sort") if self.is_valid() else None
         return SORTS.get(sort or "-created", SORTS["-created"])
+
+
+# ------------------------------------------------------------------------------ error summary
+
+
+def _anchor(bound: Any) -> str:
+    """The id a summary link jumps to: the input itself (the first option of a choice group)."""
+    return str(bound.id_for_label or bound.auto_id)
+
+
+def mark_invalid(form: forms.Form) -> None:
+    """aria-invalid and aria-describedby on the inputs of fields with errors, so a screen reader
+    reads the message with the field (the message is rendered by _field.html with this id)."""
+    for name in form.errors:
+        if name == forms.forms.NON_FIELD_ERRORS or name not in form.fields:
+            continue
+        bound = form[name]
+        described = [f"{bound.auto_id}_error"] + ([f"{bound.auto_id}_helptext"] if bound.help_text else [])
+        form.fields[name].widget.attrs.update(
+            {"aria-invalid": "true", "aria-describedby": " ".join(described)}
+        )
+
+
+def error_summary(
+    form: forms.Form, param_forms: list[AgentParamsForm], file_error: str | None
+) -> list[dict[str, str]]:
+    """Every error on the page as {href, text} for the summary at the top of the form."""
+    entries = [{"href": "#task-form", "text": str(e)} for e in form.non_field_errors()]
+    for name, errors in form.errors.items():
+        if name in form.fields:
+            bound = form[name]
+            entries += [{"href": f"#{_anchor(bound)}", "text": f"{bound.label}: {e}"} for e in errors]
+    if file_error:
+        entries.append({"href": "#id_files", "text": f"Files: {file_error}"})
+    for pf in param_forms:
+        if not pf.is_bound or not pf.errors:
+            continue
+        for name, errors in pf.errors.items():
+            if name in pf.fields:
+                bound = pf[name]
+                href, label = f"#{_anchor(bound)}", f"{pf.agent.label}, {bound.label}"
+            else:
+                href, label = f"#params-{pf.agent.type}", pf.agent.label
+            entries += [{"href": href, "text": f"{label}: {e}"} for e in errors]
+    return entries

@@ -3,7 +3,7 @@ site root by amas/urls.py)."""
 
 from django.urls import path
 
-from apps.dashboard.views import audit, knowledge, overview, tasks, tokens
+from apps.dashboard.views import artefacts, audit, knowledge, overview, tasks, tokens
 
 urlpatterns = [
     path("", overview.home, name="home"),
@@ -18,6 +18,7 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/cancel/", tasks.task_cancel, name="task_cancel"),
     path("tasks/<uuid:task_id>/retry/", tasks.task_retry, name="task_retry"),
     path("tasks/<uuid:task_id>/similar/", knowledge.similar_tasks_partial, name="similar_tasks_partial"),
+    path("artefacts/<uuid:artefact_id>/image", artefacts.artefact_image, name="artefact_image"),
     path("search/", knowledge.search_page, name="search"),
     path("graph/", knowledge.graph_page, name="graph"),
     path("audit/", audit.audit_page, name="audit"),

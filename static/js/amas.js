@@ -272,6 +272,35 @@
   });
   document.addEventListener("htmx:wsClose", function (e) { setLiveState(e.target, "closed", "reconnecting…"); });
 
+  /* Copy buttons (hashes, tokens): data-copy holds the text; the button says it worked. */
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-copy]");
+    if (!button) { return; }
+    var text = button.getAttribute("data-copy");
+    var done = function () {
+      var was = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = was; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { selectText(button); });
+    } else {
+      selectText(button);
+    }
+  });
+
+  /* Without the clipboard API (plain http): select the text so Ctrl+C copies it. */
+  function selectText(button) {
+    var target = button.parentNode.querySelector("code, input");
+    if (!target) { return; }
+    if (target.select) { target.select(); return; }
+    var range = document.createRange();
+    range.selectNodeContents(target);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
   document.addEventListener("click", function (e) {
     var pause = e.target.closest("#monitor-pause");
     if (pause) {
@@ -306,6 +335,30 @@
     /* New task: show only the inputs of the chosen schedule and agent mode. */
     var form = e.target.closest("form[data-task-form]");
     if (form) { syncTaskForm(form); }
+  });
+
+  /* New task: a file attached is a file task at once (the plan preview asks with has_files). */
+  document.addEventListener("change", function (e) {
+    if (e.target.type !== "file" || !e.target.form) { return; }
+    var flag = e.target.form.querySelector("[data-has-files]");
+    if (flag) { flag.value = e.target.files && e.target.files.length ? "1" : ""; }
+  }, true);
+
+  /* A form's error summary takes the focus; its links move the focus to the field. */
+  function focusErrorSummary(root) {
+    var summary = (root || document).querySelector("[data-error-summary]");
+    if (summary) { summary.focus(); }
+  }
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("[data-error-summary] a[href^='#']");
+    if (!link) { return; }
+    var field = document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) { return; }
+    e.preventDefault();
+    var details = field.closest("details");
+    if (details) { details.open = true; }
+    field.scrollIntoView({block: "center"});
+    field.focus();
   });
 
   function syncTaskForm(form) {
@@ -358,6 +411,10 @@
     if (box && e.detail.successful) { box.hidden = true; }
   });
 
+  document.addEventListener("DOMContentLoaded", function () { focusErrorSummary(document); });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    if (e.detail && e.detail.elt) { focusErrorSummary(e.detail.elt.parentNode || document); }
+  });
   document.addEventListener("DOMContentLoaded", function () {
     rememberTitles();
     document.querySelectorAll("form[data-task-form]").forEach(syncTaskForm);

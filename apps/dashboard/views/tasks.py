@@ -17,7 +17,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.agents.planner import plan_for_task
+from apps.agents.targets import parse_target
 from apps.core.exceptions import ApplicationError, Conflict, NotFound, PermissionDenied
+from apps.core.vocabulary import task_types
 from apps.dashboard import context as pages
 from apps.dashboard.forms import (
     AgentParamsForm,
@@ -25,6 +27,8 @@ from apps.dashboard.forms import (
     TaskForm,
     agent_param_forms,
     agent_parameters,
+    error_summary,
+    mark_invalid,
     param_forms_valid,
 )
 from apps.dashboard.rendering import forbidden, requested_section, section_template
@@ -167,10 +171,15 @@ def task_new(request: HttpRequest) -> HttpResponse:
         status = HTTPStatus.UNPROCESSABLE_ENTITY
         if files and not file_error:
             file_error = "Choose the files again: a browser does not keep them after an error."
+        mark_invalid(form)
+        for pf in param_forms:
+            mark_invalid(pf)
+        errors = error_summary(form, param_forms, file_error)
     else:
         form = TaskForm()
         param_forms = agent_param_forms()
-    context = {"form": form, "param_forms": param_forms, "file_error": file_error}
+        errors = []
+    context = {"form": form, "param_forms": param_forms, "file_error": file_error, "errors": errors}
     section = requested_section(request, NEW_SECTIONS)
     return render(request, section_template("dashboard/tasks/new.html", section), context, status=status)
 
@@ -186,6 +195,45 @@ def _plan_view(plan: Any) -> dict[str, Any]:
     }
 
 
+def _anything_chosen(request: HttpRequest, has_files: bool) -> bool:
+    data = request.POST
+    return bool(
+        has_files
+        or (data.get("target") or "").strip()
+        or (data.get("description") or "").strip()
+        or data.get("agent_mode") == "manual"
+        or data.get("task_type", TaskForm.base_fields["task_type"].initial)
+        != TaskForm.base_fields["task_type"].initial
+    )
+
+
+TARGET_WORDS = {
+    "none": "no target",
+    "text": "free text",
+    "ip": "an IP address",
+    "url": "a URL",
+    "email": "an e-mail address",
+    "hash": "a file hash",
+    "cve": "a CVE",
+    "domain": "a domain name",
+}
+
+
+def _plain_plan_error(message: str, form: TaskForm, has_files: bool) -> str:
+    """The decision engine's 'No enabled agent takes <type> tasks on a <kind> target' in words
+    an analyst uses, with what to do about it."""
+    if not message.startswith("No enabled agent takes"):
+        return message
+    data = form.cleaned_data
+    kind = "file" if has_files and not data["target"].strip() else parse_target(data["target"]).kind
+    what = "attached files" if kind == "file" else TARGET_WORDS.get(kind, f"a {kind}")
+    return (
+        f"No agent can run a “{task_types.label(data['task_type'])}” task on {what} at "
+        f"TLP:{data['classification'].upper()}. Try another task type, a different target, "
+        "or choose the agents yourself."
+    )
+
+
 @login_required
 @require_POST
 def task_plan_preview(request: HttpRequest) -> HttpResponse:
@@ -195,7 +243,10 @@ def task_plan_preview(request: HttpRequest) -> HttpResponse:
         return forbidden(request, "Your role can read tasks but not create them.")
     form = TaskForm(request.POST)
     plan, error = None, None
-    if form.is_valid():
+    has_files = bool(request.POST.get("has_files") or request.FILES)
+    if not _anything_chosen(request, has_files):
+        pass  # a blank form: nothing to plan yet, and nothing wrong either
+    elif form.is_valid():
         draft = Task(
             organization_id=user.organization_id,
             created_by=user,
@@ -207,17 +258,15 @@ def task_plan_preview(request: HttpRequest) -> HttpResponse:
             priority=form.cleaned_data["priority"],
             classification=form.cleaned_data["classification"],
         )
+        # The files are stored only on submit: the draft says it will have some.
+        draft.preview_has_files = has_files
         try:
             plan = _plan_view(plan_for_task(draft))
         except ApplicationError as exc:
-            error = exc.message
+            error = _plain_plan_error(exc.message, form, has_files)
     else:
-        error = "Fix the fields marked below to see the plan."
-    context = {
-        "plan": plan,
-        "plan_error": error,
-        "has_files": bool(request.POST.get("has_files") or request.FILES),
-    }
+        error = "Fix the fields marked in the form to see the plan."
+    context = {"plan": plan, "plan_error": error, "has_files": has_files}
     if request.htmx:
         return render(request, "dashboard/tasks/_plan.html", context)
     context.update(form=form, param_forms=agent_param_forms(request.POST))
