@@ -153,6 +153,9 @@ AMAS_TRUSTED_PROXIES = env.list("AMAS_TRUSTED_PROXIES", default=[])
 for _network in AMAS_TRUSTED_PROXIES:
     ipaddress.ip_network(_network, strict=False)  # a typo must stop start-up, not open the door
 AMAS_PROXY_COUNT = env.int("AMAS_PROXY_COUNT", default=0)
+# DNS servers ('ip[:port]') a task may ask the OSINT agent to use; agent configurations (admins)
+# set any. Every resolver also passes the egress policy (apps/core/egress.py).
+AMAS_DNS_RESOLVERS_ALLOWED = env.list("AMAS_DNS_RESOLVERS_ALLOWED", default=[])
 AMAS_MASK_EMAILS_IN_LOGS = env.bool("AMAS_MASK_EMAILS_IN_LOGS", default=True)
 # Multipart API bodies (attachments) may be this large; other API bodies AMAS_MAX_BODY_BYTES.
 AMAS_MAX_UPLOAD_BYTES = env.int("AMAS_MAX_UPLOAD_BYTES", default=256 * 1024 * 1024)

@@ -18,9 +18,29 @@ TaskStep = Any
 
 
 class AgentParams(BaseModel):
-    """Base for agent parameter schemas; unknown keys are refused so typos surface as 422s."""
+    """Base for agent parameter schemas; unknown keys are refused so typos surface as 422s.
+
+    A task's parameters are merged over the agent configuration's (set by an admin). Parameters
+    that reach the worker's file system or pick where network traffic goes belong to the admin:
+    list them in ADMIN_ONLY, and override `task_parameters_problem` for finer rules."""
 
     model_config = ConfigDict(extra="forbid")
+
+    ADMIN_ONLY: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def task_parameters_problem(cls, values: dict[str, Any]) -> tuple[str, str] | None:
+        """(field, message) when a task may not ask for these values, else None."""
+        for name in sorted(cls.ADMIN_ONLY & set(values)):
+            return name, "is set by an admin in the agent's configuration, not per task"
+        return None
+
+    @classmethod
+    def from_config_and_task(cls, config: dict[str, Any], task: dict[str, Any]) -> AgentParams:
+        """The parameters a step runs with: the task's over the configuration's, except those the
+        admin alone sets (also for tasks stored before a parameter became admin-only)."""
+        allowed = {key: value for key, value in task.items() if key not in cls.ADMIN_ONLY}
+        return cls.model_validate({**config, **allowed})
 
 
 class AgentError(Exception):

@@ -5,8 +5,9 @@ pages through the egress helper, indicators from text; graph relations for what 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
+from django.conf import settings
 from pydantic import Field, field_validator
 
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
@@ -17,6 +18,13 @@ from apps.agents.netintel.graph import INDICATOR_KINDS, GraphBuilder
 from apps.agents.netintel.narrative import narrate
 from apps.agents.targets import Target, parse_target
 from apps.core.egress import EgressError, EgressRefused, parse_nameserver
+
+
+def _normalised(server: str) -> tuple[str, int] | str:
+    try:
+        return parse_nameserver(server)
+    except ValueError:
+        return server
 
 
 class OsintParams(AgentParams):
@@ -35,6 +43,22 @@ class OsintParams(AgentParams):
     ca_bundle: str = Field("", description="Extra CA bundle (PEM path) to trust when fetching pages.")
     max_indicators: int = Field(1000, ge=0)
     narrative: bool = True
+
+    # A CA bundle is a path on the worker (a task naming one would probe its file system), and
+    # resolvers send DNS wherever they point: both are the admin's. A task may pick resolvers
+    # only from AMAS_DNS_RESOLVERS_ALLOWED; every resolver also passes the egress policy.
+    ADMIN_ONLY: ClassVar[frozenset[str]] = frozenset({"ca_bundle"})
+
+    @classmethod
+    def task_parameters_problem(cls, values: dict[str, Any]) -> tuple[str, str] | None:
+        if problem := super().task_parameters_problem(values):
+            return problem
+        resolvers = values.get("resolvers") or []
+        allowed = {_normalised(server) for server in settings.AMAS_DNS_RESOLVERS_ALLOWED}
+        for index, server in enumerate(resolvers if isinstance(resolvers, list) else []):
+            if not isinstance(server, str) or _normalised(server) not in allowed:
+                return f"resolvers.{index}", "is not a resolver an admin allows (AMAS_DNS_RESOLVERS_ALLOWED)"
+        return None
 
     @field_validator("resolvers")
     @classmethod
@@ -70,7 +94,10 @@ class OsintAgent(Agent):
     default_timeout_seconds = 300
 
     def check_health(self, params: OsintParams) -> tuple[bool, str]:  # type: ignore[override]
-        return dns_records.resolver_health(params.resolvers, params.dns_timeout)
+        try:
+            return dns_records.resolver_health(params.resolvers, params.dns_timeout)
+        except EgressRefused as exc:
+            return False, str(exc)
 
     def run(self, ctx: AgentContext) -> AgentResult:
         return _Investigation(ctx, ctx.parameters).run()
@@ -128,12 +155,17 @@ class _Investigation:
     def dns(self, name: str) -> None:
         self.ctx.check_cancelled()
         self.ctx.progress(10, f"DNS for {name}")
-        result = dns_records.lookup_name(
-            name,
-            nameservers=self.params.resolvers,
-            timeout=self.params.dns_timeout,
-            record_types=self.params.record_types,
-        )
+        try:
+            result = dns_records.lookup_name(
+                name,
+                nameservers=self.params.resolvers,
+                timeout=self.params.dns_timeout,
+                record_types=self.params.record_types,
+            )
+        except EgressRefused as exc:  # a configured resolver the egress policy does not allow
+            self.errors.append({"stage": "dns", "error": str(exc)})
+            self.coverage.missed(f"DNS for {name}", "egress_refused", str(exc))
+            return
         self.data["dns"] = result
         self.errors += [{"stage": "dns", "error": e} for e in result["errors"]]
         status = result["status"]
@@ -197,9 +229,14 @@ class _Investigation:
     def reverse(self, ip: str) -> None:
         self.ctx.check_cancelled()
         self.ctx.progress(20, f"reverse DNS for {ip}")
-        result = dns_records.lookup_ptr(
-            ip, nameservers=self.params.resolvers, timeout=self.params.dns_timeout
-        )
+        try:
+            result = dns_records.lookup_ptr(
+                ip, nameservers=self.params.resolvers, timeout=self.params.dns_timeout
+            )
+        except EgressRefused as exc:
+            self.errors.append({"stage": "reverse_dns", "error": str(exc)})
+            self.coverage.missed(f"reverse DNS for {ip}", "egress_refused", str(exc))
+            return
         self.data["reverse_dns"] = result
         self.errors += [{"stage": "reverse_dns", "error": e} for e in result["errors"]]
         if not result["errors"]:

@@ -6,7 +6,7 @@ a remediation line; the result carries an overall risk score."""
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -25,6 +25,8 @@ from apps.core.egress import EgressError, EgressRefused, egress_get, probing_aut
 
 
 class SecurityParams(AgentParams):
+    ADMIN_ONLY: ClassVar[frozenset[str]] = frozenset({"ca_bundle"})  # a path on the worker: the admin's
+
     ca_bundle: str = Field("", description="CA bundle (PEM path) that decides trust; empty: the system's.")
     tls_timeout: float = Field(10.0, gt=0, le=60)
     fetch_timeout: float = Field(15.0, gt=0, le=120)

@@ -171,15 +171,19 @@ def parse_nameserver(value: str) -> tuple[str, int]:
 
 
 def dns_resolver(nameservers: list[str], *, timeout: float = 3.0) -> dns.resolver.Resolver:
-    """A dnspython resolver on the given 'ip[:port]' servers, or the system's when empty."""
+    """A dnspython resolver on the given 'ip[:port]' servers, or the system's when empty.
+    Raises EgressRefused for a server the egress policy does not allow (loopback, private ...),
+    except the admin's own AMAS_EGRESS_RESOLVERS."""
     if not nameservers:
         resolver = dns.resolver.Resolver()
     else:
         resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [
-            dns.nameserver.Do53Nameserver(address, port)
-            for address, port in map(parse_nameserver, nameservers)
-        ]
+        servers = [parse_nameserver(server) for server in nameservers]
+        own = {parse_nameserver(server) for server in settings.AMAS_EGRESS_RESOLVERS}
+        for server in servers:
+            if server not in own:  # a query to a resolver is traffic to it: the same policy
+                check_address(server[0], server[0])
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(address, port) for address, port in servers]
     resolver.timeout = timeout
     resolver.lifetime = timeout
     return resolver

@@ -179,8 +179,8 @@ def _step_execute(step_id: int, task_id: Any, celery_task_id: str) -> StepOutcom
     started = time.monotonic()
     try:
         agent_class = agent_registry.get(step.agent_type)
-        params = agent_class.Params.model_validate(
-            {**(step.agent_config.get("parameters") or {}), **(task.parameters.get(step.agent_type) or {})}
+        params = agent_class.Params.from_config_and_task(
+            step.agent_config.get("parameters") or {}, task.parameters.get(step.agent_type) or {}
         )
     except (KeyError, PydanticValidationError) as exc:
         return step_fail(step_id, owner, f"Cannot start agent {step.agent_type}: {exc}", started=started)

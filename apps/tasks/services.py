@@ -60,8 +60,14 @@ def _validate(
                 f"parameters.{key}: parameters are keyed by agent type and {key!r} is not an agent.",
                 extra={"field": f"parameters.{key}"},
             )
+        params_class = agent_registry.get(key).Params
+        if isinstance(value, dict) and (problem := params_class.task_parameters_problem(value)):
+            where, message = problem
+            raise ValidationFailed(
+                f"parameters.{key}.{where} {message}.", extra={"field": f"parameters.{key}.{where}"}
+            )
         try:
-            agent_registry.get(key).Params.model_validate(value)
+            params_class.model_validate(value)
         except PydanticValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

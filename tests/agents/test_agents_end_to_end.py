@@ -31,7 +31,11 @@ def internet():
         dns_server(ZONE) as (resolver, _),
         http_server(rdap) as rdap_server,
         http_server(shop) as shop_server,
-        override_settings(AMAS_EGRESS_ALLOWLIST=["127.0.0.1"], AMAS_EGRESS_RESOLVERS=[resolver]),
+        override_settings(
+            AMAS_EGRESS_ALLOWLIST=["127.0.0.1"],
+            AMAS_EGRESS_RESOLVERS=[resolver],
+            AMAS_DNS_RESOLVERS_ALLOWED=[resolver],
+        ),
     ):
         yield {"resolver": resolver, "rdap": rdap_server.url("").rstrip("/"), "shop": shop_server}
 
