@@ -1,8 +1,10 @@
 """Response cache: L1 in the process (LRU with TTL), L2 in Redis (TTL), shared by all processes.
 
 The key is a hash of the provider-independent request (messages, parameters, operation) and is
-namespaced by classification, so an answer computed for TLP:CLEAR data is never served to a
-TLP:RED call or the other way round, even for identical text.
+namespaced by organisation and classification. By organisation: a "cached" answer would tell one
+tenant that another submitted the same text, so tenants never share entries (calls outside any
+organisation share the "none" namespace). By classification: an answer computed for TLP:CLEAR
+data is never served to a TLP:RED call or the other way round, even for identical text.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ def enabled() -> bool:
     return settings.AMAS_PROVIDER_CACHE_TTL > 0
 
 
-def make_key(*, classification: str, operation: str, payload: dict[str, Any]) -> str:
+def make_key(
+    *, organization_id: int | None, classification: str, operation: str, payload: dict[str, Any]
+) -> str:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(f"{operation}\n{canonical}".encode()).hexdigest()
-    return f"{classification}:{operation}:{digest}"
+    tenant = f"org{int(organization_id)}" if organization_id is not None else "none"
+    return f"{tenant}:{classification}:{operation}:{digest}"
 
 
 def get(key: str) -> dict[str, Any] | None:

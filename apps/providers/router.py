@@ -403,6 +403,7 @@ def generate(
     cache_key = ""
     if use_cache and cache.enabled():
         cache_key = cache.make_key(
+            organization_id=call.organization_id,
             classification=level,
             operation="generate",
             payload={
