@@ -6,14 +6,17 @@ from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core import context
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 
 from apps.core import crypto
 from apps.core.client_address import client_address
+from apps.users.lockout import sign_in_locked_response
 from apps.users.mfa import SECOND_FACTOR_TYPES, mfa_missing, mfa_required
 from apps.users.models import Role, User
 
@@ -34,6 +37,17 @@ class AccountAdapter(DefaultAccountAdapter):
         if mfa_missing(request.user):
             return reverse("mfa_activate_totp")
         return super().get_login_redirect_url(request)
+
+    def pre_authenticate(self, request: HttpRequest, **credentials: object) -> None:
+        """Too many failed sign-ins (per address or per account): 429 with Retry-After, not the
+        form again with 200 (allauth's behaviour)."""
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError as exc:
+            if exc.code != "too_many_login_attempts":
+                raise
+            key = self._get_login_attempts_cache_key(request, **credentials)
+            raise ImmediateHttpResponse(sign_in_locked_response(request, key=key)) from None
 
     def get_client_ip(self, request: HttpRequest) -> str:
         """allauth's sign-in limits count per address: the same trusted-proxy rule as the rest
