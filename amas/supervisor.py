@@ -33,7 +33,7 @@ from typing import IO
 
 log = logging.getLogger("amas.supervisor")
 
-# Stop order: the web process first (no new requests), beat (no new schedules), the worker last.
+# Stop order: the web process (no new requests) and beat (no new schedules), then the workers.
 STOP_ORDER = ("web", "beat", "worker")
 
 
@@ -168,33 +168,43 @@ class Supervisor:
 
     # ------------------------------------------------------------------ stopping
 
-    def _ordered(self) -> list[Program]:
-        rank = {name: i for i, name in enumerate(STOP_ORDER)}
-        return sorted(self.programs, key=lambda p: rank.get(p.name, len(STOP_ORDER)))
+    @staticmethod
+    def _is_worker(program: Program) -> bool:
+        return program.name.startswith("worker")
 
     def stop(self) -> None:
+        """Web processes and beat first (together), then the workers with the grace period."""
         self._stopping.set()
-        for program in self._ordered():
+        front = [p for p in self.programs if not self._is_worker(p)]
+        front.sort(key=lambda p: STOP_ORDER.index(p.name) if p.name in STOP_ORDER else len(STOP_ORDER))
+        self._stop_together(front, timeout=min(self.grace, 10.0))
+        self._stop_together([p for p in self.programs if self._is_worker(p)], timeout=self.grace)
+        self.say("supervisor", "all processes stopped")
+
+    def _stop_together(self, programs: list[Program], *, timeout: float) -> None:
+        alive = []
+        for program in programs:
             process = program.process
             if process is None or process.poll() is not None:
                 self._kill_group(program)
                 continue
-            is_worker = program.name == "worker"
-            self.say(
-                "supervisor",
-                f"stopping {program.name}" + (" (warm: running steps finish)" if is_worker else ""),
-            )
+            warm = " (warm: running steps finish)" if self._is_worker(program) else ""
+            self.say("supervisor", f"stopping {program.name}{warm}")
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + (self.grace if is_worker else min(self.grace, 10.0))
-            while process.poll() is None and time.monotonic() < deadline and not self._force.is_set():
-                time.sleep(0.1)
-            if process.poll() is None:
+            alive.append(program)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._force.is_set():
+            if all(p.process is not None and p.process.poll() is not None for p in alive):
+                break
+            time.sleep(0.1)
+        for program in alive:
+            assert program.process is not None
+            if program.process.poll() is None:
                 self.say("supervisor", f"{program.name} did not stop in time; killing it")
             self._kill_group(program)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-        self.say("supervisor", "all processes stopped")
+                program.process.wait(timeout=5)
 
 
 def main(argv: list[str] | None = None) -> None:
