@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ppdeep
@@ -218,6 +219,50 @@ def hash_set_import(*, hash_set: HashSet, text: str) -> dict[str, int]:
         added += 1
     HashEntry.objects.bulk_create(batch, batch_size=1000)
     return {"added": added, "duplicate": duplicate, "invalid": invalid}
+
+
+BUILTIN_YARA = Path(__file__).with_name("yara") / "amas_builtin.yar"
+BUILTIN_YARA_NAME = "amas-builtin"
+
+
+@transaction.atomic
+def yara_builtin_install(*, by: Any = None) -> YaraRule:
+    """Create or update the shipped rule set (apps/agents/forensics/yara/): versioned like any
+    admin rule, so an update shows as a new revision."""
+    source = BUILTIN_YARA.read_text()
+    existing = YaraRule.objects.filter(name=BUILTIN_YARA_NAME).first()
+    return yara_rule_save(
+        rule=existing,
+        name=BUILTIN_YARA_NAME,
+        source=source,
+        severity="suspicious",
+        enabled=existing.enabled if existing else True,
+        description="Rules shipped with AMAS (written for AMAS; source and licence in the file header).",
+        by=by,
+    )
+
+
+@transaction.atomic
+def hash_set_import_dpkg(*, info_dir: Path, name: str = "Debian installed packages") -> tuple[HashSet, dict]:
+    """The installed Debian packages' file MD5s (`<info_dir>/*.md5sums`) as a global known-good
+    set, each entry noted with its package and path. Re-running adds what is new."""
+    hash_set, _ = HashSet.objects.get_or_create(
+        name=name,
+        organization=None,
+        defaults={
+            "kind": HashSetKind.KNOWN_GOOD,
+            "source": f"dpkg md5sums in {info_dir}",
+            "description": "Files of the packages installed on the AMAS host, as dpkg recorded them.",
+        },
+    )
+    lines = []
+    for path in sorted(Path(info_dir).glob("*.md5sums")):
+        package = path.name.removesuffix(".md5sums")
+        for raw in path.read_text(errors="replace").splitlines():
+            digest, _, file_path = raw.strip().partition("  ")
+            if digest:
+                lines.append(f"{digest},{package}: /{file_path.strip()}")
+    return hash_set, hash_set_import(hash_set=hash_set, text="\n".join(lines))
 
 
 def hash_entries_count(*, organization_id: int) -> int:
