@@ -8,6 +8,7 @@ from typing import Any
 import pefile
 
 from apps.agents.forensics.content import shannon_entropy
+from apps.agents.forensics.pe_extras import long_section_names, signature, version_info
 from apps.agents.forensics.timeline import iso
 
 # Grouped by what they let a program do; any of them alone is common, several together are not.
@@ -72,7 +73,11 @@ def pe_metadata(data: bytes) -> dict[str, Any]:
     except pefile.PEFormatError as exc:
         return {"error": f"Malformed PE: {exc}"}
     try:
-        return _describe(pe)
+        described = _describe(pe)
+        described["version_info"] = version_info(pe)
+        described["signature"] = signature(pe, data)
+        described["long_section_names"] = long_section_names(pe, data)
+        return described
     finally:
         pe.close()
 
