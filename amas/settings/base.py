@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.dashboard.context_processors.navigation",
+                "apps.dashboard.context_processors.accounts",
             ],
         },
     }
@@ -128,6 +129,7 @@ ACCOUNT_RATE_LIMITS: dict[str, str] | bool = {"login_failed": "10/m/ip,5/5m/key"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = False
 MFA_TOTP_ISSUER = "AMAS"
+MFA_FORMS = {"activate_totp": "apps.dashboard.account_forms.StableActivateTOTPForm"}
 ACCOUNT_ADAPTER = "apps.users.adapters.AccountAdapter"
 MFA_ADAPTER = "apps.users.adapters.MFAAdapter"
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", default=300)

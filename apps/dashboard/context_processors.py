@@ -24,6 +24,7 @@ _NAV: tuple[tuple[str, str, str, str], ...] = (
     ("search", "Search", "search", "user"),
     ("graph", "Graph", "graph", "user"),
     ("audit", "Audit", "audit", "org_admin"),
+    ("health", "Health", "service_health", "org_admin"),
 )
 
 
@@ -40,7 +41,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     items = [
         NavItem(key=key, label=label, url=url)
         for key, label, url, audience in _resolved()
-        if audience == "user" or (audience == "org_admin" and user.is_org_admin)
+        if audience == "user" or (audience == "org_admin" and (user.is_org_admin or user.is_staff))
     ]
     path = request.path
     # The longest matching prefix is the active section ("/" only matches itself).
@@ -59,3 +60,27 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         "nav_logout_url": reverse("account_logout"),
         "nav_admin_url": reverse("admin:index") if user.is_staff else None,
     }
+
+
+def accounts(request: HttpRequest) -> dict[str, object]:
+    """What the sign-in and account pages say: whether sign-up is open (the login page invites to
+    it only then) and why this user must use two-factor authentication."""
+    from allauth.account.adapter import get_adapter
+
+    from apps.users.mfa import mfa_required
+
+    user = getattr(request, "user", None)
+    reason = ""
+    if user is not None and mfa_required(user):
+        if user.is_staff or user.is_superuser or getattr(user, "is_org_admin", False):
+            reason = (
+                "Your account can change users, providers and settings for everyone in your "
+                "organisation, so a stolen password alone must not be enough to sign in as you."
+            )
+        else:
+            reason = (
+                "This installation requires two-factor authentication for every account: tasks and "
+                "their results can hold sensitive material, so a stolen password alone must not be "
+                "enough to sign in."
+            )
+    return {"signup_open": get_adapter(request).is_open_for_signup(request), "mfa_reason": reason}

@@ -411,6 +411,18 @@
     if (box && e.detail.successful) { box.hidden = true; }
   });
 
+  /* The Menu button of small screens. */
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.querySelector("[data-nav-button]");
+    if (!button) { return; }
+    var header = button.closest(".site-header");
+    header.classList.add("js-nav");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = header.classList.toggle("nav-open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  });
   document.addEventListener("DOMContentLoaded", function () { focusErrorSummary(document); });
   document.addEventListener("htmx:afterSettle", function (e) {
     if (e.detail && e.detail.elt) { focusErrorSummary(e.detail.elt.parentNode || document); }

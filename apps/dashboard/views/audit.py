@@ -12,7 +12,6 @@ from django.core.paginator import Paginator
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseForbidden,
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from apps.audit.selectors import AuditFilters, audit_event_types, audit_list
 from apps.audit.services import audit_record
+from apps.dashboard.rendering import forbidden
 from apps.users.decorators import login_required
 from apps.users.trust import StepUpRequired, require_trust
 
@@ -51,7 +51,7 @@ def _filters(request: HttpRequest) -> AuditFilters:
 @require_GET
 def audit_page(request: HttpRequest) -> HttpResponse:
     if not request.user.is_org_admin:
-        return HttpResponseForbidden("Only organisation admins can read the audit trail.")
+        return forbidden(request, "Only organisation admins can read the audit trail.")
     filters = _filters(request)
     page = Paginator(audit_list(user=request.user, filters=filters), PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -92,7 +92,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     """Every matching event as JSON lines, oldest first (so the chain reads in order). A
     sensitive action: low-trust requests are sent to re-authenticate first."""
     if not request.user.is_org_admin:
-        return HttpResponseForbidden("Only organisation admins can export the audit trail.")
+        return forbidden(request, "Only organisation admins can export the audit trail.")
     try:
         require_trust(request)
     except StepUpRequired as exc:
