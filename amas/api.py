@@ -101,6 +101,7 @@ def _register_routers() -> None:
     api.add_router("/", webhooks_router)
     api.add_router("/", "apps.providers.api.router")
     api.add_router("/", "apps.knowledge.api.router")
+    api.add_router("/", "apps.cases.api.router")
 
 
 _register_routers()

@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"core"},
     {"users", "audit"},
     {"agents"},
-    {"providers", "knowledge", "webhooks", "eventsinks", "tasks"},
+    {"providers", "knowledge", "webhooks", "eventsinks", "tasks", "cases"},
     {"dashboard", "ops"},
     {"amas"},
 ]

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.knowledge",
     "apps.webhooks",
     "apps.eventsinks",
+    "apps.cases",
     "apps.ops",
     "apps.dashboard",
 ]

@@ -82,6 +82,16 @@ class World:
         )
 
     @cached_property
+    def investigation(self) -> Any:
+        from apps.cases.services import investigation_add_task, investigation_create
+
+        investigation = investigation_create(
+            user=self.users[Role.ANALYST], title=f"{MARKER} case", tags=["orga-case"]
+        )
+        investigation_add_task(investigation=investigation, task=self.task, by=self.users[Role.ANALYST])
+        return investigation
+
+    @cached_property
     def token(self) -> Any:
         from apps.users.services import token_create
 
@@ -151,6 +161,26 @@ def _task(w: World) -> dict:
 
 
 TASK_BODY = {"title": "t", "task_type": "investigation", "target": "example.org"}
+
+
+def _case(w: World) -> dict:
+    return {"investigation_id": w.investigation.id}
+
+
+CASE_WRITE = expect(UNAUTH, FORBIDDEN, OK, OK, NOT_FOUND)
+CASE_CREATE = expect(UNAUTH, FORBIDDEN, CREATED, CREATED, NOT_FOUND)
+STIX_BUNDLE = {
+    "type": "bundle",
+    "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",
+    "objects": [
+        {
+            "type": "domain-name",
+            "spec_version": "2.1",
+            "id": "domain-name--3c10e93f-798e-5a26-a0c1-08156efab7f5",
+            "value": "imported.example",
+        }
+    ],
+}
 
 API_MATRIX: dict[tuple[str, str], Case] = {
     # tasks
@@ -237,6 +267,46 @@ API_MATRIX: dict[tuple[str, str], Case] = {
             "keep": {"kind": "domain", "value": "a.example"},
             "duplicate": {"kind": "domain", "value": "b.example"},
         },
+    ),
+    # investigations (apps/cases): as tasks - viewers read, analysts and admins write, org-scoped
+    ("GET", "/investigations"): Case(ANY_MEMBER, needs=("investigation",)),
+    ("POST", "/investigations"): Case(
+        expect(UNAUTH, FORBIDDEN, CREATED, CREATED, CREATED), body=lambda w: {"title": "c"}
+    ),
+    ("GET", "/investigations/{investigation_id}"): Case(ORG_READ, _case),
+    ("PATCH", "/investigations/{investigation_id}"): Case(
+        CASE_WRITE, _case, body=lambda w: {"status": "in_progress"}
+    ),
+    ("GET", "/investigations/{investigation_id}/tasks"): Case(ORG_READ, _case),
+    ("POST", "/investigations/{investigation_id}/tasks"): Case(
+        CASE_WRITE, _case, body=lambda w: {"task_id": str(w.task.id)}
+    ),
+    ("POST", "/investigations/{investigation_id}/tasks/new"): Case(
+        CASE_CREATE, _case, body=lambda w: TASK_BODY
+    ),
+    ("POST", "/investigations/{investigation_id}/follow-ups"): Case(
+        CASE_CREATE,
+        _case,
+        body=lambda w: {"origin_task_id": str(w.task.id), "kind": "domain", "value": "example.org"},
+    ),
+    ("GET", "/investigations/{investigation_id}/comments"): Case(ORG_READ, _case),
+    ("POST", "/investigations/{investigation_id}/comments"): Case(
+        CASE_CREATE, _case, body=lambda w: {"body": "a comment"}
+    ),
+    ("PUT", "/investigations/{investigation_id}/tags"): Case(
+        CASE_WRITE, _case, body=lambda w: {"tags": ["x"]}
+    ),
+    ("GET", "/investigations/{investigation_id}/timeline"): Case(ORG_READ, _case),
+    ("GET", "/investigations/{investigation_id}/entities"): Case(ORG_READ, _case, needs=("graph",)),
+    ("GET", "/investigations/{investigation_id}/stix"): Case(ORG_READ, _case, needs=("graph",)),
+    ("POST", "/investigations/{investigation_id}/stix"): Case(CASE_WRITE, _case, body=lambda w: STIX_BUNDLE),
+    ("GET", "/tasks/{task_id}/stix"): Case(ORG_READ, _task, needs=("graph",)),
+    ("GET", "/tasks/{task_id}/comments"): Case(ORG_READ, _task),
+    ("POST", "/tasks/{task_id}/comments"): Case(CASE_CREATE, _task, body=lambda w: {"body": "a comment"}),
+    ("GET", "/tasks/{task_id}/tags"): Case(ORG_READ, _task),
+    ("PUT", "/tasks/{task_id}/tags"): Case(CASE_WRITE, _task, body=lambda w: {"tags": ["x"]}),
+    ("GET", "/tagged/tasks"): Case(
+        ANY_MEMBER, query=lambda w: {"tag": "orga-case"}, needs=("investigation",)
     ),
 }
 
