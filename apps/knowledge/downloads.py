@@ -4,13 +4,14 @@ file never renders in our origin)."""
 
 from __future__ import annotations
 
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 
 from apps.knowledge.models import Artefact
 from apps.knowledge.storage import artefact_presigned_url
 
 
-def artefact_download_response(artefact: Artefact) -> HttpResponse:
+def artefact_download_response(artefact: Artefact) -> HttpResponseBase:
     presigned = artefact_presigned_url(artefact)
     if presigned is not None:
         redirect = HttpResponseRedirect(presigned)

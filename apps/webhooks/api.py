@@ -25,7 +25,7 @@ router = Router(tags=["webhooks"])
 
 class DeliveryPagination(BoundedPagination):
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(page_size=50, **kwargs)  # type: ignore[arg-type]
+        super().__init__(page_size=50, **kwargs)
 
 
 @router.get(
