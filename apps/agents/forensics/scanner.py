@@ -21,6 +21,7 @@ from apps.agents.forensics.pdf import pdf_metadata
 from apps.agents.forensics.pe import pe_metadata
 from apps.agents.forensics.rules import CompiledRuleset, yara_scan
 from apps.agents.forensics.verdict import finding
+from apps.agents.forensics.xmp import xmp_metadata
 from apps.agents.indicators import extract_indicators
 
 IMAGE_TYPES = {ft.PNG, ft.JPEG, ft.GIF, ft.TIFF, ft.WEBP, ft.BMP}
@@ -86,6 +87,8 @@ class Scanner:
             self._metadata(node, data, file_type)
         except Exception as exc:  # one parser's bug on hostile input must not lose the file
             node["metadata"]["parser"] = {"error": f"{type(exc).__name__}: {exc}"}
+        if (xmp := xmp_metadata(data)) is not None:
+            node["metadata"]["xmp"] = xmp
         if truncated := _truncation(data, file_type, node["metadata"]):
             node["metadata"].setdefault("truncation", {})["truncated"] = truncated
         if self.ruleset is not None:
