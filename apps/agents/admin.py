@@ -1,5 +1,5 @@
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from apps.agents.models import AgentConfig, AuthorisedTarget, DecisionSettings, EgressAllowlistEntry
 from apps.agents.registry import agent_registry
 from apps.agents.services import agent_config_health_check
+from apps.users.models import User
 
 
 class AgentConfigForm(forms.ModelForm):
@@ -47,7 +48,7 @@ class AgentConfigForm(forms.ModelForm):
         current = self.instance.agent_type if self.instance and self.instance.pk else None
         if current and current not in types:
             types = [*types, current]
-        self.fields["agent_type"].choices = [(t, t) for t in types]
+        cast(forms.ChoiceField, self.fields["agent_type"]).choices = [(t, t) for t in types]
         if self.instance and self.instance.pk and self.instance.secrets:
             stored = ", ".join(sorted(self.instance.secrets))
             self.fields["new_secrets"].help_text = (
@@ -160,7 +161,7 @@ class AuthorisedTargetAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: AuthorisedTarget, form: Any, change: bool) -> None:
         if not change:
-            obj.added_by = request.user
+            obj.added_by = cast(User, request.user)  # the admin is signed in
         super().save_model(request, obj, form, change)
 
 

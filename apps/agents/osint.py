@@ -5,7 +5,7 @@ pages through the egress helper, indicators from text; graph relations for what 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django.conf import settings
 from pydantic import Field, field_validator
@@ -100,7 +100,7 @@ class OsintAgent(Agent):
             return False, str(exc)
 
     def run(self, ctx: AgentContext) -> AgentResult:
-        return _Investigation(ctx, ctx.parameters).run()
+        return _Investigation(ctx, cast(OsintParams, ctx.parameters)).run()  # validated by Params
 
 
 class _Investigation:

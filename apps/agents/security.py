@@ -6,7 +6,7 @@ a remediation line; the result carries an overall risk score."""
 from __future__ import annotations
 
 import ssl
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pydantic import Field
 
@@ -61,7 +61,7 @@ class SecurityAgent(Agent):
         return True, f"{len(RULES)} secret rules compiled; {len(params.ports)} ports in the check list"
 
     def run(self, ctx: AgentContext) -> AgentResult:
-        return _Assessment(ctx, ctx.parameters).run()
+        return _Assessment(ctx, cast(SecurityParams, ctx.parameters)).run()  # validated by Params
 
 
 class _Assessment:
@@ -89,8 +89,8 @@ class _Assessment:
             self.secrets(text, source)
         self.ctx.progress(95, "scoring")
         self.findings = by_severity(self.findings)
-        score, level = risk(self.findings)
-        score, level = self.qualified(score, level)
+        raw_score, level = risk(self.findings)
+        score, level = self.qualified(raw_score, level)
         counts: dict[str, int] = {}
         for f in self.findings:
             counts[f["severity"]] = counts.get(f["severity"], 0) + 1

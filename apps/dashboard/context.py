@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 import redis
 from django.conf import settings
@@ -126,7 +127,8 @@ def agent_rows(*, user: User, since: datetime) -> list[AgentRow]:
                 target_kinds=[],
                 registered=False,
             )
-        config.admin_url = reverse("admin:agents_agentconfig_change", args=[config.pk])
+        # Rows carry what their template shows (attributes for the page only, never saved).
+        config.admin_url = reverse("admin:agents_agentconfig_change", args=[config.pk])  # type: ignore[attr-defined]
         row.configs.append(config)
     stats = board.agent_stats(user=user, since=since)
     running = board.steps_running_by_agent(user=user)
@@ -220,14 +222,14 @@ def task_provider_calls(*, task: Task, limit: int = 100) -> list[Any]:
 def task_entities(*, user: User, task: Task, limit: int = 200) -> list[Any] | None:
     """Entities the task's results put in the knowledge graph (None: the graph store failed)."""
     try:
-        entities = get_graph_store().task_entities(str(task.pk), organization_id=user.organization_id)
+        entities = get_graph_store().task_entities(str(task.pk), organization_id=task.organization_id)
     except Exception:  # an unreachable Neo4j must not take the task page down
         log.warning("task entities: the graph store failed", exc_info=True)
         return None
     entities = list(entities)[:limit]
     graph = reverse("graph")
     for entity in entities:
-        entity.graph_url = f"{graph}?{urlencode({'kind': entity.kind, 'value': entity.value})}"
+        entity.graph_url = f"{graph}?{urlencode({'kind': entity.kind, 'value': entity.value})}"  # type: ignore[attr-defined]
     return entities
 
 
@@ -271,12 +273,14 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
         results = list(task_selectors.task_results(task=task))
         summary_text = str((task.summary or {}).get("text") or "").strip()
         for result in results:
-            result.report = reports.result_report(result.data, summary=result.summary)
-            result.raw = presenters.pretty_json(result.data)
+            # Attributes for the template only (never saved); django-stubs knows the columns.
+            result.report = reports.result_report(result.data, summary=result.summary)  # type: ignore[attr-defined]
+            result.raw = presenters.pretty_json(result.data)  # type: ignore[attr-defined]
             known = result.agent in agent_registry
-            result.agent_label = agent_registry.get(result.agent).label if known else result.agent
+            label = agent_registry.get(result.agent).label if known else result.agent
+            result.agent_label = label  # type: ignore[attr-defined]
             # The task's summary card shows this text already: once is enough.
-            result.show_summary = result.summary.strip() != summary_text
+            result.show_summary = result.summary.strip() != summary_text  # type: ignore[attr-defined]
         calls = task_provider_calls(task=task)
         context.update(
             results=results,
@@ -313,7 +317,7 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
     return context
 
 
-def similar_tasks_context(*, user: User, task_id: object) -> dict[str, Any]:
+def similar_tasks_context(*, user: User, task_id: UUID | str) -> dict[str, Any]:
     """The similar-tasks fragment of a task page (raises NotFound for a task the user cannot see)."""
     task = task_selectors.task_get(user=user, task_id=task_id)
     similar: list[SimilarTask] = similar_tasks(user=user, task=task, limit=5)

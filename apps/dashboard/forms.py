@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 
 from apps.agents.registry import agent_registry
 from apps.core.vocabulary import Classification, TaskType, task_types
@@ -56,10 +57,10 @@ class TaskForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["agents"].choices = agent_choices()
+        cast(forms.ChoiceField, self.fields["agents"]).choices = agent_choices()
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("agent_mode") == "manual" and not data.get("agents"):
             self.add_error("agents", "Choose at least one agent, or let the decision engine choose.")
         if data.get("schedule") == "interval" and not data.get("every_seconds"):
@@ -268,7 +269,8 @@ class TaskFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["agent"].choices = [("", "Any agent"), *((t, t) for t, _ in agent_choices())]
+        choices = [("", "Any agent"), *((t, t) for t, _ in agent_choices())]
+        cast(forms.ChoiceField, self.fields["agent"]).choices = choices
 
     @staticmethod
     def _day_start(day: date | None, *, plus_days: int = 0) -> datetime | None:
@@ -311,7 +313,7 @@ def mark_invalid(form: forms.Form) -> None:
     """aria-invalid and aria-describedby on the inputs of fields with errors, so a screen reader
     reads the message with the field (the message is rendered by _field.html with this id)."""
     for name in form.errors:
-        if name == forms.forms.NON_FIELD_ERRORS or name not in form.fields:
+        if name == NON_FIELD_ERRORS or name not in form.fields:
             continue
         bound = form[name]
         described = [f"{bound.auto_id}_error"] + ([f"{bound.auto_id}_helptext"] if bound.help_text else [])

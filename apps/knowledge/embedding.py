@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from apps.knowledge.models import Chunk, ChunkEmbedding, EmbeddingSpace
+
+if TYPE_CHECKING:
+    from apps.tasks.models import Task
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,9 @@ class Embedded:
     vectors: list[list[float]]
 
 
-def embed_texts(texts: Sequence[str], *, classification: str, task: object = None, purpose: str) -> Embedded:
+def embed_texts(
+    texts: Sequence[str], *, classification: str, task: Task | None = None, purpose: str
+) -> Embedded:
     """One router call. Raises the router's errors (ProviderUnavailable, ClassificationPolicyError,
     BudgetExceeded) unchanged."""
     from apps.providers import router
@@ -86,7 +92,7 @@ def _batches(items: Sequence[Chunk], size: int) -> Iterable[Sequence[Chunk]]:
         yield items[start : start + size]
 
 
-def chunks_embed(chunks: Sequence[Chunk], *, classification: str, task: object = None) -> int:
+def chunks_embed(chunks: Sequence[Chunk], *, classification: str, task: Task | None = None) -> int:
     """Embed chunks in batches of AMAS_EMBED_BATCH_SIZE and store their vectors in whatever space
     the router answered with (replacing a vector already there). Returns how many were stored."""
     stored = 0

@@ -11,6 +11,8 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
+from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -30,7 +32,7 @@ def _source_chunks(
     source_kind: str,
     task: Task,
     text: str,
-    created_at: object,
+    created_at: datetime,
     result: Result | None = None,
     artefact: Artefact | None = None,
     agent: str = "",
@@ -125,7 +127,7 @@ def chunks_embed_for_task(*, task: Task, chunks: Iterable[Chunk]) -> int:
         return 0
 
 
-def task_index(*, task_id: object) -> int:
+def task_index(*, task_id: UUID | str) -> int:
     """Index a task's description and text artefacts, embedding what changed."""
     task = Task.objects.filter(pk=task_id).first()
     if task is None:
@@ -136,7 +138,7 @@ def task_index(*, task_id: object) -> int:
     return chunks_embed_for_task(task=task, chunks=chunks)
 
 
-def result_index_and_embed(*, result_id: object) -> int:
+def result_index_and_embed(*, result_id: UUID | str) -> int:
     """Index a result (and the text artefacts its step wrote), embedding what changed. The
     task's description is indexed too if it is not yet (tasks created before indexing existed)."""
     result = Result.objects.select_related("task", "step").filter(pk=result_id).first()

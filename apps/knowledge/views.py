@@ -1,6 +1,7 @@
 import uuid
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from apps.core.exceptions import NotFound
@@ -11,7 +12,7 @@ from apps.users.decorators import login_required
 
 @require_GET
 @login_required
-def artefact_download(request: HttpRequest, artefact_id: uuid.UUID) -> HttpResponse:
+def artefact_download(request: HttpRequest, artefact_id: uuid.UUID) -> HttpResponseBase:
     """Download an artefact; only members of its organization may. Always served as an attachment
     of an opaque type so an uploaded HTML or SVG file never renders in our origin."""
     try:

@@ -110,7 +110,7 @@ def _limit_for(scope: str, *, organization_id: int | None, user_id: int | None) 
         BudgetScope.PER_TASK: settings.AMAS_BUDGET_PER_TASK_USD,
         BudgetScope.PER_USER_DAY: settings.AMAS_BUDGET_PER_USER_DAY_USD,
         BudgetScope.PER_DAY: settings.AMAS_BUDGET_PER_DAY_USD,
-    }[scope]
+    }[BudgetScope(scope)]
     return Decimal(str(default))
 
 

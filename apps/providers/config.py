@@ -20,7 +20,7 @@ from apps.providers.models import Provider
 log = logging.getLogger("amas.providers")
 _VERSION_KEY = "config_version"
 _lock = threading.Lock()
-_snapshot: tuple[bytes, float, list[Provider]] | None = None
+_snapshot: tuple[bytes | str, float, list[Provider]] | None = None
 
 
 def _query() -> list[Provider]:

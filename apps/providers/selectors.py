@@ -54,7 +54,12 @@ def provider_overview(
     live = stats.read(ids)
     calls = ProviderCall.objects.filter(provider_id__in=ids)
     if not all_organizations:
-        calls = calls.filter(organization_id=organization_id)
+        # No organisation: the calls made outside any (what `exact=None` means).
+        calls = (
+            calls.filter(organization_id=organization_id)
+            if organization_id is not None
+            else calls.filter(organization__isnull=True)
+        )
     since = timezone.now() - timedelta(hours=24)
     recent = Q(created_at__gte=since)
     ok = Q(outcome=CallOutcome.OK)

@@ -5,6 +5,7 @@ step should start as soon as possible), then the task events to websockets, then
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -29,7 +30,7 @@ class Outbox:
         # Twice: the first use of a pooled connection that a Redis restart closed fails once.
         _guarded("broadcast task events", lambda: realtime.events_broadcast(self.events), attempts=2)
         for event, _organization_id in self.events:
-            _guarded(f"run hooks for event {event.seq}", lambda event=event: hooks.run_event_hooks(event))
+            _guarded(f"run hooks for event {event.seq}", partial(hooks.run_event_hooks, event))
 
 
 def _guarded(what: str, call: Callable[[], None], *, attempts: int = 1) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.db.models import Avg, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
@@ -96,6 +97,8 @@ class AgentStats:
 def agent_stats(*, user: User, since: datetime) -> dict[str, AgentStats]:
     """Per agent type: runs, successes, mean processing time and cost of the organisation's
     results since `since` (one grouped query)."""
+    if user.organization_id is None:
+        return {}
     rows = (
         Result.objects.filter(task__organization_id=user.organization_id, created_at__gte=since)
         .order_by()
@@ -116,6 +119,8 @@ def agent_stats(*, user: User, since: datetime) -> dict[str, AgentStats]:
 
 
 def steps_running_by_agent(*, user: User) -> dict[str, int]:
+    if user.organization_id is None:
+        return {}
     rows = (
         TaskStep.objects.filter(task__organization_id=user.organization_id, status=StepStatus.RUNNING)
         .order_by()
@@ -146,9 +151,11 @@ def worker_activity() -> WorkerActivity:
 
 
 def org_events(
-    *, user: User, limit: int = 50, kind: str = "", text: str = "", task_id: object = None
+    *, user: User, limit: int = 50, kind: str = "", text: str = "", task_id: UUID | str | None = None
 ) -> list[TaskEvent]:
     """The organisation's latest events, newest first, with their task's title."""
+    if user.organization_id is None:
+        return []
     qs = TaskEvent.objects.filter(task__organization_id=user.organization_id)
     if kind:
         qs = qs.filter(type__startswith=f"{kind}.")
@@ -169,7 +176,7 @@ def task_events_tail(*, task: Task, limit: int = 200) -> list[TaskEvent]:
     return events
 
 
-def task_for_detail(*, user: User, task_id: object) -> Task:
+def task_for_detail(*, user: User, task_id: UUID | str) -> Task:
     task = selectors.task_get(user=user, task_id=task_id)
     return (
         Task.objects.select_related("created_by", "parent", "schedule__interval", "schedule__crontab")

@@ -5,6 +5,7 @@ import logging
 import random
 import threading
 from datetime import timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -85,7 +86,7 @@ def steps_reap(*, limit: int = 200) -> int:
 
 
 @transaction.atomic
-def _reap_one(step_id: int, task_id: object) -> int:
+def _reap_one(step_id: int, task_id: UUID | str) -> int:
     task = Task.objects.select_for_update().get(pk=task_id)
     step = TaskStep.objects.select_for_update().get(pk=step_id)
     if (

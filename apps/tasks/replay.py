@@ -3,6 +3,7 @@ the events; `task_replay` is how we check that and how history can be re-project
 
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from apps.tasks.models import TaskEvent
 
@@ -50,7 +51,7 @@ def _task_progress(state: ReplayedTask) -> int:
     return int(sum(100 if s.status == "completed" else s.progress for s in work) / len(work))
 
 
-def task_replay(task_id: object) -> ReplayedTask:
+def task_replay(task_id: UUID | str) -> ReplayedTask:
     state = ReplayedTask(task_id=str(task_id))
     for event in TaskEvent.objects.filter(task_id=task_id).order_by("seq").iterator():
         _apply(state, event.type, event.payload)
@@ -86,9 +87,10 @@ def _apply(state: ReplayedTask, type: str, payload: dict[str, Any]) -> None:
         else:
             state.error = payload.get("error", state.error)
         return
-    step = state.steps.get(payload.get("step_id"))
-    if step is None:
+    found = state.steps.get(payload.get("step_id", 0))
+    if found is None:
         return
+    step = found
     if type == "step.progress":
         step.progress = payload["progress"]
         state.progress = payload.get("task_progress", state.progress)

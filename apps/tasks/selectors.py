@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -24,7 +25,7 @@ class TaskFilters:
 
 
 def task_visible(*, user: User) -> QuerySet[Task]:
-    if not user.is_authenticated:
+    if not user.is_authenticated or user.organization_id is None:
         return Task.objects.none()
     return Task.objects.filter(organization_id=user.organization_id)
 
@@ -45,7 +46,7 @@ def task_list(*, user: User, filters: TaskFilters | None = None) -> QuerySet[Tas
     if f.created_before:
         qs = qs.filter(created_at__lt=f.created_before)
     if f.parent:
-        qs = qs.filter(parent_id=f.parent)
+        qs = qs.filter(parent__pk=f.parent)
     if f.agent:
         # EXISTS rather than JOIN + DISTINCT: the planner keeps using the task indexes.
         qs = qs.filter(Exists(TaskStep.objects.filter(task=OuterRef("pk"), agent_type=f.agent)))
@@ -54,7 +55,7 @@ def task_list(*, user: User, filters: TaskFilters | None = None) -> QuerySet[Tas
     return qs.order_by("-created_at", "-id")
 
 
-def task_get(*, user: User, task_id: object) -> Task:
+def task_get(*, user: User, task_id: UUID | str) -> Task:
     task = task_visible(user=user).filter(pk=task_id).first()
     if task is None:
         raise NotFound("Task not found.")
@@ -66,7 +67,7 @@ def task_events(*, task: Task, after_seq: int = 0) -> QuerySet[TaskEvent]:
 
 
 def task_events_between(
-    *, task_id: object, after_seq: int, upto_seq: int | None = None
+    *, task_id: UUID | str, after_seq: int, upto_seq: int | None = None
 ) -> QuerySet[TaskEvent]:
     """Events of a task the caller already may read (a websocket that authorised on connect)."""
     events = TaskEvent.objects.filter(task_id=task_id, seq__gt=after_seq)
@@ -108,6 +109,8 @@ def task_snapshot(*, task: Task) -> dict:
 
 
 def task_stats(*, user: User, since: datetime | None = None) -> QuerySet[TaskStatsHourly]:
+    if user.organization_id is None:
+        return TaskStatsHourly.objects.none()
     qs = TaskStatsHourly.objects.filter(organization_id=user.organization_id)
     if since:
         qs = qs.filter(hour__gte=since)

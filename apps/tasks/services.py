@@ -160,6 +160,8 @@ def task_create(
         agents=agents,
         parameters=parameters,
     )
+    if user.organization_id is None:
+        raise ValidationFailed("Only members of an organisation can create tasks.")
     if files:
         attachment_store().check_limits(files)  # 413 before anything is written
     task = Task.objects.create(

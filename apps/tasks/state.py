@@ -42,7 +42,7 @@ STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     StepStatus.SKIPPED: frozenset({StepStatus.QUEUED}),
 }
 
-_TASK_EVENTS = {
+_TASK_EVENTS: dict[str, str] = {  # by status value (the choices are str)
     TaskStatus.QUEUED: EventType.TASK_QUEUED,
     TaskStatus.RUNNING: EventType.TASK_STARTED,
     TaskStatus.COMPLETED: EventType.TASK_COMPLETED,
@@ -51,7 +51,7 @@ _TASK_EVENTS = {
     TaskStatus.TIMED_OUT: EventType.TASK_TIMED_OUT,
 }
 
-_STEP_EVENTS = {
+_STEP_EVENTS: dict[str, str] = {
     StepStatus.RUNNING: EventType.STEP_STARTED,
     StepStatus.COMPLETED: EventType.STEP_COMPLETED,
     StepStatus.FAILED: EventType.STEP_FAILED,
@@ -125,6 +125,7 @@ def step_transition(
             step.progress = 100
             changed.add("progress")
     step.save(update_fields=sorted(changed))
+    kind: str | None
     if event and to == StepStatus.QUEUED:
         kind = EventType.STEP_RETRYING if step.attempt > 0 else EventType.STEP_QUEUED
     else:

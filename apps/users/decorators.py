@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django_htmx.http import HttpResponseClientRedirect
 
+# The decorated view keeps its own signature (e.g. `request: AuthenticatedRequest`).
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
-def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+
+def login_required(view: View) -> View:
     """Django's login_required, except that an htmx request (a section refreshing itself after
     the session expired) sends the whole page to the login form instead of swapping it in."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
         htmx = getattr(request, "htmx", None)
@@ -26,4 +30,4 @@ def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             return HttpResponseClientRedirect(redirect_to_login(current)["Location"])
         return redirect_to_login(request.get_full_path())
 
-    return wrapper
+    return cast(View, wrapper)

@@ -1,8 +1,11 @@
+from typing import cast
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.core.exceptions import ApplicationError
+from apps.users.models import User
 from apps.webhooks import services
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -70,7 +73,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         done = 0
         for delivery in queryset:
             try:
-                services.delivery_replay(delivery=delivery, user=request.user)
+                services.delivery_replay(delivery=delivery, user=cast(User, request.user))  # signed in
                 done += 1
             except ApplicationError as exc:
                 messages.error(request, f"{delivery.id}: {exc.message}")

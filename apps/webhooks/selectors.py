@@ -1,5 +1,7 @@
 """Reads for webhooks, scoped to the user's organisation."""
 
+from uuid import UUID
+
 from django.db.models import Count, QuerySet
 
 from apps.core.exceptions import NotFound, PermissionDenied
@@ -14,6 +16,8 @@ def _require_admin(user: User) -> None:
 
 def endpoint_list(*, user: User) -> QuerySet[WebhookEndpoint]:
     _require_admin(user)
+    if user.organization_id is None:
+        return WebhookEndpoint.objects.none()
     return WebhookEndpoint.objects.filter(organization_id=user.organization_id).order_by("name")
 
 
@@ -28,6 +32,8 @@ def delivery_list(
     *, user: User, endpoint_id: int | None = None, status: str | None = None, event_type: str | None = None
 ) -> QuerySet[WebhookDelivery]:
     _require_admin(user)
+    if user.organization_id is None:
+        return WebhookDelivery.objects.none()
     deliveries = WebhookDelivery.objects.filter(endpoint__organization_id=user.organization_id)
     if endpoint_id is not None:
         deliveries = deliveries.filter(endpoint_id=endpoint_id)
@@ -38,7 +44,7 @@ def delivery_list(
     return deliveries.select_related("endpoint").prefetch_related("attempt_log").order_by("-created_at")
 
 
-def delivery_get(*, user: User, delivery_id: object) -> WebhookDelivery:
+def delivery_get(*, user: User, delivery_id: UUID | str) -> WebhookDelivery:
     delivery = delivery_list(user=user).filter(pk=delivery_id).first()
     if delivery is None:
         raise NotFound("Webhook delivery not found.")
@@ -61,5 +67,7 @@ def deliveries_pending_count() -> int:
 def delivery_log_context(args: tuple, kwargs: dict) -> dict[str, object]:
     """Log context of a `webhooks.deliver` message: the task its event belongs to."""
     delivery_id = args[0] if args else kwargs.get("delivery_id")
+    if delivery_id is None:
+        return {}
     task_id = WebhookDelivery.objects.filter(pk=delivery_id).values_list("task_id", flat=True).first()
     return {"task_id": task_id}

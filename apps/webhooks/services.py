@@ -81,6 +81,8 @@ def endpoint_create(
 ) -> WebhookEndpoint:
     """Create an endpoint; with no secret given, one is generated (shown to the admin once)."""
     _require_admin(user)
+    if user.organization_id is None:
+        raise ValidationFailed("Only members of an organisation can create webhook endpoints.")
     if max_classification not in Classification.values:
         raise ValidationFailed("Unknown classification.", extra={"field": "max_classification"})
     endpoint = WebhookEndpoint(

@@ -385,7 +385,8 @@ def _xlsx(data: bytes, name: str, max_rows: int, progress: Progress | None) -> T
 
 
 def _column_names(header: list[str]) -> list[str]:
-    names, seen = [], {}
+    names: list[str] = []
+    seen: dict[str, int] = {}
     for index, raw in enumerate(header):
         name = (raw or "").strip() or f"column_{index + 1}"
         if name in seen:

@@ -178,7 +178,7 @@ def correlations(columns: list[Column], *, threshold: float = 0.5) -> dict[str, 
     names = [c.name for c in numeric]
     matrix = [[1.0 if i == j else None for j in range(len(numeric))] for i in range(len(numeric))]
     spearman = [[1.0 if i == j else None for j in range(len(numeric))] for i in range(len(numeric))]
-    strong = []
+    strong: list[dict[str, Any]] = []
     for i in range(len(numeric)):
         for j in range(i + 1, len(numeric)):
             pairs = [

@@ -89,21 +89,21 @@ class ForensicsAgent(Agent):
                 remaining_bytes=settings.AMAS_ARCHIVE_MAX_EXPANDED_BYTES,
                 max_seconds=settings.AMAS_ARCHIVE_MAX_SECONDS,
             )
-            data = ctx.storage.read(artefact)
+            raw = ctx.storage.read(artefact)
             node = Scanner(ruleset=ruleset, options=options, budget=budget).scan(
-                data, name=artefact.original_name, path=artefact.original_name
+                raw, name=artefact.original_name, path=artefact.original_name
             )
             node["artefact_id"] = str(artefact.id)
             node["uploaded_at"] = iso(artefact.created_at)
             node["coverage"] = Coverage()
-            if len(data) < artefact.size:
+            if len(raw) < artefact.size:
                 node["coverage"].missed(
-                    f"bytes after {len(data)} of {artefact.original_name}",
+                    f"bytes after {len(raw)} of {artefact.original_name}",
                     "limit_hit",
                     "over the file size limit",
                 )
-                node["truncated_at_bytes"] = len(data)
-                limits_hit.append(f"{artefact.original_name}: only the first {len(data)} bytes were analysed")
+                node["truncated_at_bytes"] = len(raw)
+                limits_hit.append(f"{artefact.original_name}: only the first {len(raw)} bytes were analysed")
             node["expansion"] = {
                 "bytes_expanded": budget.bytes_expanded,
                 "members": budget.members_seen,

@@ -152,13 +152,13 @@ def ooxml_metadata(data: bytes, *, max_part_bytes: int = 2 * 1024 * 1024) -> dic
         for key, path in _CORE_FIELDS.items():
             node = root.find(path, _NS)
             if node is not None and (node.text or "").strip():
-                core[key] = node.text.strip()[:500]
+                core[key] = (node.text or "").strip()[:500]
     app: dict[str, Any] = {}
     if (root := part("docProps/app.xml")) is not None:
         for key in _APP_FIELDS:
             node = root.find(f"ep:{key}", _NS)
             if node is not None and (node.text or "").strip():
-                app[key] = node.text.strip()[:500]
+                app[key] = (node.text or "").strip()[:500]
     vba_parts = [n for n in names if n.lower().endswith("vbaproject.bin")]
     content_types = (
         archive.read("[Content_Types].xml").decode("utf-8", "replace")

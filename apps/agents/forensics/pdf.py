@@ -85,7 +85,7 @@ def pdf_metadata(data: bytes) -> dict[str, Any]:
                 out["error"] = f"Encrypted PDF: {exc}"
                 return out
         out["pages"] = len(reader.pages)
-        info = reader.metadata or {}
+        info = dict(reader.metadata or {})
         out["info"] = {str(k).lstrip("/"): str(v)[:500] for k, v in info.items()}
         out["header_version"] = reader.pdf_header
         for key, what in (("CreationDate", "created"), ("ModDate", "modified")):

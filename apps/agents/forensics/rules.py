@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,7 +274,7 @@ def hash_entries_count(*, organization_id: int) -> int:
     ).count()
 
 
-def hash_sets_lookup(*, organization_id: int, values: set[str], ssdeeps: set[str] = frozenset()) -> dict:
+def hash_sets_lookup(*, organization_id: int, values: set[str], ssdeeps: Set[str] = frozenset()) -> dict:
     """Entries matching any of `values` (hex digests) in the enabled sets visible to the
     organization, plus ssdeep entries at least 70 % similar to any of `ssdeeps`.
     Returns {value: [{"set", "kind", "note", "algorithm", ("similarity")}]}."""

@@ -28,7 +28,8 @@ def _to_datetime(value: object) -> datetime | None:
             return None
     if isinstance(value, tuple) and len(value) >= 6:  # zip member date_time
         try:
-            return datetime(*value[:6], tzinfo=UTC)
+            year, month, day, hour, minute, second = (int(part) for part in value[:6])
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         except ValueError:
             return None
     if not isinstance(value, str):
@@ -36,7 +37,8 @@ def _to_datetime(value: object) -> datetime | None:
     text = value.strip().strip("\x00")
     if match := _EXIF.match(text):
         try:
-            return datetime(*map(int, match.groups()), tzinfo=UTC)
+            year, month, day, hour, minute, second = (int(part) for part in match.groups())
+            return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
         except ValueError:
             return None
     if text.startswith("D:") or (text[:14].isdigit() and len(text) >= 8):

@@ -81,7 +81,7 @@ def cluster_documents(
     )
     dense = weights.toarray()
     overall = dense.mean(axis=0)
-    clusters = []
+    clusters: list[dict[str, Any]] = []
     for cluster in range(k):
         members = np.where(labels == cluster)[0]
         distinct = dense[members].mean(axis=0) - overall
@@ -118,7 +118,7 @@ def cluster_rows(columns: list[Column], *, k: int | None, seed: int, exclude: se
     k, silhouettes = choose_k(scaled, k=k, seed=seed, metric="euclidean")
     model = KMeans(n_clusters=max(k, 1), n_init=10, random_state=seed).fit(scaled)
     labels = model.labels_
-    clusters = []
+    clusters: list[dict[str, Any]] = []
     for cluster in range(max(k, 1)):
         members = np.where(labels == cluster)[0]
         centre_z = model.cluster_centers_[cluster]

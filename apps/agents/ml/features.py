@@ -3,6 +3,7 @@ explain why a row stands out."""
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ class Matrix:
         return (self.values - self.median) / self.scale
 
 
-def numeric_matrix(columns: list[Column], *, exclude: set[str] = frozenset()) -> Matrix:
+def numeric_matrix(columns: list[Column], *, exclude: Set[str] = frozenset()) -> Matrix:
     usable = [c for c in columns if c.name not in exclude and (c.numeric or c.kind == "boolean")]
     ignored = [c.name for c in columns if c not in usable and c.name not in exclude]
     usable = [c for c in usable if len({v for v in c.values if v is not None}) > 1]

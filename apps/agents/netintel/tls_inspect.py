@@ -21,12 +21,13 @@ WEAK_PROTOCOLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"}
 def _chain_der(tls: ssl.SSLSocket) -> list[bytes]:
     if hasattr(tls, "get_unverified_chain"):  # Python >= 3.13
         return [
-            c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)
+            c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
             for c in tls.get_unverified_chain()
         ]
     sslobj = getattr(tls, "_sslobj", None)
     if sslobj is not None and hasattr(sslobj, "get_unverified_chain"):  # 3.10-3.12, same code, private name
-        return [c.public_bytes(ssl._ssl.ENCODING_DER) for c in sslobj.get_unverified_chain() or []]
+        der = ssl._ssl.ENCODING_DER  # type: ignore[attr-defined]
+        return [c.public_bytes(der) for c in sslobj.get_unverified_chain() or []]
     leaf = tls.getpeercert(binary_form=True)
     return [leaf] if leaf else []
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from asgiref.sync import sync_to_async
 from django.core.paginator import Paginator
 from django.http import (
-    HttpRequest,
     HttpResponse,
     HttpResponseRedirect,
     StreamingHttpResponse,
@@ -22,6 +21,7 @@ from apps.audit.selectors import AuditFilters, audit_event_types, audit_list
 from apps.audit.services import audit_record
 from apps.dashboard.rendering import forbidden
 from apps.users.decorators import login_required
+from apps.users.http import AuthenticatedRequest
 from apps.users.trust import StepUpRequired, require_trust
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def _date(value: str) -> date | None:
         return None
 
 
-def _filters(request: HttpRequest) -> AuditFilters:
+def _filters(request: AuthenticatedRequest) -> AuditFilters:
     return AuditFilters(
         event_type=request.GET.get("event_type", "").strip()[:64],
         actor=request.GET.get("actor", "").strip()[:254],
@@ -49,7 +49,7 @@ def _filters(request: HttpRequest) -> AuditFilters:
 
 @login_required
 @require_GET
-def audit_page(request: HttpRequest) -> HttpResponse:
+def audit_page(request: AuthenticatedRequest) -> HttpResponse:
     if not request.user.is_org_admin:
         return forbidden(request, "Only organisation admins can read the audit trail.")
     filters = _filters(request)
@@ -88,7 +88,7 @@ def _as_json(event: AuditEvent) -> dict[str, object]:
 
 @login_required
 @require_GET
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: AuthenticatedRequest) -> HttpResponse | StreamingHttpResponse:
     """Every matching event as JSON lines, oldest first (so the chain reads in order). A
     sensitive action: low-trust requests are sent to re-authenticate first."""
     if not request.user.is_org_admin:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -18,6 +18,7 @@ from apps.dashboard.presenters import search_hit_links
 from apps.knowledge import search as search_selectors
 from apps.knowledge.graph.port import MAX_DEPTH
 from apps.users.decorators import login_required
+from apps.users.http import AuthenticatedRequest
 
 
 def _date(value: str, *, end: bool = False) -> datetime | None:
@@ -30,7 +31,7 @@ def _date(value: str, *, end: bool = False) -> datetime | None:
 
 @login_required
 @require_GET
-def search_page(request: HttpRequest) -> HttpResponse:
+def search_page(request: AuthenticatedRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     levels = tuple(v for v in request.GET.getlist("classification") if v in Classification.values)
     filters = search_selectors.SearchFilters(
@@ -67,7 +68,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def graph_page(request: HttpRequest) -> HttpResponse:
+def graph_page(request: AuthenticatedRequest) -> HttpResponse:
     try:
         depth = max(0, min(int(request.GET.get("depth", 1)), MAX_DEPTH))
     except ValueError:
@@ -83,7 +84,7 @@ def graph_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def similar_tasks_partial(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
+def similar_tasks_partial(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     try:
         context = pages.similar_tasks_context(user=request.user, task_id=task_id)
     except NotFound:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,13 +15,14 @@ from apps.dashboard import presenters
 from apps.dashboard.rendering import requested_section, section_template
 from apps.tasks import page_selectors as board
 from apps.users.decorators import login_required
+from apps.users.http import AuthenticatedRequest
 
 OVERVIEW_SECTIONS = frozenset({pages.OVERVIEW_STATUS, pages.OVERVIEW_HEALTH})
 
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     section = requested_section(request, OVERVIEW_SECTIONS)
     sections = frozenset({section}) if section else OVERVIEW_SECTIONS
     context = pages.overview_context(user=request.user, sections=sections)
@@ -30,7 +31,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def monitor(request: HttpRequest) -> HttpResponse:
+def monitor(request: AuthenticatedRequest) -> HttpResponse:
     kind = request.GET.get("kind", "")
     kind = kind if kind in ("task", "step") else ""
     text = request.GET.get("text", "").strip()[:100]
@@ -41,7 +42,7 @@ def monitor(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def agent_list(request: HttpRequest) -> HttpResponse:
+def agent_list(request: AuthenticatedRequest) -> HttpResponse:
     since = timezone.now() - timedelta(days=30)
     return render(
         request, "dashboard/agents.html", {"agents": pages.agent_rows(user=request.user, since=since)}
@@ -50,7 +51,7 @@ def agent_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def provider_list(request: HttpRequest) -> HttpResponse:
+def provider_list(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/providers.html",

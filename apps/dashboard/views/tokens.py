@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,13 +15,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.core.exceptions import ApplicationError
 from apps.users import selectors, services
 from apps.users.decorators import login_required
+from apps.users.http import AuthenticatedRequest
 from apps.users.models import TokenScope
 from apps.users.permissions import user_scopes
 from apps.users.trust import StepUpRequired, require_trust
 
 
 def _page(
-    request: HttpRequest, *, issued: services.IssuedToken | None = None, status: int = 200
+    request: AuthenticatedRequest, *, issued: services.IssuedToken | None = None, status: int = 200
 ) -> HttpResponse:
     allowed = user_scopes(request.user)
     return render(
@@ -39,7 +40,7 @@ def _page(
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "GET":
         return _page(request)
     try:
@@ -63,7 +64,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def api_token_revoke(request: AuthenticatedRequest, token_id: int) -> HttpResponse:
     try:
         token = selectors.token_get(user=request.user, token_id=token_id)
         services.token_revoke(token=token, by=request.user, request=request)

@@ -477,8 +477,8 @@ def fold(
         by_mention[ident] = _combine(by_mention.get(ident), m)
     by_evidence: dict[tuple, EvidenceRecord] = {}
     for e in evidence:
-        ident = (e.source, e.type, e.target, e.provenance.task_id, e.provenance.result_id)
-        by_evidence[ident] = _combine(by_evidence.get(ident), e)
+        relation = (e.source, e.type, e.target, e.provenance.task_id, e.provenance.result_id)
+        by_evidence[relation] = _combine(by_evidence.get(relation), e)
     return list(by_mention.values()), list(by_evidence.values())
 
 

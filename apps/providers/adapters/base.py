@@ -105,7 +105,7 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
 
 def iter_sse(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """(event, data) pairs from a text/event-stream body."""
-    event, data = "", []
+    event, data = "", list[str]()
     for line in lines:
         if line == "":
             if data:

@@ -93,7 +93,8 @@ class Command(BaseCommand):
         n = 0
         with path.open("w", encoding="utf-8") as fh:
             for mentions, evidence in batches:
-                for record in [*mentions, *evidence]:
+                records: list[MentionRecord | EvidenceRecord] = [*mentions, *evidence]
+                for record in records:
                     fh.write(_record_json(record) + "\n")
                     n += 1
         return n
