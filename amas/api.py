@@ -11,7 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.parser import Parser
 
-from amas.api_parsing import screen_request
+from apps.core.api_parsing import screen_request
 from apps.core.exceptions import ApplicationError
 from apps.users.auth import api_auth
 

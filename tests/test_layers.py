@@ -48,9 +48,6 @@ INFRASTRUCTURE = {"amas.celery"}
 # violation of the rules above that someone is removing; the test fails when an entry is no longer
 # needed, so the list only shrinks.
 ALLOWED: dict[tuple[str, str], str] = {
-    # Issue 17 (H17): API plumbing added to the project package, which is the top layer; it imports
-    # only django/ninja/pydantic and belongs in apps/core, where every app's api.py may import it.
-    ("apps.tasks.api", "amas.api_parsing"): "PayloadBody (multipart uploads) lives in amas/",
     # Issue 13 (A13-vocab) meets issue 14 (F14): the decision engine's agent history (tasks) reads
     # the provider ledger's spend per step, while providers registers its ledger->Result hook with
     # tasks: a providers <-> tasks cycle. The spend can come from Result.cost (which that hook now

@@ -6,11 +6,11 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router
 
-from amas.api_errors import errors
 from apps.agents import selectors, services
 from apps.agents.concurrency import agent_slots_in_use_many
 from apps.agents.models import AgentConfig
 from apps.agents.schemas import AgentHealthOut, AgentOut
+from apps.core.api_errors import errors
 from apps.users.permissions import require_scope
 
 router = Router(tags=["agents"])

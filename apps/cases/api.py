@@ -11,9 +11,7 @@ from django.http import HttpRequest
 from ninja import Body, Query, Router
 from ninja.pagination import paginate
 
-from amas.api_errors import errors
-from amas.api_pagination import BoundedPagination
-from apps.cases import selectors, services, stix
+from apps.cases import playbooks, selectors, services, stix
 from apps.cases.schemas import (
     AddTaskIn,
     CaseEntityOut,
@@ -29,6 +27,8 @@ from apps.cases.schemas import (
     TagsOut,
     TimelineEntryOut,
 )
+from apps.core.api_errors import errors
+from apps.core.api_pagination import BoundedPagination
 from apps.tasks.schemas import TaskIn, TaskOut
 from apps.users.permissions import require_scope
 

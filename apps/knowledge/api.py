@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Query, Router
 
-from amas.api_errors import errors
+from apps.core.api_errors import errors
 from apps.core.exceptions import NotFound
 from apps.knowledge import search as search_selectors
 from apps.knowledge.downloads import artefact_download_response

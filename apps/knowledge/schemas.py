@@ -7,7 +7,7 @@ from typing import Any
 
 from ninja import Field, Schema
 
-from amas.api_types import ApiDatetime
+from apps.core.api_types import ApiDatetime
 
 
 class SearchFilterIn(Schema):

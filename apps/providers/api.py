@@ -3,7 +3,7 @@ from http import HTTPStatus
 from django.http import HttpRequest
 from ninja import Router
 
-from amas.api_errors import errors
+from apps.core.api_errors import errors
 from apps.providers.schemas import HealthOut, ProviderOut
 from apps.providers.selectors import provider_get, provider_overview
 from apps.providers.services import provider_health_check

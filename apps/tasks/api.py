@@ -9,10 +9,10 @@ from django.http import HttpRequest
 from ninja import Query, Router
 from ninja.pagination import paginate
 
-from amas.api_errors import errors
-from amas.api_pagination import BoundedPagination
-from amas.api_parsing import PayloadBody
-from amas.api_types import ApiDatetime
+from apps.core.api_errors import errors
+from apps.core.api_pagination import BoundedPagination
+from apps.core.api_parsing import PayloadBody
+from apps.core.api_types import ApiDatetime
 from apps.core.exceptions import ValidationFailed
 from apps.tasks import selectors, services
 from apps.tasks.schemas import EventOut, ResultOut, StatsRowOut, TaskDetailOut, TaskFilterIn, TaskIn, TaskOut

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, GetJsonSchemaHandler, StrictInt, field_vali
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from amas.api_types import ApiDatetime
+from apps.core.api_types import ApiDatetime
 from apps.core.vocabulary import TLPLevel, task_types
 
 

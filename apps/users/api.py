@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
 
-from amas.api_errors import errors
+from apps.core.api_errors import errors
 from apps.core.exceptions import PermissionDenied
 from apps.users import selectors, services
 from apps.users.permissions import user_scopes

@@ -7,8 +7,8 @@ from django.http import HttpRequest
 from ninja import Router
 from ninja.pagination import paginate
 
-from amas.api_errors import errors
-from amas.api_pagination import BoundedPagination
+from apps.core.api_errors import errors
+from apps.core.api_pagination import BoundedPagination
 from apps.users.permissions import require_scope
 from apps.webhooks import selectors, services
 from apps.webhooks.schemas import (
