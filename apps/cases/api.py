@@ -11,7 +11,9 @@ from django.http import HttpRequest
 from ninja import Body, Query, Router
 from ninja.pagination import paginate
 
-from apps.cases import playbooks, selectors, services, stix
+from apps.cases import selectors, services, stix
+from apps.core.api_errors import errors
+from apps.core.api_pagination import BoundedPagination
 from apps.cases.schemas import (
     AddTaskIn,
     CaseEntityOut,
@@ -27,8 +29,6 @@ from apps.cases.schemas import (
     TagsOut,
     TimelineEntryOut,
 )
-from apps.core.api_errors import errors
-from apps.core.api_pagination import BoundedPagination
 from apps.tasks.schemas import TaskIn, TaskOut
 from apps.users.permissions import require_scope
 
