@@ -12,8 +12,6 @@ from ninja import Body, Query, Router
 from ninja.pagination import paginate
 
 from apps.cases import selectors, services, stix
-from apps.core.api_errors import errors
-from apps.core.api_pagination import BoundedPagination
 from apps.cases.schemas import (
     AddTaskIn,
     CaseEntityOut,
@@ -29,6 +27,8 @@ from apps.cases.schemas import (
     TagsOut,
     TimelineEntryOut,
 )
+from apps.core.api_errors import errors
+from apps.core.api_pagination import BoundedPagination
 from apps.tasks.schemas import TaskIn, TaskOut
 from apps.users.permissions import require_scope
 
