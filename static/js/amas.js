@@ -191,14 +191,15 @@
 
   /* Monitor: a pausable, filterable feed of the organisation's events. */
   var monitorBuffer = [];
-  function monitorMatches(ev) {
+  function monitorMatches(ev, item) {
     var form = document.getElementById("monitor-filters");
     if (!form) { return true; }
     var kind = form.elements.kind.value;
     var text = form.elements.text.value.trim().toLowerCase();
     if (kind && ev.type.indexOf(kind + ".") !== 0 && ev.type !== kind) { return false; }
     if (text) {
-      var hay = (ev.type + " " + ev.task_id + " " + describe(ev)).toLowerCase();
+      var hay = (ev.type + " " + ev.task_id + " " + (titles[ev.task_id] || "") + " " +
+                 (item ? item.textContent : describe(ev))).toLowerCase();
       if (hay.indexOf(text) === -1) { return false; }
     }
     return true;
@@ -213,7 +214,9 @@
     var empty = feed.querySelector(".empty");
     if (empty) { empty.remove(); }
     var item = feedItem(ev, true);
-    item.hidden = !monitorMatches(ev);
+    /* Matched on what the row shows, task title included: later events of a task carry no
+     * title, so matching the event alone would hide them under a title filter. */
+    item.hidden = !monitorMatches(ev, item);
     feed.insertBefore(item, feed.firstChild);
     while (feed.children.length > 500) { feed.removeChild(feed.lastChild); }
     var count = document.getElementById("monitor-count");
@@ -252,6 +255,7 @@
       if (msg.event.type.indexOf("task.") === 0) {
         htmx.trigger(document.body, "amas:task-status", { type: msg.event.type });
       }
+      if (msg.event.type === "task.created") { htmx.trigger(document.body, "amas:task-created"); }
     }
     var kind = root.getAttribute("data-live");
     if (kind === "task") { onTaskMessage(root, msg); }
@@ -318,7 +322,18 @@
     if (all) {
       document.querySelectorAll('input[name="' + all.getAttribute("data-select-all") + '"]').forEach(function (box) {
         box.checked = all.checked;
+        if (box.checked) { selectedTasks[box.value] = true; } else { delete selectedTasks[box.value]; }
       });
+      allMatching = false;
+      showSelection();
+    }
+    var matching = e.target.closest("[data-select-matching]");
+    if (matching) {
+      allMatching = true;
+      document.querySelectorAll('#task-results input[name="ids"], #task-results [data-select-all]').forEach(function (box) {
+        box.checked = true;
+      });
+      showSelection();
     }
     var clear = e.target.closest("#monitor-clear");
     if (clear) {
@@ -359,6 +374,61 @@
     if (details) { details.open = true; }
     field.scrollIntoView({block: "center"});
     field.focus();
+  });
+
+  /* Task list: the ticked tasks survive the list re-rendering (live inserts, reconnects);
+   * "select all N matching" acts on the filter, not on one page; bulk actions ask first. */
+  var selectedTasks = {};
+  var allMatching = false;
+  function selectedCount() {
+    var results = document.getElementById("task-results");
+    if (allMatching && results) { return Number(results.getAttribute("data-total") || 0); }
+    return Object.keys(selectedTasks).length;
+  }
+  function showSelection() {
+    var results = document.getElementById("task-results");
+    if (!results) { return; }
+    results.querySelectorAll('input[name="ids"]').forEach(function (box) {
+      box.checked = allMatching || Boolean(selectedTasks[box.value]);
+    });
+    var boxes = results.querySelectorAll('input[name="ids"]');
+    var pageAll = results.querySelector("[data-select-all]");
+    var allOnPage = boxes.length > 0 && Array.prototype.every.call(boxes, function (b) { return b.checked; });
+    if (pageAll) { pageAll.checked = allOnPage; }
+    var flag = results.querySelector("[data-all-matching]");
+    if (flag) { flag.value = allMatching ? "1" : ""; }
+    var more = results.querySelector("[data-select-matching]");
+    if (more) { more.hidden = !allOnPage || allMatching; }
+    var count = results.querySelector("[data-selected-count]");
+    if (count) {
+      var n = selectedCount();
+      count.textContent = n ? (allMatching ? "All " + n + " matching selected:" : n + " selected:") : "Selected:";
+    }
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.name !== "ids" || !e.target.closest("#task-results")) { return; }
+    if (e.target.checked) { selectedTasks[e.target.value] = true; } else { delete selectedTasks[e.target.value]; }
+    allMatching = false;
+    showSelection();
+  });
+  document.addEventListener("htmx:afterSettle", function () { showSelection(); });
+  document.addEventListener("submit", function (e) {
+    var form = e.target.closest && e.target.closest("[data-bulk-form]");
+    if (!form) { return; }
+    var action = e.submitter && e.submitter.value;
+    var n = selectedCount();
+    /* Ticks kept from earlier renders are sent too, not only the boxes on this page. */
+    form.querySelectorAll("input[data-kept-id]").forEach(function (el) { el.remove(); });
+    Object.keys(selectedTasks).forEach(function (id) {
+      if (!form.querySelector('input[name="ids"][value="' + id + '"]')) {
+        var kept = document.createElement("input");
+        kept.type = "hidden"; kept.name = "ids"; kept.value = id; kept.setAttribute("data-kept-id", "");
+        form.appendChild(kept);
+      }
+    });
+    if (!n) { return; }
+    var verb = action === "cancel" ? "Cancel" : "Retry";
+    if (!window.confirm(verb + " " + n + " task" + (n === 1 ? "" : "s") + "?")) { e.preventDefault(); }
   });
 
   function syncTaskForm(form) {

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -39,6 +39,7 @@ from apps.users.decorators import login_required
 
 PAGE_SIZE = 25
 BULK_LIMIT = 100
+BULK_ALL_LIMIT = 1000  # "all matching": one request, so bounded
 LIST_SECTIONS = frozenset({"task-results"})
 NEW_SECTIONS = frozenset({"task-form"})
 DETAIL_SECTIONS = frozenset({pages.TASK_STATE, pages.TASK_RESULTS})
@@ -62,9 +63,13 @@ def task_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
+    sort = form.cleaned_data.get("sort") or "-created"
     context = {
         "form": form,
         "page": page,
+        # New tasks appear live where they would be listed: the first page, newest first.
+        "live_insert": page.number == 1 and sort == "-created",
+        "bulk_all_limit": BULK_ALL_LIMIT,
         "query": query.urlencode(),
         "sort_query": sort_query.urlencode(),
         "sort": form.cleaned_data.get("sort") or "-created",
@@ -83,20 +88,27 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         return forbidden(request, "Your role can read tasks but not change them.")
     action = request.POST.get("action")
     service = {"cancel": services.task_cancel, "retry": services.task_retry}.get(action or "")
-    ids = []
-    for raw in request.POST.getlist("ids")[:BULK_LIMIT]:
-        try:
-            ids.append(uuid.UUID(raw))
-        except ValueError:
-            continue
     back = request.POST.get("next") or reverse("task_list")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("task_list")
-    if service is None or not ids:
+    if request.POST.get("all_matching"):
+        # "Select all N matching": the list's filters, read again now, not the ids of one page.
+        form = TaskFilterForm(QueryDict(request.POST.get("query", "")))
+        filters = selectors.TaskFilters(**form.filters())
+        tasks = board.task_list_page(user=user, filters=filters).order_by(*form.ordering())[:BULK_ALL_LIMIT]
+    else:
+        ids = []
+        for raw in request.POST.getlist("ids")[:BULK_LIMIT]:
+            try:
+                ids.append(uuid.UUID(raw))
+            except ValueError:
+                continue
+        tasks = selectors.task_visible(user=user).filter(pk__in=ids) if ids else None
+    if service is None or tasks is None:
         messages.error(request, "Select tasks and an action.")
         return redirect(back)
     done, skipped = 0, []
-    for task in selectors.task_visible(user=user).filter(pk__in=ids):
+    for task in tasks:
         try:
             service(task=task, by=user)
             done += 1
