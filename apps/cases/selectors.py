@@ -83,7 +83,7 @@ def task_tags(*, task: Task) -> list[str]:
     return list(row.tags) if row else []
 
 
-def task_get(*, user: User, task_id: object) -> Task:
+def task_get(*, user: User, task_id: UUID | str) -> Task:
     return task_selectors.task_get(user=user, task_id=task_id)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -36,6 +36,7 @@ from apps.tasks import page_selectors as board
 from apps.tasks import selectors, services
 from apps.tasks.models import Task
 from apps.users.decorators import login_required
+from apps.users.http import AuthenticatedRequest
 
 PAGE_SIZE = 25
 BULK_LIMIT = 100
@@ -45,7 +46,7 @@ NEW_SECTIONS = frozenset({"task-form"})
 DETAIL_SECTIONS = frozenset({pages.TASK_STATE, pages.TASK_RESULTS})
 
 
-def _task_or_404(request: HttpRequest, task_id: uuid.UUID) -> Task:
+def _task_or_404(request: AuthenticatedRequest, task_id: uuid.UUID) -> Task:
     try:
         return board.task_for_detail(user=request.user, task_id=task_id)
     except NotFound:
@@ -54,7 +55,7 @@ def _task_or_404(request: HttpRequest, task_id: uuid.UUID) -> Task:
 
 @login_required
 @require_GET
-def task_list(request: HttpRequest) -> HttpResponse:
+def task_list(request: AuthenticatedRequest) -> HttpResponse:
     form = TaskFilterForm(request.GET)
     filters = selectors.TaskFilters(**form.filters())
     qs = board.task_list_page(user=request.user, filters=filters).order_by(*form.ordering())
@@ -80,7 +81,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def task_bulk(request: HttpRequest) -> HttpResponse:
+def task_bulk(request: AuthenticatedRequest) -> HttpResponse:
     """Cancel or retry the selected tasks through the services; tasks whose state does not allow
     the action are skipped and counted."""
     user = request.user
@@ -114,7 +115,7 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
             done += 1
         except (Conflict, PermissionDenied) as exc:
             skipped.append(f"{task.title}: {exc.message}")
-    verb = {"cancel": "Cancelled", "retry": "Retried"}[action]
+    verb = {"cancel": "Cancelled", "retry": "Retried"}[action or ""]
     messages.success(request, f"{verb} {done} task{'s' if done != 1 else ''}.")
     if skipped:
         messages.warning(request, f"Skipped {len(skipped)}: " + "; ".join(skipped[:5]))
@@ -145,7 +146,7 @@ def _service_error_to_form(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def task_new(request: HttpRequest) -> HttpResponse:
+def task_new(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     if not user.can_write:
         return forbidden(request, "Your role can read tasks but not create them.")
@@ -207,7 +208,7 @@ def _plan_view(plan: Any) -> dict[str, Any]:
     }
 
 
-def _anything_chosen(request: HttpRequest, has_files: bool) -> bool:
+def _anything_chosen(request: AuthenticatedRequest, has_files: bool) -> bool:
     data = request.POST
     return bool(
         has_files
@@ -248,7 +249,7 @@ def _plain_plan_error(message: str, form: TaskForm, has_files: bool) -> str:
 
 @login_required
 @require_POST
-def task_plan_preview(request: HttpRequest) -> HttpResponse:
+def task_plan_preview(request: AuthenticatedRequest) -> HttpResponse:
     """The decision engine's plan for the form as filled in, before anything is saved."""
     user = request.user
     if not user.can_write:
@@ -259,8 +260,8 @@ def task_plan_preview(request: HttpRequest) -> HttpResponse:
     if not _anything_chosen(request, has_files):
         pass  # a blank form: nothing to plan yet, and nothing wrong either
     elif form.is_valid():
-        draft = Task(
-            organization_id=user.organization_id,
+        draft = Task(  # never saved: only planned
+            organization_id=user.organization_id,  # type: ignore[misc]  # None only for org-less users
             created_by=user,
             title=form.task_title(),
             task_type=form.cleaned_data["task_type"],
@@ -271,14 +272,14 @@ def task_plan_preview(request: HttpRequest) -> HttpResponse:
             classification=form.cleaned_data["classification"],
         )
         # The files are stored only on submit: the draft says it will have some.
-        draft.preview_has_files = has_files
+        draft.preview_has_files = has_files  # type: ignore[attr-defined]
         try:
             plan = _plan_view(plan_for_task(draft))
         except ApplicationError as exc:
             error = _plain_plan_error(exc.message, form, has_files)
     else:
         error = "Fix the fields marked in the form to see the plan."
-    context = {"plan": plan, "plan_error": error, "has_files": has_files}
+    context: dict[str, Any] = {"plan": plan, "plan_error": error, "has_files": has_files}
     if request.htmx:
         return render(request, "dashboard/tasks/_plan.html", context)
     context.update(form=form, param_forms=agent_param_forms(request.POST))
@@ -287,7 +288,7 @@ def task_plan_preview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def task_detail(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
+def task_detail(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     task = _task_or_404(request, task_id)
     section = requested_section(request, DETAIL_SECTIONS)
     context = pages.task_detail_context(
@@ -299,7 +300,7 @@ def task_detail(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
     return render(request, section_template("dashboard/tasks/detail.html", section), context)
 
 
-def _task_action(request: HttpRequest, task_id: uuid.UUID, action: str) -> HttpResponse:
+def _task_action(request: AuthenticatedRequest, task_id: uuid.UUID, action: str) -> HttpResponse:
     user = request.user
     if not user.can_write:
         return forbidden(request, "Your role can read tasks but not change them.")
@@ -326,11 +327,11 @@ def _task_action(request: HttpRequest, task_id: uuid.UUID, action: str) -> HttpR
 
 @login_required
 @require_POST
-def task_cancel(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
+def task_cancel(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     return _task_action(request, task_id, "cancel")
 
 
 @login_required
 @require_POST
-def task_retry(request: HttpRequest, task_id: uuid.UUID) -> HttpResponse:
+def task_retry(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
     return _task_action(request, task_id, "retry")
