@@ -8,8 +8,9 @@ import math
 import re
 from collections import Counter
 
-import ppdeep
 from django.conf import settings
+
+from apps.agents.forensics.fuzzy import fuzzy_hash
 
 HASH_ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 HASH_LENGTHS = {32: "md5", 40: "sha1", 64: "sha256", 128: "sha512"}
@@ -19,7 +20,7 @@ def hashes(data: bytes) -> dict[str, str]:
     out = {name: hashlib.new(name, data).hexdigest() for name in HASH_ALGORITHMS}
     if len(data) <= settings.AMAS_FORENSICS_FUZZY_MAX_BYTES:
         # ssdeep-compatible context-triggered piecewise hash: similar files have similar hashes.
-        out["ssdeep"] = ppdeep.hash(data)
+        out["ssdeep"] = fuzzy_hash(data)
     return out
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ppdeep
 import yara
 from django.db import transaction
 from django.db.models import Q
 
+from apps.agents.forensics.fuzzy import fuzzy_compare
 from apps.agents.forensics_models import (
     HashAlgorithm,
     HashEntry,
@@ -299,7 +299,7 @@ def hash_sets_lookup(*, organization_id: int, values: set[str], ssdeeps: Set[str
             if _block_size(entry.value) not in wanted:
                 continue
             for fuzzy in ssdeeps:
-                score = int(ppdeep.compare(fuzzy, entry.value))
+                score = fuzzy_compare(fuzzy, entry.value)
                 if score >= 70:
                     hits.setdefault(fuzzy, []).append({**_hit(entry), "similarity": score})
     return hits
