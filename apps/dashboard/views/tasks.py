@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -92,6 +93,7 @@ def task_bulk(request: AuthenticatedRequest) -> HttpResponse:
     back = request.POST.get("next") or reverse("task_list")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("task_list")
+    tasks: QuerySet[Task] | None
     if request.POST.get("all_matching"):
         # "Select all N matching": the list's filters, read again now, not the ids of one page.
         form = TaskFilterForm(QueryDict(request.POST.get("query", "")))
