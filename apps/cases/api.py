@@ -8,10 +8,10 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest
-from ninja import Body, Query, Router
+from ninja import Body, Path, Query, Router
 from ninja.pagination import paginate
 
-from apps.cases import selectors, services, stix
+from apps.cases import playbooks, selectors, services, stix
 from apps.cases.schemas import (
     AddTaskIn,
     CaseEntityOut,
@@ -22,6 +22,10 @@ from apps.cases.schemas import (
     InvestigationIn,
     InvestigationOut,
     InvestigationPatch,
+    PlaybookIn,
+    PlaybookOut,
+    PlaybookPatch,
+    PlaybookRunIn,
     StixImportOut,
     TagsIn,
     TagsOut,
@@ -314,3 +318,73 @@ def list_tagged_tasks(request: HttpRequest, tag: str = Query(..., min_length=1, 
     """Tasks of the organisation that carry `tag`."""
     user = require_scope(request, "tasks:read")
     return selectors.tasks_tagged(user=user, tag=tag).order_by("-created_at", "-id")
+
+
+# --------------------------------------------------------------------------- playbooks
+
+PLAYBOOK_NAME = Path(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@router.get(
+    "/playbooks", response={HTTPStatus.OK: list[PlaybookOut], **errors(422)}, url_name="list_playbooks"
+)
+@paginate(CasePagination)
+def list_playbooks(request: HttpRequest):
+    user = require_scope(request, "tasks:read")
+    return playbooks.playbook_list(user=user)
+
+
+@router.post(
+    "/playbooks",
+    response={HTTPStatus.CREATED: PlaybookOut, **errors(409, body=True)},
+    url_name="create_playbook",
+)
+def create_playbook(request: HttpRequest, payload: PlaybookIn):
+    """Organisation admins only."""
+    user = require_scope(request, "admin")
+    fields = payload.model_dump()
+    return HTTPStatus.CREATED, playbooks.playbook_create(user=user, **fields)
+
+
+@router.get(
+    "/playbooks/{name}", response={HTTPStatus.OK: PlaybookOut, **errors(404)}, url_name="get_playbook"
+)
+def get_playbook(request: HttpRequest, name: str = PLAYBOOK_NAME):
+    user = require_scope(request, "tasks:read")
+    return playbooks.playbook_get(user=user, name=name)
+
+
+@router.patch(
+    "/playbooks/{name}",
+    response={HTTPStatus.OK: PlaybookOut, **errors(404, body=True)},
+    url_name="update_playbook",
+)
+def update_playbook(request: HttpRequest, payload: PlaybookPatch, name: str = PLAYBOOK_NAME):
+    """A change is a new version; organisation admins only."""
+    user = require_scope(request, "admin")
+    playbook = playbooks.playbook_get(user=user, name=name)
+    return playbooks.playbook_update(playbook=playbook, by=user, **payload.model_dump(exclude_unset=True))
+
+
+@router.post(
+    "/playbooks/{name}/run",
+    response={HTTPStatus.CREATED: TaskOut, **errors(404, 409, body=True)},
+    url_name="run_playbook",
+)
+def run_playbook(request: HttpRequest, payload: PlaybookRunIn, name: str = PLAYBOOK_NAME):
+    """Submit a task with the playbook's agents and parameters, optionally inside an investigation."""
+    user = require_scope(request, "tasks:write")
+    playbook = playbooks.playbook_get(user=user, name=name)
+    investigation = None
+    if payload.investigation_id is not None:
+        investigation = selectors.investigation_get(user=user, investigation_id=payload.investigation_id)
+    task = playbooks.playbook_run(
+        playbook=playbook,
+        by=user,
+        target=payload.target,
+        title=payload.title,
+        classification=payload.classification,
+        priority=payload.priority,
+        investigation=investigation,
+    )
+    return HTTPStatus.CREATED, task

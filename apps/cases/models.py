@@ -170,3 +170,47 @@ class InvestigationEntity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+class Playbook(models.Model):
+    """A named, versioned set of agents with their parameters, managed by an organisation's
+    admins, and an optional condition (task types, target kinds) on where it may run. Every
+    change bumps `version` and keeps the previous definition in PlaybookVersion."""
+
+    organization = models.ForeignKey("users.Organization", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    agents = models.JSONField(default=list)
+    parameters = models.JSONField(default=dict, blank=True)
+    task_type = models.CharField(max_length=32, help_text="The type of the tasks it submits.")
+    condition_task_types = models.JSONField(default=list, blank=True, help_text="Empty: any.")
+    condition_target_kinds = models.JSONField(default=list, blank=True, help_text="Empty: any.")
+    version = models.PositiveIntegerField(default=1)
+    active = models.BooleanField(default=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="playbook_org_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class PlaybookVersion(models.Model):
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["playbook", "version"], name="playbook_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.playbook_id} v{self.version}"

@@ -3,7 +3,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
-from pydantic import StrictInt
+from pydantic import StrictBool, StrictInt
 
 from apps.cases.models import MAX_TAGS, TAG_MAX_CHARS
 from apps.core.vocabulary import TLPLevel
@@ -116,3 +116,48 @@ class StixImportOut(Schema):
     imported: int
     skipped: int
     entities: list[CaseEntityOut]
+
+
+PlaybookName = Field(..., min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class PlaybookIn(Schema):
+    name: str = PlaybookName
+    description: str = Field("", max_length=2000)
+    task_type: str = Field(..., min_length=1, max_length=32)
+    agents: list[str] = Field(..., min_length=1, max_length=20)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    condition_task_types: list[str] = Field(default_factory=list, max_length=20)
+    condition_target_kinds: list[str] = Field(default_factory=list, max_length=20)
+
+
+class PlaybookPatch(Schema):
+    description: str | None = Field(None, max_length=2000)
+    task_type: str | None = Field(None, min_length=1, max_length=32)
+    agents: list[str] | None = Field(None, min_length=1, max_length=20)
+    parameters: dict[str, Any] | None = None
+    condition_task_types: list[str] | None = Field(None, max_length=20)
+    condition_target_kinds: list[str] | None = Field(None, max_length=20)
+    active: StrictBool | None = None
+
+
+class PlaybookOut(Schema):
+    id: int
+    name: str
+    description: str
+    task_type: str
+    agents: list[str]
+    parameters: dict[str, Any]
+    condition_task_types: list[str]
+    condition_target_kinds: list[str]
+    version: int
+    active: bool
+    updated_at: datetime
+
+
+class PlaybookRunIn(Schema):
+    target: str = Field(..., min_length=1, max_length=2048)
+    title: str = Field("", max_length=200)
+    classification: TLPLevel = "amber"
+    priority: StrictInt = Field(5, ge=1, le=10)
+    investigation_id: UUID | None = None

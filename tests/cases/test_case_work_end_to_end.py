@@ -1,7 +1,7 @@
-"""Case work end to end on a real Celery worker: an investigation, an OSINT task run inside it
-against local DNS and RDAP servers, a follow-up launched from an entity it found, a comment, the
-STIX 2.1 export parsed back with the OASIS `stix2` library, and the bundle re-imported into a
-second investigation whose entities are compared with the first's."""
+"""Case work end to end on a real Celery worker: an investigation, a playbook (OSINT) run on a
+target inside it against local DNS and RDAP servers, a follow-up launched from an entity it
+found, a comment, the STIX 2.1 export parsed back with the OASIS `stix2` library, and the
+bundle re-imported into a second investigation whose entities are compared with the first's."""
 
 import time
 from http import HTTPStatus
@@ -11,7 +11,9 @@ import stix2
 from django.test import override_settings
 
 from apps.cases.models import InvestigationTask
+from apps.cases.playbooks import playbook_create
 from apps.tasks.models import TERMINAL_STATUSES, Task
+from apps.users.models import Role
 from tests.agents.servers import Reply, dns_server, http_server
 from tests.agents.test_osint_agent import RDAP_DOMAIN
 from tests.cases.conftest import post
@@ -58,18 +60,19 @@ def entity_keys(api, investigation_id) -> dict[tuple[str, str], str]:
     return {(e["kind"], e["normalized"]): e["provenance"] for e in response.json()}
 
 
-def test_investigation_task_follow_up_comment_stix_round_trip(api, celery_worker, internet, user_factory):
+def test_investigation_playbook_follow_up_comment_stix_round_trip(api, celery_worker, internet, user_factory):
     colleague = user_factory(email="carol@team.example")
     case = post(api, "/investigations", {"title": "example.org infra", "tags": ["infra"]}).json()
-    body = {
-        "title": "who is example.org",
-        "task_type": "investigation",
-        "target": "example.org",
-        "agents": ["osint"],
-        "classification": "amber",
-        "parameters": {"osint": {"resolvers": [internet["resolver"]], "rdap_base_url": internet["rdap"]}},
-    }
-    created = post(api, f"/investigations/{case['id']}/tasks/new", body)
+    playbook_create(
+        user=user_factory(role=Role.ADMIN),
+        name="osint-domain",
+        task_type="investigation",
+        agents=["osint"],
+        parameters={"osint": {"resolvers": [internet["resolver"]], "rdap_base_url": internet["rdap"]}},
+        condition_target_kinds=["domain"],
+    )
+    body = {"target": "example.org", "title": "who is example.org", "investigation_id": case["id"]}
+    created = post(api, "/playbooks/osint-domain/run", body)
     assert created.status_code == HTTPStatus.CREATED, created.content
     task = wait(created.json()["id"])
     assert task.status == "completed", task.error_message

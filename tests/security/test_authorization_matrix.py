@@ -92,6 +92,18 @@ class World:
         return investigation
 
     @cached_property
+    def playbook(self) -> Any:
+        from apps.cases.playbooks import playbook_create
+
+        return playbook_create(
+            user=self.users[Role.ADMIN],
+            name="orga-playbook",
+            description=f"{MARKER} playbook",
+            task_type="investigation",
+            agents=["osint"],
+        )
+
+    @cached_property
     def token(self) -> Any:
         from apps.users.services import token_create
 
@@ -307,6 +319,21 @@ API_MATRIX: dict[tuple[str, str], Case] = {
     ("PUT", "/tasks/{task_id}/tags"): Case(CASE_WRITE, _task, body=lambda w: {"tags": ["x"]}),
     ("GET", "/tagged/tasks"): Case(
         ANY_MEMBER, query=lambda w: {"tag": "orga-case"}, needs=("investigation",)
+    ),
+    # playbooks: organisation admins manage them, analysts and admins run them, every member reads
+    ("GET", "/playbooks"): Case(ANY_MEMBER, needs=("playbook",)),
+    ("POST", "/playbooks"): Case(
+        expect(UNAUTH, FORBIDDEN, FORBIDDEN, CREATED, CREATED),
+        body=lambda w: {"name": "pb", "task_type": "investigation", "agents": ["osint"]},
+    ),
+    ("GET", "/playbooks/{name}"): Case(ORG_READ, lambda w: {"name": w.playbook.name}),
+    ("PATCH", "/playbooks/{name}"): Case(
+        expect(UNAUTH, FORBIDDEN, FORBIDDEN, OK, NOT_FOUND),
+        lambda w: {"name": w.playbook.name},
+        body=lambda w: {"description": "changed"},
+    ),
+    ("POST", "/playbooks/{name}/run"): Case(
+        CASE_CREATE, lambda w: {"name": w.playbook.name}, body=lambda w: {"target": "example.org"}
     ),
 }
 
