@@ -54,6 +54,7 @@ rabbitmq:
 
 lint: install-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy apps amas
 
 test: install-test browser rabbitmq lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
