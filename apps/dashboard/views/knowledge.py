@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time
 
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -15,10 +16,14 @@ from apps.core.exceptions import ApplicationError, NotFound
 from apps.core.vocabulary import Classification, task_types
 from apps.dashboard import context as pages
 from apps.dashboard.presenters import search_hit_links
+from apps.dashboard.search_groups import group_by_task
 from apps.knowledge import search as search_selectors
 from apps.knowledge.graph.port import MAX_DEPTH
 from apps.users.decorators import login_required
 from apps.users.http import AuthenticatedRequest
+
+SEARCH_HITS = 200  # passages ranked per query; grouped by task and paged below
+TASKS_PER_PAGE = 10
 
 
 def _date(value: str, *, end: bool = False) -> datetime | None:
@@ -44,15 +49,22 @@ def search_page(request: AuthenticatedRequest) -> HttpResponse:
     hits, notes, error = [], [], ""
     if q:
         try:
-            found = search_selectors.search(user=request.user, query=q, k=20, filters=filters)
+            found = search_selectors.search(user=request.user, query=q, k=SEARCH_HITS, filters=filters)
         except ApplicationError as exc:
             error = exc.message
         else:
             hits = [{**hit.__dict__, **search_hit_links(hit)} for hit in found.hits]
             notes = found.notes
+    groups = group_by_task(hits)
+    page = Paginator(groups, TASKS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     context = {
         "q": q,
         "hits": hits,
+        "page": page,
+        "query": query.urlencode(),
+        "capped": len(hits) >= SEARCH_HITS,
         "notes": notes,
         "error": error,
         "filters": filters,
