@@ -23,6 +23,8 @@ def make_task(
 ) -> Task:
     """A task; `files` are attached as uploads through the real artefact service."""
     fields.setdefault("title", "a task")
+    # Older call sites name the creator `created_by=`; both spellings mean the same user.
+    user = fields.pop("created_by", user)
     task = Task.objects.create(
         organization=organization, task_type=task_type, target=target, created_by=user, **fields
     )
