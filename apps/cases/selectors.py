@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from apps.cases.models import Comment, Investigation, InvestigationEntity, TaskTags
 from apps.core.exceptions import NotFound
@@ -42,7 +42,9 @@ def investigation_list(*, user: User, filters: InvestigationFilters | None = Non
     if f.assignee is not None:
         qs = qs.filter(assignees__pk=f.assignee)
     if f.q:
-        qs = qs.filter(Q(title__icontains=f.q) | Q(description__icontains=f.q))
+        # comments are searched too (EXISTS: no duplicate rows for several matching comments)
+        commented = Exists(Comment.objects.filter(investigation=OuterRef("pk"), body__icontains=f.q))
+        qs = qs.filter(Q(title__icontains=f.q) | Q(description__icontains=f.q) | commented)
     return qs.prefetch_related("assignees").order_by("-created_at", "-id")
 
 

@@ -41,6 +41,9 @@ def test_create_and_filter_by_tag_and_status(api, user_factory):
     assert titles("tag=phishing") == ["Phishing wave"]
     assert titles("status=in_progress") == ["Phishing wave"]
     assert titles("status=open") == ["Other"]
+    post(api, f"/investigations/{first['id']}/comments", {"body": "C2 at evil.example"})
+    post(api, f"/investigations/{first['id']}/comments", {"body": "more on evil.example"})
+    assert titles("q=evil.example") == ["Phishing wave"]
     assert api.get(f"/api/v1/investigations/{outsider_case.pk}").status_code == HTTPStatus.NOT_FOUND
 
 
