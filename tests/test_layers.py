@@ -1,6 +1,7 @@
 """The layers of AMAS, read from the imports (docs/architecture.md draws them).
 
-    core -> users, audit -> agents -> providers, knowledge, webhooks, tasks -> dashboard, ops -> amas
+    core -> users, audit -> agents -> providers, knowledge, webhooks, eventsinks, tasks, cases
+         -> dashboard, ops -> amas                                       (LAYERS below is the rule)
 
 An app imports from its own layer and the layers below it, never from a layer above (a lower layer
 learns about higher ones through registries filled in AppConfig.ready()). Apps of one layer import
