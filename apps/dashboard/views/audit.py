@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from apps.audit.selectors import AuditFilters, audit_event_types, audit_list
 from apps.audit.services import audit_record
+from apps.dashboard.audit_rows import audit_rows
 from apps.dashboard.rendering import forbidden
 from apps.users.decorators import login_required
 from apps.users.http import AuthenticatedRequest
@@ -61,7 +62,13 @@ def audit_page(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/audit/list.html",
-        {"page": page, "filters": filters, "event_types": audit_event_types(), "query": query.urlencode()},
+        {
+            "page": page,
+            "rows": audit_rows(list(page.object_list)),
+            "filters": filters,
+            "event_types": audit_event_types(),
+            "query": query.urlencode(),
+        },
     )
 
 
