@@ -42,40 +42,42 @@ MAX_ITEMS = 100
 MAX_COLUMNS = 8
 NEUTRAL = {"clean", "none", "benign", "low", "ok", "complete", "completed"}
 WORRYING = {"malicious", "critical", "high", "failed"}
+ACRONYMS = frozenset(
+    [
+        "ip",
+        "dns",
+        "tls",
+        "url",
+        "pe",
+        "pdf",
+        "md5",
+        "sha1",
+        "sha256",
+        "sha512",
+        "ssdeep",
+        "yara",
+        "mx",
+        "ns",
+        "txt",
+        "caa",
+        "asn",
+        "id",
+        "ai",
+        "http",
+        "csv",
+        "pca",
+        "rdap",
+        "whois",
+        "ioc",
+        "ttl",
+    ]
+)
 
 
 def label(key: Any) -> str:
     """`days_to_expiry` -> 'Days to expiry'; acronyms readers know stay upper case."""
     text = str(key).replace("_", " ").replace(".", " ").strip()
-    words = [
-        w.upper()
-        if w.lower()
-        in {
-            "ip",
-            "dns",
-            "tls",
-            "url",
-            "pe",
-            "pdf",
-            "md5",
-            "sha1",
-            "sha256",
-            "sha512",
-            "yara",
-            "mx",
-            "ns",
-            "txt",
-            "caa",
-            "asn",
-            "id",
-            "ai",
-            "http",
-            "csv",
-            "pca",
-        }
-        else w
-        for w in text.split()
-    ]
+    words = [w.upper() if w.lower() in ACRONYMS else w for w in text.split()]
     if not words:
         return "—"
     first = words[0]
@@ -174,6 +176,8 @@ def node_for(key: str, value: Any, depth: int = 0) -> Node:
     if _is_scalar(value):
         return Node(kind="text", label=label(key), text=scalar_text(value), css=severity_css(value))
     if depth >= MAX_DEPTH:
+        if not value:
+            return Node(kind="text", label=label(key), text="none")
         return Node(kind="text", label=label(key), text=_inline(value, 1) + " (all of it is in the raw JSON)")
     if isinstance(value, dict):
         if not value:
