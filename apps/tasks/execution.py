@@ -290,14 +290,18 @@ def step_complete(step_id: int, owner: str, outcome: AgentResult, *, started: fl
         tokens_out=outcome.tokens_out,
         cost=Decimal(str(outcome.cost)),
     )
+    # Result hooks run before the event is written: the ledger hook replaces the agent's token
+    # and cost figures and adds who generated the text, and the event must carry those final
+    # figures, or replaying the events would not rebuild the row.
+    hooks.run_result_hooks(result, outcome)
     result_payload = {
         "result_id": str(result.id),
         "result_status": status,
-        "summary": outcome.summary,
-        "data": outcome.data,
+        "summary": result.summary,
+        "data": result.data,
         "processing_time_ms": elapsed,
-        "tokens_in": outcome.tokens_in,
-        "tokens_out": outcome.tokens_out,
+        "tokens_in": result.tokens_in,
+        "tokens_out": result.tokens_out,
         "cost": str(result.cost),
         "entities": len(outcome.entities),
         "relations": len(outcome.relations),
@@ -308,7 +312,6 @@ def step_complete(step_id: int, owner: str, outcome: AgentResult, *, started: fl
         step_transition(
             task, step, StepStatus.FAILED, payload=result_payload, error_message=outcome.error_message[:2000]
         )
-    hooks.run_result_hooks(result, outcome)
     task_advance(task)
     return StepOutcome(status)
 
