@@ -165,3 +165,26 @@ def test_control_characters_and_unknown_values_are_refused(api):
     assert post(api, "/investigations", {"title": "t", "classification": "pink"}).status_code == 422
     assert patch(api, f"/investigations/{case['id']}", {"status": "done"}).status_code == 422
     assert post(api, "/investigations", {"title": "t", "assignees": [999999]}).status_code == 422
+
+
+def test_the_timeline_query_count_does_not_grow_with_tasks(api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    case = create(api)
+    body = {"title": "scan", "task_type": "custom", "agents": ["test_echo"]}
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(f"/api/v1/investigations/{case['id']}/timeline").status_code == HTTPStatus.OK
+        return len(captured)
+
+    post(api, f"/investigations/{case['id']}/tasks/new", body)
+    one = queries()
+    for _ in range(4):
+        post(api, f"/investigations/{case['id']}/tasks/new", body)
+    assert queries() == one
+    assert (
+        sum(e["source"] == "task" for e in api.get(f"/api/v1/investigations/{case['id']}/timeline").json())
+        >= 5
+    )
