@@ -2,6 +2,7 @@
 
 from collections import Counter
 
+from apps.agents.attribution import generated_by
 from apps.agents.base import Agent, AgentContext, AgentResult
 from apps.agents.coverage import describe
 
@@ -48,6 +49,7 @@ class AggregatorAgent(Agent):
                 "finding_count": len(findings),
                 "coverage_complete": not gaps,
                 "incomplete_agents": sorted(gaps),
+                "generated_by": generated_by(ctx),
             },
             summary=text,
         )

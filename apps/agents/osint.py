@@ -10,6 +10,7 @@ from typing import Any, ClassVar, cast
 from django.conf import settings
 from pydantic import Field, field_validator
 
+from apps.agents.attribution import generated_by
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
 from apps.agents.coverage import Coverage, describe
 from apps.agents.indicators import extract_indicators, for_graph
@@ -139,7 +140,9 @@ class _Investigation:
         if not self.coverage.complete:
             plain += f" {describe(self.data['coverage']).capitalize()}."
         summary = narrate(self.ctx, plain, purpose="osint", enabled=self.params.narrative)
-        self.data.update(findings=self.findings, errors=self.errors, narrative=summary)
+        self.data.update(
+            findings=self.findings, errors=self.errors, narrative=summary, generated_by=generated_by(self.ctx)
+        )
         failed = bool(self.errors) and not self.answered
         return AgentResult(
             data=self.data,

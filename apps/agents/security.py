@@ -10,6 +10,7 @@ from typing import Any, ClassVar, cast
 
 from pydantic import Field
 
+from apps.agents.attribution import generated_by
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
 from apps.agents.coverage import Coverage, describe
 from apps.agents.netintel.exposure import DEFAULT_PORTS, directory_listing, exposure_checks, port_checks
@@ -104,6 +105,7 @@ class _Assessment:
             errors=self.errors,
             coverage=self.coverage.as_dict(),
             narrative=summary,
+            generated_by=generated_by(self.ctx),
         )
         return AgentResult(
             data=self.data, summary=summary, entities=self.graph.entities, relations=self.graph.relations

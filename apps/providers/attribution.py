@@ -43,16 +43,14 @@ def step_usage(step_id: int) -> dict[str, Any]:
 
 
 def result_usage_from_ledger(result: Any, agent_result: Any) -> None:
-    """Result hook (inside the transaction that writes the Result)."""
+    """Result hook (inside the transaction that writes the Result). A step that made no router
+    call keeps what its agent reported (an agent may pay a vendor AMAS does not route)."""
+    if not ProviderCall.objects.filter(step_id=result.step_id).exists():
+        return
     usage = step_usage(result.step_id)
-    data = dict(result.data or {})
-    data["generated_by"] = usage["generated_by"]
-    fields = {
-        "tokens_in": usage["tokens_in"],
-        "tokens_out": usage["tokens_out"],
-        "cost": usage["cost"],
-        "data": data,
-    }
+    # Data is left as the agent wrote it (the step's event carries it; replay must match):
+    # authorship goes into data through ctx.ai.generated_by() before the Result is written.
+    fields = {"tokens_in": usage["tokens_in"], "tokens_out": usage["tokens_out"], "cost": usage["cost"]}
     type(result).objects.filter(pk=result.pk).update(**fields)
     for name, value in fields.items():
         setattr(result, name, value)

@@ -25,6 +25,24 @@ class AgentAI:
         self.strategy: str | None = (getattr(step, "agent_config", None) or {}).get(
             "provider_strategy"
         ) or None
+        self.calls: list[dict[str, Any]] = []
+
+    def _note(self, result: router.GenerateResult, purpose: str) -> router.GenerateResult:
+        self.calls.append(
+            {
+                "purpose": purpose,
+                "provider": result.provider,
+                "model": result.model,
+                "tokens_in": result.tokens_in,
+                "tokens_out": result.tokens_out,
+            }
+        )
+        return result
+
+    def generated_by(self) -> list[dict[str, Any]]:
+        """Who wrote each text this step generated (provider, model, purpose): agents put it in
+        their result data so every generated text names its writer."""
+        return list(self.calls)
 
     @property
     def classification(self) -> str:
@@ -33,7 +51,8 @@ class AgentAI:
     def generate(self, messages: list[dict[str, Any]], **kwargs: Any) -> router.GenerateResult:
         kwargs.setdefault("purpose", "generate")
         kwargs.setdefault("strategy", self.strategy)
-        return router.generate(messages, task=self.task, step=self.step, agent=self.agent, **kwargs)
+        result = router.generate(messages, task=self.task, step=self.step, agent=self.agent, **kwargs)
+        return self._note(result, kwargs["purpose"])
 
     def summarise(
         self, text: str, *, purpose: str = "summary", max_sentences: int = 5, instructions: str = ""
@@ -71,6 +90,7 @@ class AgentAI:
                 purpose=purpose,
                 reason=exc.message,
             )
+        self._note(result, purpose)
         if result.model == builtin.BUILTIN_MODEL:
             sentences = " ".join(builtin.summarise(text, max_sentences))
             return f"[Extractive summary by the AMAS built-in offline provider] {sentences}".strip()

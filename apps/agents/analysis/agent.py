@@ -19,6 +19,7 @@ from apps.agents.analysis.inputs import (
     kind_of,
     read_table,
 )
+from apps.agents.attribution import generated_by
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult, Entity
 from apps.agents.coverage import of_inputs
 from apps.agents.indicators import extract_indicators, for_graph
@@ -115,6 +116,7 @@ class AnalysisAgent(Agent):
                 + [(t["name"], bool(t["truncated"])) for t in tables],
                 errors=errors,
             ),
+            "generated_by": generated_by(ctx),
         }
         ctx.progress(100, "Done")
         return AgentResult(

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from pydantic import Field
 
+from apps.agents.attribution import generated_by
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult, Entity, Relation
 from apps.agents.coverage import Coverage, describe
 from apps.agents.forensics.archives import ExpansionBudget
@@ -160,6 +161,7 @@ class ForensicsAgent(Agent):
         if params.narrative and ctx.ai is not None:
             ctx.progress(92, "Narrating")
             data["narrative"], tokens = _narrate(ctx, summary, findings, timeline)
+        data["generated_by"] = generated_by(ctx)
         if params.report_artefact:
             report = json.dumps({**data, "files": files}, indent=2, default=str).encode()
             artefact = ctx.storage.write("forensics-report.json", report)
