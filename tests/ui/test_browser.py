@@ -48,7 +48,7 @@ def test_submit_a_task_with_a_file_and_watch_it_complete(page, live_url, celery_
 
     page.get_by_label("Task type").select_option("custom")
     page.get_by_label("Choose agents myself").check()
-    page.get_by_label("Slow", exact=True).check()
+    page.locator("input[name=agents][value=test_slow]").check()  # two test agents are labelled "Slow"
     page.locator("details[data-agent-params=test_slow] summary").click()
     page.locator("#id_param-test_slow-seconds").fill("3")
     attachment = tmp_path / "notes.txt"
