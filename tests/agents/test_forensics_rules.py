@@ -14,7 +14,8 @@ from apps.core.vocabulary import TaskType
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
+# transaction=True: uploads are staged and moved into storage on commit (artefact_create).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media_root")]
 
 MARKER_RULE = """
 rule planted_js_marker {
