@@ -147,6 +147,26 @@ def test_at_390_px_no_page_scrolls_sideways_and_the_menu_folds(chromium, live_ur
         context.close()
 
 
+def test_every_page_in_the_dark_theme_logs_no_console_error(chromium, live_url, analyst):
+    """Screenshots of the main pages in the dark theme (light ones: test_browser.py), and no
+    console error on any of them."""
+    context = chromium.new_context(color_scheme="dark", viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"{page.url}: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
+    try:
+        log_in(page, live_url, analyst)
+        for path in PHONE_PAGES:
+            page.goto(f"{live_url}{path}")
+            page.wait_for_load_state("networkidle")
+            screenshot(page, "dark-" + (path.split("?")[0].strip("/").replace("/", "-") or "overview"))
+        # The graph page is the known exception (see the xfail below).
+        assert [p for p in problems if "/graph/" not in p] == [], problems
+    finally:
+        context.close()
+
+
 @pytest.mark.xfail(
     strict=True, reason="issue 18: the graph library's inline styles break the CSP (not fixed)"
 )
