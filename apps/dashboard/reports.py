@@ -70,6 +70,9 @@ ACRONYMS = frozenset(
         "whois",
         "ioc",
         "ttl",
+        "spf",
+        "dmarc",
+        "dkim",
     ]
 )
 
