@@ -58,10 +58,10 @@ def _describe(changes: dict[str, Any]) -> tuple[list[Change], list[tuple[str, st
 
 
 def audit_rows(events: list[Any]) -> list[AuditRow]:
-    rows = [
-        AuditRow(event=e, **dict(zip(("changes", "notes"), _describe(e.changes or {}), strict=True)))
-        for e in events
-    ]
+    rows = []
+    for e in events:
+        changes, notes = _describe(e.changes or {})
+        rows.append(AuditRow(event=e, changes=changes, notes=notes))
     by_key = {
         (r.event.request_id, r.event.entity_type, str(r.event.entity_id)): r
         for r in rows
