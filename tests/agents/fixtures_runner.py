@@ -12,6 +12,7 @@ from apps.agents.base import Agent, AgentContext, AgentResult
 from apps.knowledge.agent_context import contribute_storage
 from apps.tasks.agent_history import contribute_history
 from apps.tasks.models import Task, TaskStep
+from tests.commits import commit_callbacks
 from tests.tasks.factories import make_task
 
 
@@ -54,7 +55,9 @@ def run_agent(agent_cls: type[Agent], task: Task, *, with_router: bool = False, 
         from apps.agents.context import contribute
 
         contribute(ctx)
-    result = agent_cls().run(ctx)
+    # Artefacts the agent writes reach storage on commit; run the commit's moves as a worker would.
+    with commit_callbacks():
+        result = agent_cls().run(ctx)
     return Run(task=task, step=step, result=result, progress=progress)
 
 

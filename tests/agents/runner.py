@@ -3,6 +3,7 @@
 from apps.agents.base import AgentContext
 from apps.agents.context import contribute
 from apps.tasks.models import StepStatus, TaskStep
+from tests.commits import commit_callbacks
 from tests.tasks.factories import make_task
 
 
@@ -22,7 +23,9 @@ def run_agent(
     )
     if with_contributors:
         contribute(ctx)
-    result = agent_class().run(ctx)
+    # Artefacts the agent writes reach storage on commit; run the commit's moves as a worker would.
+    with commit_callbacks():
+        result = agent_class().run(ctx)
     result.progress = progress
     return result
 

@@ -12,6 +12,7 @@ from apps.knowledge.models import Artefact
 from apps.knowledge.services import artefact_create
 from tests.agents import fixtures_files as ff
 from tests.agents.fixtures_runner import media_root, run_on_files  # noqa: F401
+from tests.commits import commit_callbacks
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
@@ -105,9 +106,10 @@ def test_tampered_model_is_never_loaded(organization):
     data[-10] ^= 0xFF
     from django.core.files.base import ContentFile
 
-    forged = artefact_create(
-        task=trained.task, file=ContentFile(bytes(data), name="model.joblib"), produced_by_agent="ml"
-    )
+    with commit_callbacks():
+        forged = artefact_create(
+            task=trained.task, file=ContentFile(bytes(data), name="model.joblib"), produced_by_agent="ml"
+        )
     run = classify(organization, {"new.csv": ff.labelled_csv(rows=20)}, model_artefact_id=str(forged.id))
     assert run.result.status == "failed" and "signature does not verify" in run.result.error_message
 

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 
 from apps.knowledge.services import artefact_create
 from apps.tasks.models import Result, StepStatus, Task, TaskStep
+from tests.commits import commit_callbacks
 
 
 def make_task(
@@ -28,9 +29,12 @@ def make_task(
     task = Task.objects.create(
         organization=organization, task_type=task_type, target=target, created_by=user, **fields
     )
-    for name, content in (files or {}).items():
-        raw = content.encode() if isinstance(content, str) else content
-        artefact_create(task=task, file=ContentFile(raw, name=name), uploaded_by=user)
+    # An upload reaches storage when its transaction commits (apps/knowledge/staging.py); inside
+    # a test's transaction nothing commits, so the after-commit move runs here as a commit would.
+    with commit_callbacks():
+        for name, content in (files or {}).items():
+            raw = content.encode() if isinstance(content, str) else content
+            artefact_create(task=task, file=ContentFile(raw, name=name), uploaded_by=user)
     return task
 
 
