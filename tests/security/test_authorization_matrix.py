@@ -25,6 +25,7 @@ from amas.api import api
 from amas.routing import websocket_urlpatterns
 from apps.users.models import Role
 from apps.users.services import organization_get_or_create, user_create
+from tests.commits import commit_callbacks
 from tests.users.factories import PASSWORD, enable_totp, login
 
 ROLES = ("anonymous", "viewer", "analyst", "admin", "other_org")
@@ -80,6 +81,19 @@ class World:
             task_type="investigation",
             target="example.org",
         )
+
+    @cached_property
+    def artefact(self) -> Any:
+        from django.core.files.base import ContentFile
+
+        from apps.knowledge.services import artefact_create
+
+        with commit_callbacks():
+            return artefact_create(
+                task=self.task,
+                file=ContentFile(b"evidence", name="evidence.txt"),
+                uploaded_by=self.users[Role.ANALYST],
+            )
 
     @cached_property
     def investigation(self) -> Any:
@@ -202,6 +216,8 @@ API_MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/tasks/{task_id}/events"): Case(ORG_READ, _task),
     ("GET", "/tasks/{task_id}/results"): Case(ORG_READ, _task),
     ("GET", "/tasks/{task_id}/runs"): Case(ORG_READ, _task),
+    ("GET", "/tasks/{task_id}/artefacts"): Case(ORG_READ, _task, needs=("artefact",)),
+    ("GET", "/artefacts/{artefact_id}/download"): Case(ORG_READ, lambda w: {"artefact_id": w.artefact.id}),
     ("POST", "/tasks/{task_id}/cancel"): Case(expect(UNAUTH, FORBIDDEN, OK, OK, NOT_FOUND), _task),
     # A fresh task cannot be retried (it has not failed): 409 shows the check passed authorisation.
     ("POST", "/tasks/{task_id}/retry"): Case(expect(UNAUTH, FORBIDDEN, CONFLICT, CONFLICT, NOT_FOUND), _task),
