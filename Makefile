@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test lint format browser rabbitmq clean-var bench bench-search help
+.PHONY: run test install install-test lint format browser rabbitmq libfuzzy clean-var bench bench-search help
 
 help:
 	@echo "make run    start AMAS (embedded Postgres + pgvector, Redis, daphne, worker, beat)"
@@ -27,8 +27,20 @@ $(VENV)/.installed-test: requirements-test.lock $(VENV)/.installed-runtime
 install: $(VENV)/.installed-runtime
 install-test: $(VENV)/.installed-test
 
-run: install
+run: install libfuzzy
 	$(BIN)/python -m amas.runner
+
+# Forensics hashes with compiled ssdeep (Debian's libfuzzy2, ~50x faster than the pure-Python
+# fallback it uses when the library is missing). Optional: without root it only says so.
+libfuzzy:
+	@if [ ! -e /usr/lib/x86_64-linux-gnu/libfuzzy.so.2 ] && ! ldconfig -p 2>/dev/null | grep -q libfuzzy.so.2; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			echo "Installing Debian's libfuzzy2 (compiled ssdeep) ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfuzzy2 >/dev/null || true; \
+		else \
+			echo "Note: without libfuzzy2 (sudo apt-get install libfuzzy2) fuzzy hashing uses a slower pure-Python fallback"; \
+		fi; \
+	fi
 
 # Browser tests drive Debian's Chromium (never a downloaded browser build).
 browser:
@@ -56,7 +68,7 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy apps amas
 
-test: install-test browser rabbitmq lint
+test: install-test browser rabbitmq libfuzzy lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Each benchmark starts its own embedded stack and prints a table (docs/benchmarks.md keeps the
