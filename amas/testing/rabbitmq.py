@@ -1,8 +1,8 @@
 """A RabbitMQ broker for the event-sink tests: Debian's rabbitmq-server (`make rabbitmq` installs
 it), run by the test session as a child process with its own node name, ports, data and log
 directories, and stopped at the end. Kept small for a shared machine: one Erlang scheduler, no
-busy-waiting, no plugins. The Erlang port mapper (epmd) it starts is shared by every node on the
-machine and outlives the session, as it does for any local Erlang node."""
+busy-waiting, no plugins. The Erlang port mapper (epmd) it starts listens on a port of its own
+(ERL_EPMD_PORT) and is stopped with the broker, so no daemon outlives the session."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class RabbitMQServer:
     host: str = "127.0.0.1"
     port: int = 0
     root: Path | None = None
+    epmd_port: int = 0
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -42,6 +43,7 @@ class RabbitMQServer:
         return {
             **os.environ,
             "HOME": str(self.root),  # the Erlang cookie goes here
+            "ERL_EPMD_PORT": str(self.epmd_port),
             "RABBITMQ_NODENAME": f"amas-test-{self.port}@localhost",
             "RABBITMQ_NODE_IP_ADDRESS": self.host,
             "RABBITMQ_NODE_PORT": str(self.port),
@@ -62,6 +64,7 @@ class RabbitMQServer:
             raise RuntimeError("rabbitmq-server is not installed (make rabbitmq)")
         self.root = Path(tempfile.mkdtemp(prefix="amas-rabbitmq-"))
         self.port = self.port or free_port(self.host)
+        self.epmd_port = free_port(self.host)
         log = (self.root / "server.out").open("wb")
         self.process = subprocess.Popen(
             [str(SERVER)],
@@ -105,6 +108,12 @@ class RabbitMQServer:
                     os.killpg(self.process.pid, signal.SIGKILL)
                     self.process.wait()
             self.process = None
+        if self.epmd_port:
+            # The node is gone, so epmd has nothing registered and exits on -kill.
+            subprocess.run(
+                ["epmd", "-port", str(self.epmd_port), "-kill"], capture_output=True, timeout=10, check=False
+            )
+            self.epmd_port = 0
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
