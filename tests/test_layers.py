@@ -48,13 +48,7 @@ INFRASTRUCTURE = {"amas.celery"}
 # Known debt: (importing module, imported module) -> why it is still there. Each entry is a
 # violation of the rules above that someone is removing; the test fails when an entry is no longer
 # needed, so the list only shrinks.
-ALLOWED: dict[tuple[str, str], str] = {
-    # Issue 13 (A13-vocab) meets issue 14 (F14): the decision engine's agent history (tasks) reads
-    # the provider ledger's spend per step, while providers registers its ledger->Result hook with
-    # tasks: a providers <-> tasks cycle. The spend can come from Result.cost (which that hook now
-    # fills from the ledger) or through a hook providers registers.
-    ("apps.tasks.agent_history", "apps.providers.selectors"): "ledger spend per step for agent history",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

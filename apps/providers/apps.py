@@ -15,7 +15,8 @@ class ProvidersConfig(AppConfig):
         from apps.providers.attribution import result_usage_from_ledger
         from apps.providers.context import contribute_ai
         from apps.providers.models import Budget, Provider
-        from apps.tasks.hooks import register_result_hook
+        from apps.providers.selectors import provider_spend_by_step
+        from apps.tasks.hooks import register_result_hook, register_step_spend_source
 
         # Adapters by API style (Provider.kind is validated against this registry).
         register_builtin_adapters()
@@ -23,6 +24,8 @@ class ProvidersConfig(AppConfig):
         register_context_contributor(contribute_ai)
         # Tokens, cost and authorship of generated text on every Result come from the ledger.
         register_result_hook(result_usage_from_ledger)
+        # The decision engine's agent history counts the ledger's spend per step.
+        register_step_spend_source(provider_spend_by_step)
         observability.register()  # ledger metrics, breaker gauge, the "providers" health node
 
         post_save.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_saved")

@@ -18,7 +18,7 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
 from apps.agents.history import FAILURE, SUCCESS, HistoryKey, Outcome
-from apps.providers.selectors import provider_spend_by_step
+from apps.tasks.hooks import step_spend
 from apps.tasks.models import Result, StepStatus, TaskStep
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _read(task_type: str, window: int) -> dict[HistoryKey, list[Outcome]]:
     )
     # A step's cost: what the agent reported, or what the provider ledger recorded for the step when
     # that is more (agents need not copy their AI spend into their result); never the sum of both.
-    ledger = provider_spend_by_step(step_ids=[row[-1] for row in rows])
+    ledger = step_spend([row[-1] for row in rows])
     out: dict[HistoryKey, list[Outcome]] = {}
     for agent, config_id, status, ms, cost, step_id in rows:
         out.setdefault((agent, config_id), []).append(

@@ -59,3 +59,25 @@ def attachment_store() -> AttachmentStore:
     if _attachment_store is None:
         raise RuntimeError("No attachment store is registered (the knowledge app registers one).")
     return _attachment_store
+
+
+# Spend per step recorded outside tasks' rows (the provider ledger): the decision engine's agent
+# history counts it even when an agent did not copy its AI spend into its Result. Providers
+# registers its ledger here; tasks cannot import providers, which registers hooks with tasks.
+StepSpendSource = Callable[..., dict[int, float]]  # (*, step_ids) -> {step_id: spend}
+_step_spend_sources: list[StepSpendSource] = []
+
+
+def register_step_spend_source(source: StepSpendSource) -> StepSpendSource:
+    if source not in _step_spend_sources:
+        _step_spend_sources.append(source)
+    return source
+
+
+def step_spend(step_ids: list[int]) -> dict[int, float]:
+    """The registered sources' spend per step, added up (steps without spend are absent)."""
+    total: dict[int, float] = {}
+    for source in _step_spend_sources:
+        for step_id, spend in source(step_ids=step_ids).items():
+            total[step_id] = total.get(step_id, 0.0) + spend
+    return total
