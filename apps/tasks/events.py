@@ -1,5 +1,9 @@
 """The event store. Every change to a task appends one TaskEvent inside the transaction that made
 the change; the caller holds the task row lock (select_for_update), which also serialises `seq`.
+Task and step rows are locked FOR NO KEY UPDATE (`no_key=True`): it excludes every other locker
+just the same, but not the key-share locks that inserting a row which references them takes (an
+agent's artefact or ledger row), so such an insert cannot deadlock with a step that locks the
+task and then its sibling steps.
 After commit, the event is broadcast to websockets and handed to event hooks (webhooks, metrics)."""
 
 from typing import Any

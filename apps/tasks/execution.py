@@ -50,8 +50,8 @@ def _lease_until() -> Any:
 def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] | None:
     """Move a queued step to running under our lease. None if there is nothing to do: the step
     ended already, was cancelled, or another worker holds a live lease on it."""
-    task = Task.objects.select_for_update().get(pk=task_id)
-    step = TaskStep.objects.select_for_update().get(pk=step_id)
+    task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
+    step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
     if task.is_terminal:
         return None
     if step.status != StepStatus.QUEUED:
@@ -100,7 +100,7 @@ class _Progress:
             step = TaskStep.objects.filter(pk=self.step_id).only("task_id").first()
             if step is None:
                 return
-            task = Task.objects.select_for_update().get(pk=step.task_id)
+            task = Task.objects.select_for_update(no_key=True).get(pk=step.task_id)
             updated = TaskStep.objects.filter(
                 pk=self.step_id, status=StepStatus.RUNNING, lease_owner=self.owner
             ).update(progress=pct, message=message[:500])
@@ -149,8 +149,8 @@ def step_defer(step_id: int, *, countdown: float) -> None:
     task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
     if task_id is None:
         return
-    task = Task.objects.select_for_update().get(pk=task_id)
-    step = TaskStep.objects.select_for_update().get(pk=step_id)
+    task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
+    step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
     if step.status == StepStatus.QUEUED and not task.is_terminal:
         steps_resend(task, [step], countdown=countdown)
 
@@ -246,8 +246,8 @@ def _locked(step_id: int, owner: str) -> tuple[Task, TaskStep] | None:
     task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
     if task_id is None:
         return None
-    task = Task.objects.select_for_update().get(pk=task_id)
-    step = TaskStep.objects.select_for_update().get(pk=step_id)
+    task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
+    step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
     if step.status != StepStatus.RUNNING or step.lease_owner != owner:
         return None  # the lease was lost meanwhile; whoever holds it now records the outcome
     return task, step

@@ -131,7 +131,7 @@ def task_advance(task: Task) -> None:
     """After a step ended (task locked): queue the next group, the aggregation, or finish."""
     if task.is_terminal:
         return
-    steps = list(task.steps.select_for_update().order_by("group_index", "position"))
+    steps = list(task.steps.select_for_update(no_key=True).order_by("group_index", "position"))
     task.progress = steps_progress(steps)
     task.save(update_fields=["progress", "updated_at"])
     work = [s for s in steps if not s.is_aggregate]

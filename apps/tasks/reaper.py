@@ -30,8 +30,8 @@ def steps_resend_stale(*, limit: int = 200) -> int:
     )
     for step_id, task_id in stale:
         with transaction.atomic():
-            task = Task.objects.select_for_update().get(pk=task_id)
-            step = TaskStep.objects.select_for_update().get(pk=step_id)
+            task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
+            step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
             if step.status == StepStatus.QUEUED and step.queued_at and step.queued_at < cutoff:
                 steps_resend(task, [step])
     return len(stale)
@@ -56,8 +56,8 @@ def steps_resend_lost(*, limit: int = 500) -> int:
     lost = [(pk, task_id) for pk, task_id, celery_id, _queue in candidates if celery_id not in held]
     for step_id, task_id in lost:
         with transaction.atomic():
-            task = Task.objects.select_for_update().get(pk=task_id)
-            step = TaskStep.objects.select_for_update().get(pk=step_id)
+            task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
+            step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
             if step.status == StepStatus.QUEUED and step.queued_at and step.queued_at < cutoff:
                 log.warning(
                     "Step %s of task %s: its message is not in the broker; sending it again", step_id, task_id
@@ -87,8 +87,8 @@ def steps_reap(*, limit: int = 200) -> int:
 
 @transaction.atomic
 def _reap_one(step_id: int, task_id: UUID | str) -> int:
-    task = Task.objects.select_for_update().get(pk=task_id)
-    step = TaskStep.objects.select_for_update().get(pk=step_id)
+    task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
+    step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
     if (
         step.status != StepStatus.RUNNING
         or step.lease_expires_at is None

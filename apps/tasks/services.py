@@ -177,7 +177,7 @@ def task_create(
         classification=classification,
         parent=parent,
     )
-    task = Task.objects.select_for_update().get(pk=task.pk)
+    task = Task.objects.select_for_update(no_key=True).get(pk=task.pk)
     event_append(task, EventType.TASK_CREATED, _snapshot(task))
     for upload in files or []:
         attachment_store().create(task=task, file=upload, uploaded_by=user)
@@ -222,10 +222,10 @@ def task_plan_and_queue(task: Task) -> None:
 def task_cancel(*, task: Task, by: User | None) -> Task:
     if by is not None and not by.can_write:
         raise PermissionDenied("Your role cannot cancel tasks.")
-    task = Task.objects.select_for_update().get(pk=task.pk)
+    task = Task.objects.select_for_update(no_key=True).get(pk=task.pk)
     task_transition(task, TaskStatus.CANCELLED, payload={"by": by.email if by else "system"})
     revoke = []
-    for step in task.steps.select_for_update():
+    for step in task.steps.select_for_update(no_key=True):
         if step.status in STEP_TERMINAL_STATUSES:
             continue
         if step.status == StepStatus.QUEUED and step.celery_task_id:
@@ -245,8 +245,8 @@ def task_retry(*, task: Task, by: User | None) -> Task:
     (the aggregation always runs again); completed steps keep their results."""
     if by is not None and not by.can_write:
         raise PermissionDenied("Your role cannot retry tasks.")
-    task = Task.objects.select_for_update().get(pk=task.pk)
-    steps = list(task.steps.select_for_update())
+    task = Task.objects.select_for_update(no_key=True).get(pk=task.pk)
+    steps = list(task.steps.select_for_update(no_key=True))
     again = [s for s in steps if s.status != StepStatus.COMPLETED or s.is_aggregate]
     task_transition(
         task,
