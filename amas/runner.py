@@ -93,6 +93,8 @@ def main() -> None:
         }
         _manage("migrate", "--noinput", env=env)
         _manage("ensure_admin", env=env)
+        # The shipped YARA rules are on out of the box (an admin may disable them; that sticks).
+        _manage("known_good", "--yara", env=env)
         host = os.environ.get("AMAS_HOST", "127.0.0.1")
         print(
             f"\n  AMAS is starting at http://{host}:{web_port}/  (admin: /admin/, API docs: /api/v1/docs)\n"
