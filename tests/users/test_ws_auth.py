@@ -20,11 +20,19 @@ ORIGIN = (b"origin", b"http://localhost")
 @pytest.fixture(autouse=True)
 async def close_thread_connections():
     """Consumers and sync_to_async calls open connections in the executor thread; close them so
-    the test database can be dropped at the end of the session."""
+    the test database can be dropped at the end of the session.
+
+    Each test also gets a channel layer of its own: the process-wide instance keeps receive state
+    (its receive lock and loop) across the event loops of earlier tests, and in the full suite a
+    refused socket's receive then never finished cancelling at loop teardown."""
+    from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     yield
     from asgiref.sync import sync_to_async
     from django.db import connections
 
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     await sync_to_async(connections.close_all)()
 
 
@@ -119,3 +127,4 @@ async def test_user_who_must_set_up_mfa_gets_no_socket(user_factory):
 
     communicator, connected, code = await _connect("/ws/monitor/", headers=[await sync_to_async(cookie)()])
     assert not connected and code == 4401
+    await communicator.disconnect()  # end the refused consumer here, not at loop teardown
