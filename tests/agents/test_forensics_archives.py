@@ -139,3 +139,20 @@ def test_tar_gz_members(organization):
     notes = member(tar_node, "home/notes.txt")
     assert notes["modified"] == "2020-09-13T12:26:40Z"
     assert notes["analysis"]["hashes"]["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+def test_a_long_expansion_reports_progress(organization):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for number in range(250):
+            archive.writestr(f"notes/{number:03d}.txt", f"note {number}\n")
+    run = scan(organization, {"notes.zip": buffer.getvalue()})
+    expanding = [(pct, message) for pct, message in run.progress if message.startswith("Expanding notes.zip")]
+    assert [message.split(",")[0] for _, message in expanding] == [
+        "Expanding notes.zip: 100 members",
+        "Expanding notes.zip: 200 members",
+    ]
+    assert expanding[0][0] <= expanding[1][0] <= 85  # inside this file's slice of the bar

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -89,6 +90,7 @@ class ForensicsAgent(Agent):
                 max_member_bytes=settings.AMAS_MAX_FILE_BYTES,
                 remaining_bytes=settings.AMAS_ARCHIVE_MAX_EXPANDED_BYTES,
                 max_seconds=settings.AMAS_ARCHIVE_MAX_SECONDS,
+                on_progress=_expansion_progress(ctx, artefact.original_name, index, len(uploads)),
             )
             raw = ctx.storage.read(artefact)
             node = Scanner(ruleset=ruleset, options=options, budget=budget).scan(
@@ -372,3 +374,17 @@ def _graph(files: list[dict]) -> tuple[list[Entity], list[Relation]]:
     for node in files:
         visit(node, None)
     return entities, relations
+
+
+def _expansion_progress(ctx: AgentContext, name: str, index: int, count: int) -> Callable[[int, int], None]:
+    """Progress inside one file's slice (5..85 %) while its archive expands: the share of the
+    member cap seen so far, so a long expansion moves the bar and can be cancelled."""
+    start, span = 5 + 80 * index // count, 80 // count
+
+    def report(members: int, expanded: int) -> None:
+        ctx.check_cancelled()
+        share = min(members / max(settings.AMAS_ARCHIVE_MAX_MEMBERS, 1), 1.0)
+        message = f"Expanding {name}: {members} members, {expanded} bytes"
+        ctx.progress(start + int(span * 0.9 * share), message)
+
+    return report

@@ -29,6 +29,7 @@ SMALL_MEMBER_BYTES = 64 * 1024
 BOMB_DECLARED_BYTES = 10 * 1024 * 1024
 TRIAGE_MAX_ENTRIES = 20_000
 TRIAGE_MAX_HEADER_READS = 500
+PROGRESS_EVERY = 100  # archive members between progress reports
 _SCRIPT_EXTENSIONS = "exe dll scr com cpl sys msi bat cmd ps1 vbs vbe js jse wsf hta jar lnk pif sh elf apk"
 SCRIPT_EXTENSIONS = frozenset(_SCRIPT_EXTENSIONS.split() + ["docm", "xlsm", "pptm", "dotm", "iso"])
 
@@ -45,6 +46,9 @@ class ExpansionBudget:
     bytes_expanded: int = 0
     limits_hit: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    # Called with (members seen, bytes expanded) every PROGRESS_EVERY members: a long expansion
+    # reports progress (and may raise to cancel) instead of going quiet until its limit.
+    on_progress: Callable[[int, int], None] | None = None
 
     def out_of_time(self) -> bool:
         return bool(self.max_seconds) and time.monotonic() - self.started > self.max_seconds
@@ -115,6 +119,8 @@ def _admit(report: dict, budget: ExpansionBudget, path: str) -> bool:
         report["truncated"] = True
         return False
     budget.members_seen += 1
+    if budget.on_progress is not None and budget.members_seen % PROGRESS_EVERY == 0:
+        budget.on_progress(budget.members_seen, budget.bytes_expanded)
     return True
 
 
