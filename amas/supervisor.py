@@ -35,6 +35,8 @@ log = logging.getLogger("amas.supervisor")
 
 # Stop order: the web process (no new requests) and beat (no new schedules), then the workers.
 STOP_ORDER = ("web", "beat", "worker")
+# Procfile programs that run only when their variable is set (the inbound task-request consumer).
+OPTIONAL = {"inbound": "AMAS_INBOUND_AMQP_URL"}
 
 
 @dataclass
@@ -54,6 +56,8 @@ def read_procfile(path: Path) -> list[Program]:
     for line in path.read_text().splitlines():
         match = re.match(r"^([A-Za-z0-9_-]+):\s*(.+)$", line.strip())
         if match and not line.lstrip().startswith("#"):
+            if match.group(1) in OPTIONAL and not os.environ.get(OPTIONAL[match.group(1)]):
+                continue  # an optional integration that is not configured
             programs.append(Program(match.group(1), match.group(2)))
     return programs
 

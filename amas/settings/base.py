@@ -141,7 +141,20 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", de
 AMAS_REQUIRE_MFA_FOR_ALL = env.bool("AMAS_REQUIRE_MFA_FOR_ALL", default=False)
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+if env.str("EMAIL_HOST", default=""):  # SMTP from the usual EMAIL_* variables (EMAIL_URL otherwise)
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env.str("EMAIL_HOST")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+    EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+    EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AMAS <amas@localhost>")
+# Member invitations (apps/users/invitations.py): how long a link works; the site's address for
+# links in e-mails sent outside a request.
+AMAS_INVITATION_DAYS = env.int("AMAS_INVITATION_DAYS", default=7)
+AMAS_PUBLIC_URL = env.str("AMAS_PUBLIC_URL", default="http://localhost:8000")
 
 # Identity and abuse limits (apps/users, apps/core/security.py).
 AMAS_TOKEN_DEFAULT_DAYS = env.int("AMAS_TOKEN_DEFAULT_DAYS", default=90)
@@ -490,3 +503,12 @@ CELERY_BEAT_SCHEDULE["dispatch-event-sinks"] = {
     "schedule": env.float("AMAS_EVENT_SINK_SWEEP_SECONDS", default=30.0),
     "options": {"queue": "webhooks"},
 }
+# Inbound task requests (apps/eventsinks/inbound.py, `python manage.py inbound_consume`): on only
+# when the URL is set; the token is a service account's API token, whose scopes decide.
+AMAS_INBOUND_AMQP_URL = env.str("AMAS_INBOUND_AMQP_URL", default="")
+AMAS_INBOUND_TOKEN = env.str("AMAS_INBOUND_TOKEN", default="")
+AMAS_INBOUND_QUEUE = env.str("AMAS_INBOUND_QUEUE", default="amas.task-requests")
+AMAS_INBOUND_REPLY_EXCHANGE = env.str("AMAS_INBOUND_REPLY_EXCHANGE", default="amas.task-replies")
+AMAS_INBOUND_MAX_ATTEMPTS = env.int("AMAS_INBOUND_MAX_ATTEMPTS", default=3)
+# Kafka event sinks: how long one publish waits for the broker's acks=all before it is retried.
+AMAS_KAFKA_DELIVERY_TIMEOUT_MS = env.int("AMAS_KAFKA_DELIVERY_TIMEOUT_MS", default=15000)

@@ -133,13 +133,12 @@ def delivery_attempt(*, delivery_id: str) -> str:
     sink = delivery.sink
     now = timezone.now()
     try:
-        transport.publish(
-            url=sink.url,
-            exchange=sink.exchange,
-            routing_key=delivery.event_type,
+        transport.publish_to_sink(
+            sink=sink,
             body=delivery.body,
             message_id=delivery.event_id,
             event_type=delivery.event_type,
+            task_id=str(delivery.task_id) if delivery.task_id else None,
         )
     except transport.PublishError as exc:
         return _failed(delivery, sink, str(exc), now)

@@ -1,5 +1,6 @@
 """Event sinks: message brokers an organisation's admins register next to webhooks, and the
-delivery of task and step events to them (AMQP 0-9-1 / RabbitMQ)."""
+delivery of task and step events to them (AMQP 0-9-1 / RabbitMQ, Kafka); and the record of task
+requests read from the inbound queue (de-duplication by message id)."""
 
 import re
 import uuid
@@ -19,6 +20,10 @@ EVENT_PATTERN = re.compile(r"^(\*|(task|step)\.(\*|[a-z_]+))$")
 
 class SinkKind(models.TextChoices):
     AMQP = "amqp", "AMQP 0-9-1 (RabbitMQ)"
+    KAFKA = "kafka", "Kafka"
+
+
+URL_SCHEMES = {SinkKind.AMQP: ("amqp",), SinkKind.KAFKA: ("kafka", "kafkas")}
 
 
 class EventSink(TimeStampedModel):
@@ -27,9 +32,14 @@ class EventSink(TimeStampedModel):
     )
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=SinkKind.choices, default=SinkKind.AMQP)
-    url = EncryptedTextField(help_text="amqp://user:password@host:5672/vhost (encrypted at rest).")
+    url = EncryptedTextField(
+        help_text="amqp://user:password@host:5672/vhost or kafka://[user:password@]host:9092[,host2:9092] "
+        "(kafkas:// for TLS) - encrypted at rest, never shown again."
+    )
     exchange = models.CharField(
-        max_length=200, default="amas.events", help_text="A durable topic exchange; routing key = event type."
+        max_length=200,
+        default="amas.events",
+        help_text="AMQP: a durable topic exchange (routing key = event type). Kafka: the topic.",
     )
     event_types = models.JSONField(
         default=list, help_text='Event names ("task.completed"), or patterns "task.*", "step.*", "*".'
@@ -63,8 +73,13 @@ class EventSink(TimeStampedModel):
     def clean(self) -> None:
         errors = {}
         parts = urlsplit(self.url or "")
-        if parts.scheme != "amqp" or not parts.hostname:
-            errors["url"] = "Use an amqp://user:password@host:port/vhost URL."
+        schemes = URL_SCHEMES.get(self.kind, ())
+        if parts.scheme not in schemes or not parts.netloc.rpartition("@")[2]:
+            errors["url"] = (
+                "Use a kafka://host:9092 (or kafkas://) URL."
+                if self.kind == SinkKind.KAFKA
+                else "Use an amqp://user:password@host:port/vhost URL."
+            )
         bad = [t for t in self.event_types or [] if not isinstance(t, str) or not EVENT_PATTERN.match(t)]
         if not self.event_types or bad:
             errors["event_types"] = (
@@ -117,3 +132,37 @@ class SinkDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} -> {self.sink_id} ({self.status})"
+
+
+class InboundStatus(models.TextChoices):
+    PROCESSING = "processing", "Processing"  # read at least once, no outcome yet
+    ACCEPTED = "accepted", "Accepted"  # a task was created
+    REJECTED = "rejected", "Rejected"  # invalid or not allowed; the reason was replied
+    DEAD = "dead", "Dead-lettered"  # failed too often; moved to the dead-letter queue
+
+
+class InboundRequest(models.Model):
+    """A task request read from the inbound queue, keyed by its AMQP message_id: a redelivered
+    message finds its row and creates no second task. `attempts` is counted (and committed)
+    before each processing, so a consumer killed mid-message counts too."""
+
+    message_id = models.CharField(max_length=200, unique=True)
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=InboundStatus.choices, default=InboundStatus.PROCESSING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task = models.ForeignKey("tasks.Task", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    reply_to = models.CharField(max_length=255, blank=True)
+    correlation_id = models.CharField(max_length=255, blank=True)
+    reply = models.JSONField(default=dict, blank=True, help_text="The outcome as replied.")
+    replied_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} ({self.status})"

@@ -1,18 +1,19 @@
-"""Publishing to an AMQP 0-9-1 broker with py-amqp (already a Celery dependency): a durable topic
-exchange, persistent messages, publisher confirms (basic_publish returns only after the broker
-acknowledged the message and raises when it nacks)."""
+"""Publishing to a sink's broker. AMQP 0-9-1 with py-amqp (already a Celery dependency): a durable
+topic exchange, persistent messages, publisher confirms (basic_publish returns only after the broker
+acknowledged the message and raises when it nacks). Kafka: apps/eventsinks/kafka.py."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import amqp
 
+from apps.eventsinks.errors import PublishError
+
+__all__ = ["PublishError", "connection_for", "publish", "publish_to_sink"]
+
 CONNECT_TIMEOUT = 5.0
-
-
-class PublishError(Exception):
-    pass
 
 
 def connection_for(url: str) -> amqp.Connection:
@@ -53,3 +54,27 @@ def publish(
         raise
     except (OSError, amqp.exceptions.AMQPError) as exc:
         raise PublishError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def publish_to_sink(*, sink: Any, body: str, message_id: str, event_type: str, task_id: str | None) -> None:
+    """Publish one event to an EventSink of either kind; PublishError when the broker did not take it."""
+    if sink.kind == "kafka":
+        from apps.eventsinks import kafka
+
+        kafka.publish(
+            url=sink.url,
+            topic=sink.exchange,
+            body=body,
+            message_id=message_id,
+            event_type=event_type,
+            task_id=task_id,
+        )
+        return
+    publish(
+        url=sink.url,
+        exchange=sink.exchange,
+        routing_key=event_type,
+        body=body,
+        message_id=message_id,
+        event_type=event_type,
+    )
