@@ -230,3 +230,25 @@ class GraphEvidence(GraphProvenance):
 
     def __str__(self) -> str:
         return f"{self.relation_id} in {self.task_id}"
+
+
+class PendingStore(models.Model):
+    """An artefact committed in Postgres whose file is not in storage yet: its row is written in
+    the artefact's own transaction and deleted once the staged file has been moved, so storage
+    being unreachable at commit (S3 down) or a crash right after it loses no file. The staged
+    file stays on `host`'s staging disk until a retry there succeeds (apps/knowledge/staging.py)."""
+
+    artefact = models.OneToOneField(Artefact, on_delete=models.CASCADE, related_name="pending_store")
+    key = models.CharField(max_length=500)
+    staged_path = models.CharField(max_length=1000)
+    host = models.CharField(max_length=255)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["host", "next_attempt_at"], name="pending_store_due")]
+
+    def __str__(self) -> str:
+        return f"{self.key} (attempt {self.attempts})"
