@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 from uuid import UUID
 
 import redis
@@ -23,6 +22,7 @@ from apps.agents.registry import agent_registry
 from apps.agents.selectors import agent_config_list
 from apps.dashboard import presenters, reports
 from apps.dashboard.charts import hourly_chart
+from apps.dashboard.graph_layout import entity_url, graph_url
 from apps.knowledge.graph import get_graph_store
 from apps.knowledge.search import SimilarTask, similar_tasks
 from apps.knowledge.selectors import artefact_list_for_user
@@ -227,9 +227,9 @@ def task_entities(*, user: User, task: Task, limit: int = 200) -> list[Any] | No
         log.warning("task entities: the graph store failed", exc_info=True)
         return None
     entities = list(entities)[:limit]
-    graph = reverse("graph")
     for entity in entities:
-        entity.graph_url = f"{graph}?{urlencode({'kind': entity.kind, 'value': entity.value})}"  # type: ignore[attr-defined]
+        entity.graph_url = graph_url(entity.kind, entity.value)  # type: ignore[attr-defined]
+        entity.url = entity_url(entity.kind, entity.value)  # type: ignore[attr-defined]
     return entities
 
 

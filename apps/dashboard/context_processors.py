@@ -22,6 +22,7 @@ _NAV: tuple[tuple[str, str, str, str], ...] = (
     ("agents", "Agents", "agent_list", "user"),
     ("providers", "Providers", "provider_list", "user"),
     ("search", "Search", "search", "user"),
+    ("entities", "Entities", "entity_search", "user"),
     ("graph", "Graph", "graph", "user"),
     ("audit", "Audit", "audit", "org_admin"),
     ("health", "Health", "service_health", "org_admin"),

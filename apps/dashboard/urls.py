@@ -3,7 +3,7 @@ site root by amas/urls.py)."""
 
 from django.urls import path
 
-from apps.dashboard.views import artefacts, audit, knowledge, overview, tasks, tokens
+from apps.dashboard.views import artefacts, audit, entities, knowledge, overview, tasks, tokens
 
 urlpatterns = [
     path("", overview.home, name="home"),
@@ -21,6 +21,9 @@ urlpatterns = [
     path("artefacts/<uuid:artefact_id>/image", artefacts.artefact_image, name="artefact_image"),
     path("search/", knowledge.search_page, name="search"),
     path("graph/", knowledge.graph_page, name="graph"),
+    path("entities/", entities.entity_search, name="entity_search"),
+    path("entities/suggest/", entities.entity_suggest, name="entity_suggest"),
+    path("entities/view/", entities.entity_detail, name="entity_detail"),
     path("audit/", audit.audit_page, name="audit"),
     path("audit/export.jsonl", audit.audit_export, name="audit_export"),
     path("tokens/", tokens.api_tokens, name="api_tokens"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
+from http import HTTPStatus
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -15,9 +16,11 @@ from django.views.decorators.http import require_GET
 from apps.core.exceptions import ApplicationError, NotFound
 from apps.core.vocabulary import Classification, task_types
 from apps.dashboard import context as pages
+from apps.dashboard.graph_layout import entity_url, layout
 from apps.dashboard.presenters import search_hit_links
 from apps.dashboard.search_groups import group_by_task
 from apps.knowledge import search as search_selectors
+from apps.knowledge.graph import selectors as graph_selectors
 from apps.knowledge.graph.port import MAX_DEPTH
 from apps.users.decorators import login_required
 from apps.users.http import AuthenticatedRequest
@@ -81,17 +84,27 @@ def search_page(request: AuthenticatedRequest) -> HttpResponse:
 @login_required
 @require_GET
 def graph_page(request: AuthenticatedRequest) -> HttpResponse:
+    """An entity's neighbourhood drawn on the server as SVG (apps/dashboard/graph_layout.py), with
+    the relations as a table; every node links to its entity page."""
     try:
         depth = max(0, min(int(request.GET.get("depth", 1)), MAX_DEPTH))
     except ValueError:
         depth = 1
-    context = {
-        "kind": request.GET.get("kind", "").strip(),
-        "value": request.GET.get("value", "").strip(),
-        "depth": depth,
-        "depths": range(0, MAX_DEPTH + 1),
-    }
-    return render(request, "dashboard/knowledge/graph.html", context)
+    kind = request.GET.get("kind", "").strip()
+    value = request.GET.get("value", "").strip()
+    context: dict = {"kind": kind, "value": value, "depth": depth, "depths": range(0, MAX_DEPTH + 1)}
+    status = HTTPStatus.OK
+    if kind or value:
+        try:
+            subgraph = graph_selectors.graph_neighbourhood(
+                user=request.user, kind=kind, value=value, depth=depth, max_nodes=150, max_edges=400
+            )
+        except ApplicationError as exc:  # unknown entity (404), missing kind or value (422)
+            context["error"], status = exc.message, exc.status
+        else:
+            context["picture"] = layout(subgraph, depth_param=depth)
+            context["centre_url"] = entity_url(kind, value)
+    return render(request, "dashboard/knowledge/graph.html", context, status=status)
 
 
 @login_required

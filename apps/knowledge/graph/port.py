@@ -361,6 +361,25 @@ class GraphStore(ABC):
     @abstractmethod
     def task_entities(self, task_id: str, *, organization_id: int) -> list[EntityOut]: ...
 
+    def mentions(self, key: EntityKey, *, organization_id: int, limit: int = 50) -> list[ProvenanceOut]:
+        """The (task, result) records of the organisation that name the entity, latest first, at
+        most `limit` (the entity page lists them). This default reads every record of the entity;
+        a backend overrides it with a bounded query."""
+        rows = [m for m in self.records_of(key)[0] if m.provenance.organization_id == organization_id]
+        rows.sort(key=lambda m: m.last_seen, reverse=True)
+        return [
+            ProvenanceOut(
+                m.provenance.task_id,
+                m.provenance.result_id,
+                m.provenance.agent,
+                m.provenance.model,
+                m.first_seen,
+                m.last_seen,
+                m.count,
+            )
+            for m in rows[:limit]
+        ]
+
     @abstractmethod
     def search(
         self, prefix: str, *, organization_id: int, kind: str | None = None, limit: int = 20

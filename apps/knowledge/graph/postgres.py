@@ -318,6 +318,19 @@ class PostgresGraphStore(GraphStore):
         nodes = self._entities(ids, organization_id)
         return sorted(nodes.values(), key=lambda n: (n.kind, n.normalized))
 
+    def mentions(self, key: EntityKey, *, organization_id: int, limit: int = 50) -> list[ProvenanceOut]:
+        rows = (
+            GraphMention.objects.filter(
+                organization_id=organization_id, entity__kind=key.kind, entity__normalized=key.normalized
+            )
+            .order_by("-last_seen", "-id")
+            .values_list("task_id", "result_id", "agent", "model", "first_seen", "last_seen", "count")[:limit]
+        )
+        return [
+            ProvenanceOut(str(task), str(result) if result else None, agent, model, fs, ls, count)
+            for task, result, agent, model, fs, ls, count in rows
+        ]
+
     def search(
         self, prefix: str, *, organization_id: int, kind: str | None = None, limit: int = 20
     ) -> list[EntityOut]:

@@ -12,6 +12,7 @@ from apps.knowledge.graph.port import (
     EntityKey,
     EntityOut,
     GraphError,
+    ProvenanceOut,
     Subgraph,
     UnknownEntity,
 )
@@ -74,3 +75,19 @@ def graph_entity_search(
 def graph_task_entities(*, user: Any, task: Any) -> list[EntityOut]:
     """Entities of a task the caller already may read (see apps.tasks.selectors.task_get)."""
     return get_graph_store().task_entities(str(task.pk), organization_id=int(task.organization_id))
+
+
+def graph_entity(*, user: Any, kind: str, value: str) -> EntityOut:
+    """One entity as the user's organisation knows it; unknown (or only known to others) is
+    NotFound, so a value never tells whether another organisation has seen it."""
+    entity = get_graph_store().get(_key(kind, value), organization_id=_organization_id(user))
+    if entity is None:
+        raise NotFound(f"No entity {kind.strip().lower()}:{value.strip()} in your organisation's graph.")
+    return entity
+
+
+def graph_entity_mentions(*, user: Any, kind: str, value: str, limit: int = 50) -> list[ProvenanceOut]:
+    """The organisation's (task, result) records naming the entity, latest first."""
+    return get_graph_store().mentions(
+        _key(kind, value), organization_id=_organization_id(user), limit=max(1, min(limit, 200))
+    )
