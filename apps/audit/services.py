@@ -74,6 +74,7 @@ def audit_record(
     entity_id: str | int = "",
     actor: User | None = None,
     organization: Organization | None = None,
+    organization_id: int | None = None,
     changes: dict | None = None,
     request: HttpRequest | None = None,
     trust: Trust | None = None,
@@ -94,15 +95,17 @@ def audit_record(
             trust = _request_trust(request)
     if trust is not None:
         trust_score, trust_factors = trust.score, trust.factors
-    if organization is None and actor is not None:
-        organization = actor.organization
+    if organization is not None:
+        organization_id = organization.pk
+    elif organization_id is None and actor is not None:
+        organization_id = actor.organization_id  # the id: loading the organisation is a query
     event = AuditEvent(
         event_type=event_type,
         entity_type=entity_type,
         entity_id=str(entity_id)[:128],
         actor=actor if actor is not None and actor.pk else None,
         actor_label=(actor.email if actor is not None else "")[:254],
-        organization=organization,
+        organization_id=organization_id,
         changes=_jsonable(redact_data(changes or {})),
         ip=ip[:64],
         user_agent=user_agent,

@@ -8,6 +8,9 @@ After commit, the event is broadcast to websockets and handed to event hooks (we
 
 from typing import Any
 
+from django.db import connection
+from django.utils import timezone
+
 from apps.tasks.models import Task, TaskEvent
 from apps.tasks.outbox import outbox
 
@@ -31,9 +34,36 @@ class EventType:
 
 
 def event_append(task: Task, type: str, payload: dict[str, Any] | None = None) -> TaskEvent:
-    """Append an event to a locked task. Saves task.last_event_seq; the caller saves the rest."""
+    """Append an event to a locked task. Saves task.last_event_seq; the caller saves the rest.
+
+    One statement (one round trip) moves the task's counter and inserts the row: a step appends
+    three to four events, and two statements each were a sixth of its queries."""
     task.last_event_seq += 1
-    Task.objects.filter(pk=task.pk).update(last_event_seq=task.last_event_seq)
-    event = TaskEvent.objects.create(task=task, seq=task.last_event_seq, type=type, payload=payload or {})
+    event = TaskEvent(task=task, seq=task.last_event_seq, type=type, payload=payload or {})
+    event.created_at = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _APPEND_SQL,
+            [
+                task.last_event_seq,
+                task.pk,
+                task.pk,
+                event.seq,
+                type,
+                _PAYLOAD.get_db_prep_save(event.payload, connection),
+                event.created_at,
+            ],
+        )
+        event.pk = cursor.fetchone()[0]
+    event._state.adding = False
+    event._state.db = connection.alias
     outbox().events.append((event, task.organization_id))
     return event
+
+
+_PAYLOAD = TaskEvent._meta.get_field("payload")
+_APPEND_SQL = (
+    'WITH bump AS (UPDATE "tasks_task" SET "last_event_seq" = %s WHERE "id" = %s) '
+    'INSERT INTO "tasks_taskevent" ("task_id", "seq", "type", "payload", "created_at") '
+    'VALUES (%s, %s, %s, %s, %s) RETURNING "id"'
+)

@@ -239,13 +239,14 @@ def _step_execute(step_id: int, task_id: Any, celery_task_id: str) -> StepOutcom
         message = f"{type(error).__name__}: {error}"
         log.warning("Agent %s failed on step %s: %s", step.agent_type, step_id, message)
         return step_fail(step_id, owner, message, started=started)
-    return step_complete(step_id, owner, box["result"], started=started)
+    return step_complete(step_id, owner, box["result"], started=started, task_id=task.pk)
 
 
-def _locked(step_id: int, owner: str) -> tuple[Task, TaskStep] | None:
-    task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
-    if task_id is None:
-        return None
+def _locked(step_id: int, owner: str, task_id: Any = None) -> tuple[Task, TaskStep] | None:
+    if task_id is None:  # the step runner knows it; other callers look it up
+        task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
+        if task_id is None:
+            return None
     task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
     step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
     if step.status != StepStatus.RUNNING or step.lease_owner != owner:
@@ -271,8 +272,10 @@ def _elapsed_ms(started: float) -> int:
 
 
 @transaction.atomic
-def step_complete(step_id: int, owner: str, outcome: AgentResult, *, started: float) -> StepOutcome:
-    locked = _locked(step_id, owner)
+def step_complete(
+    step_id: int, owner: str, outcome: AgentResult, *, started: float, task_id: Any = None
+) -> StepOutcome:
+    locked = _locked(step_id, owner, task_id)
     if locked is None:
         return StepOutcome("discarded", "lease lost before completion")
     task, step = locked

@@ -21,9 +21,12 @@ def task_event_record(event: Any) -> None:
     elif kind in TASK_TERMINAL_EVENTS:
         status = kind.split(".", 1)[1]
         metrics.TASKS_COMPLETED.inc(status=status)
-        from apps.tasks.models import Task
+        from apps.tasks.models import Task, TaskEvent
 
-        times = Task.objects.filter(pk=event.task_id).values("started_at", "finished_at").first()
+        if TaskEvent.task.is_cached(event):  # the pipeline's events carry the task that ended
+            times = {"started_at": event.task.started_at, "finished_at": event.task.finished_at}
+        else:
+            times = Task.objects.filter(pk=event.task_id).values("started_at", "finished_at").first()
         if times and times["started_at"] and times["finished_at"]:
             seconds = (times["finished_at"] - times["started_at"]).total_seconds()
             metrics.TASK_DURATION.observe(max(0.0, seconds), status=status)

@@ -131,12 +131,18 @@ def task_advance(task: Task) -> None:
     """After a step ended (task locked): queue the next group, the aggregation, or finish."""
     if task.is_terminal:
         return
-    steps = list(task.steps.select_for_update(no_key=True).order_by("group_index", "position"))
+    # The results come with the steps (task_finish reads the summary step's); `of` keeps the
+    # lock on the step rows, as Postgres cannot lock the nullable side of the outer join.
+    steps = list(
+        task.steps.select_for_update(no_key=True, of=("self",))
+        .select_related("result")
+        .order_by("group_index", "position")
+    )
     task.progress = steps_progress(steps)
-    task.save(update_fields=["progress", "updated_at"])
     work = [s for s in steps if not s.is_aggregate]
     open_steps = [s for s in work if s.status not in STEP_TERMINAL_STATUSES]
     if open_steps:
+        task.save(update_fields=["progress", "updated_at"])
         current = min(s.group_index for s in open_steps)
         if not any(s.group_index == current and s.status != StepStatus.PENDING for s in open_steps):
             steps_send(task, [s for s in open_steps if s.group_index == current])
@@ -145,10 +151,11 @@ def task_advance(task: Task) -> None:
     aggregate = next((s for s in steps if s.is_aggregate), None)
     if aggregate is not None and aggregate.status == StepStatus.PENDING:
         if completed:
+            task.save(update_fields=["progress", "updated_at"])
             steps_send(task, [aggregate])
             return
         step_transition(task, aggregate, StepStatus.SKIPPED, event=False)
-    task_finish(task, steps)
+    task_finish(task, steps)  # its transition saves the progress with the status
 
 
 def steps_progress(steps: Iterable[TaskStep]) -> int:
@@ -178,6 +185,6 @@ def task_finish(task: Task, steps: list[TaskStep]) -> None:
         return
     errors = "; ".join(f"{s.agent_type}: {s.error_message or s.status}" for s in work)
     if all(s.status == StepStatus.TIMED_OUT for s in work):
-        task_transition(task, TaskStatus.TIMED_OUT, error_message=errors)
+        task_transition(task, TaskStatus.TIMED_OUT, error_message=errors, progress=task.progress)
     else:
-        task_transition(task, TaskStatus.FAILED, error_message=errors)
+        task_transition(task, TaskStatus.FAILED, error_message=errors, progress=task.progress)

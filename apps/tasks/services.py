@@ -177,7 +177,8 @@ def task_create(
         classification=classification,
         parent=parent,
     )
-    task = Task.objects.select_for_update(no_key=True).get(pk=task.pk)
+    # No select_for_update: a row inserted by this transaction is invisible, so unlockable, to
+    # every other one until it commits.
     event_append(task, EventType.TASK_CREATED, _snapshot(task))
     for upload in files or []:
         attachment_store().create(task=task, file=upload, uploaded_by=user)
@@ -309,6 +310,6 @@ def _audit(event_type: str, task: Task, actor: User | None) -> None:
         entity_type="task",
         entity_id=str(task.id),
         actor=actor,
-        organization=task.organization,
+        organization_id=task.organization_id,
         changes={"status": task.status, "title": task.title},
     )

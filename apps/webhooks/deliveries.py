@@ -23,6 +23,7 @@ from apps.core.vocabulary import Classification
 from apps.tasks.models import Task, TaskEvent
 from apps.webhooks import signing, transport
 from apps.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from apps.webhooks.selectors import endpoints_active
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,14 @@ def deliveries_create_for_event(event: TaskEvent) -> list[WebhookDelivery]:
         return []
 
 
+def _organization_id(event: TaskEvent) -> int:
+    if TaskEvent.task.is_cached(event):  # the pipeline's events carry their task
+        return event.task.organization_id
+    return Task.objects.filter(pk=event.task_id).values_list("organization_id", flat=True).get()
+
+
 def _deliveries_create(event: TaskEvent) -> list[WebhookDelivery]:
-    endpoints = list(WebhookEndpoint.objects.filter(organization__tasks=event.task_id, active=True))
+    endpoints = endpoints_active(organization_id=_organization_id(event))
     endpoints = [e for e in endpoints if subscribed(e, event.type)]
     if not endpoints:
         return []

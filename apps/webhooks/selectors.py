@@ -1,7 +1,10 @@
 """Reads for webhooks, scoped to the user's organisation."""
 
+from typing import Any
 from uuid import UUID
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from apps.core.exceptions import NotFound, PermissionDenied
@@ -19,6 +22,32 @@ def endpoint_list(*, user: User) -> QuerySet[WebhookEndpoint]:
     if user.organization_id is None:
         return WebhookEndpoint.objects.none()
     return WebhookEndpoint.objects.filter(organization_id=user.organization_id).order_by("name")
+
+
+# Every task event (six per no-op task) asks which endpoints want it, and almost no organisation
+# has any: the answer is cached per organisation and dropped whenever an endpoint is saved or
+# deleted (endpoints_cache_drop, connected in WebhooksConfig.ready()). Counter updates done with
+# QuerySet.update() leave it alone: the fan-out reads only id, active, events and classification.
+_ENDPOINTS_KEY = "webhooks:active-endpoints:{}"
+_ENDPOINTS_TTL = 300
+
+
+def endpoints_active(*, organization_id: int) -> list[WebhookEndpoint]:
+    """The organisation's active endpoints (cached; see above)."""
+    key = _ENDPOINTS_KEY.format(organization_id)
+    endpoints = cache.get(key)
+    if endpoints is None:
+        endpoints = list(WebhookEndpoint.objects.filter(organization_id=organization_id, active=True))
+        cache.set(key, endpoints, _ENDPOINTS_TTL)
+    return endpoints
+
+
+def endpoints_cache_drop(sender: Any, instance: WebhookEndpoint, **kwargs: Any) -> None:
+    """post_save/post_delete receiver. Dropped now and again after commit, so a reader that
+    refilled it from the old rows in between does not keep them."""
+    key = _ENDPOINTS_KEY.format(instance.organization_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 def endpoint_get(*, user: User, endpoint_id: int) -> WebhookEndpoint:
