@@ -1,6 +1,7 @@
 """allauth adapters: where a login lands, who may sign up, and how MFA secrets are stored."""
 
 import time
+from urllib.parse import urlencode
 
 from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
@@ -11,14 +12,16 @@ from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from apps.core import crypto
 from apps.core.client_address import client_address
+from apps.core.exceptions import ApplicationError
 from apps.users.lockout import sign_in_locked_response
 from apps.users.mfa import SECOND_FACTOR_TYPES, mfa_missing, mfa_required
-from apps.users.models import Role, User
+from apps.users.models import Invitation, Role, User
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -55,15 +58,75 @@ class AccountAdapter(DefaultAccountAdapter):
         return client_address(request) or super().get_client_ip(request)
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
-        """Self sign-up only when AMAS_ALLOW_SIGNUP is on (allauth itself would always allow it)."""
+        """Sign-up with a valid invitation (apps/users/invitations.py), whatever the setting; self
+        sign-up only when AMAS_ALLOW_SIGNUP is on (allauth itself would always allow it).
+
+        The invitation link (/accounts/signup/?invitation=TOKEN) puts the token in the session and
+        redirects to the plain sign-up page, so the token leaves the address bar (history,
+        Referer) before the form is shown."""
+        from apps.users.invitations import INVITATION_PARAM, SESSION_KEY, invitation_for_token
+
+        signup_path = reverse("account_signup")
+        token = request.GET.get(INVITATION_PARAM)
+        if token is not None and request.path == signup_path:
+            invitation = invitation_for_token(token)
+            if invitation is None:
+                request.session.pop(SESSION_KEY, None)
+                request.amas_invitation_invalid = True  # type: ignore[attr-defined]  # for signup_closed.html
+                return False
+            request.session[SESSION_KEY] = token
+            raise ImmediateHttpResponse(
+                HttpResponseRedirect(f"{signup_path}?{urlencode({'email': invitation.email})}")
+            )
+        invitation = self.signup_invitation(request)
+        if invitation is not None:
+            request.amas_invitation = invitation  # type: ignore[attr-defined]  # for signup.html
+            return True
         return bool(getattr(settings, "ACCOUNT_ALLOW_REGISTRATION", False))
 
+    def signup_invitation(self, request: HttpRequest | None) -> Invitation | None:
+        """The pending invitation this browser is signing up with, if any."""
+        from apps.users.invitations import SESSION_KEY, invitation_for_token
+
+        if request is None or not hasattr(request, "session"):
+            return None
+        token = request.session.get(SESSION_KEY)
+        return invitation_for_token(token) if token else None
+
+    def clean_email(self, email: str) -> str:
+        """Signing up with an invitation: only with the invited address."""
+        email = super().clean_email(email)
+        request = context.request
+        if request is not None and request.path == reverse("account_signup"):
+            invitation = self.signup_invitation(request)
+            if invitation is not None and email.strip().lower() != invitation.email:
+                raise ValidationError(
+                    f"This invitation is for {invitation.email}: sign up with that address."
+                )
+        return email
+
     def save_user(self, request: HttpRequest, user: User, form: object, commit: bool = True) -> User:
-        """Self sign-up (off unless AMAS_ALLOW_SIGNUP) joins the default organisation as a
-        viewer; an admin grants more."""
+        """With an invitation: the inviting organisation and the invited role (the invitation is
+        used up in the same transaction). Self sign-up (off unless AMAS_ALLOW_SIGNUP) joins the
+        default organisation as a viewer; an admin grants more."""
+        from apps.users.invitations import SESSION_KEY, invitation_accept
         from apps.users.services import DEFAULT_ORGANIZATION, organization_get_or_create
 
         user = super().save_user(request, user, form, commit=False)
+        invitation = self.signup_invitation(request)
+        if invitation is not None:
+            token = request.session[SESSION_KEY]
+            try:
+                with transaction.atomic():
+                    user.organization, user.role = invitation.organization, invitation.role
+                    user.save()
+                    invitation_accept(token=token, user=user, request=request)
+            except ApplicationError:
+                # Used, revoked or expired between the form and now: nothing was created.
+                request.session.pop(SESSION_KEY, None)
+                raise ImmediateHttpResponse(HttpResponseRedirect(reverse("account_signup"))) from None
+            request.session.pop(SESSION_KEY, None)
+            return user
         user.organization = organization_get_or_create(name=DEFAULT_ORGANIZATION)
         user.role = Role.VIEWER
         if commit:

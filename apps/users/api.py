@@ -1,17 +1,28 @@
-"""REST API for the signed-in identity and its API tokens under /api/v1/."""
+"""REST API for the signed-in identity, its API tokens, and the organisation's members and
+invitations under /api/v1/."""
 
 from datetime import timedelta
 from http import HTTPStatus
+from typing import Literal
 
 from django.utils import timezone
 from ninja import Router
 
 from apps.core.api_errors import errors
 from apps.core.exceptions import PermissionDenied
-from apps.users import selectors, services
+from apps.users import invitations, members, selectors, services
 from apps.users.http import AuthenticatedRequest
-from apps.users.permissions import user_scopes
-from apps.users.schemas import MeOut, TokenCreatedOut, TokenIn, TokenOut
+from apps.users.permissions import require_scope, user_scopes
+from apps.users.schemas import (
+    InvitationIn,
+    InvitationOut,
+    MemberOut,
+    MemberPatch,
+    MeOut,
+    TokenCreatedOut,
+    TokenIn,
+    TokenOut,
+)
 from apps.users.trust import require_trust
 
 router = Router(tags=["identity"])
@@ -71,4 +82,117 @@ def revoke_token(request: AuthenticatedRequest, token_id: int):
     if auth_token is not None and token.user_id != request.user.pk and "admin" not in auth_token.scopes:
         raise PermissionDenied("Revoking another member's token needs the admin scope.")
     services.token_revoke(token=token, by=request.user, request=request)
+    return HTTPStatus.NO_CONTENT, None
+
+
+# --- members and invitations (organisation admins write; apps/users/members.py, invitations.py) ---
+
+
+@router.get("/members", response={HTTPStatus.OK: list[MemberOut], **errors()}, url_name="list_members")
+def list_members(request: AuthenticatedRequest):
+    """The members of your organisation (every member may read the list)."""
+    return selectors.member_list(user=request.user)
+
+
+@router.get(
+    "/members/{member_id}", response={HTTPStatus.OK: MemberOut, **errors(404, 422)}, url_name="get_member"
+)
+def get_member(request: AuthenticatedRequest, member_id: int):
+    return selectors.member_get(user=request.user, member_id=member_id)
+
+
+@router.patch(
+    "/members/{member_id}",
+    response={HTTPStatus.OK: MemberOut, **errors(404, 409, body=True)},
+    url_name="update_member",
+)
+def update_member(request: AuthenticatedRequest, member_id: int, payload: MemberPatch):
+    """Change a member's role (admin). The organisation's last active admin cannot be demoted (409)."""
+    user = require_scope(request, "admin")
+    member = selectors.member_get(user=user, member_id=member_id)
+    return members.member_set_role(member=member, role=payload.role, by=user, request=request)
+
+
+@router.post(
+    "/members/{member_id}/deactivate",
+    response={HTTPStatus.OK: MemberOut, **errors(404, 409)},
+    url_name="deactivate_member",
+)
+def deactivate_member(request: AuthenticatedRequest, member_id: int):
+    """Deactivate a member (admin): their API tokens are revoked and their sessions end at once.
+    The organisation's last active admin cannot be deactivated (409)."""
+    user = require_scope(request, "admin")
+    member = selectors.member_get(user=user, member_id=member_id)
+    return members.member_deactivate(member=member, by=user, request=request)
+
+
+@router.post(
+    "/members/{member_id}/reactivate",
+    response={HTTPStatus.OK: MemberOut, **errors(404)},
+    url_name="reactivate_member",
+)
+def reactivate_member(request: AuthenticatedRequest, member_id: int):
+    """Let a deactivated member sign in again (their old tokens stay revoked)."""
+    user = require_scope(request, "admin")
+    member = selectors.member_get(user=user, member_id=member_id)
+    return members.member_reactivate(member=member, by=user, request=request)
+
+
+@router.get(
+    "/invitations", response={HTTPStatus.OK: list[InvitationOut], **errors()}, url_name="list_invitations"
+)
+def list_invitations(
+    request: AuthenticatedRequest, status: Literal["pending", "accepted", "revoked", "expired"] | None = None
+):
+    """Your organisation's invitations, newest first (admin)."""
+    user = require_scope(request, "admin")
+    return selectors.invitation_list(user=user, status=status)
+
+
+@router.post(
+    "/invitations",
+    response={HTTPStatus.CREATED: InvitationOut, **errors(409, body=True)},
+    url_name="create_invitation",
+)
+def create_invitation(request: AuthenticatedRequest, payload: InvitationIn):
+    """Invite an e-mail address into your organisation with a role (admin). The link goes to the
+    address by e-mail only and expires after AMAS_INVITATION_DAYS. An address with an account or
+    an open invitation is a 409."""
+    user = require_scope(request, "admin")
+    issued = invitations.invitation_create(by=user, email=payload.email, role=payload.role, request=request)
+    return HTTPStatus.CREATED, issued.invitation
+
+
+@router.get(
+    "/invitations/{invitation_id}",
+    response={HTTPStatus.OK: InvitationOut, **errors(404, 422)},
+    url_name="get_invitation",
+)
+def get_invitation(request: AuthenticatedRequest, invitation_id: int):
+    user = require_scope(request, "admin")
+    return selectors.invitation_get(user=user, invitation_id=invitation_id)
+
+
+@router.post(
+    "/invitations/{invitation_id}/resend",
+    response={HTTPStatus.OK: InvitationOut, **errors(404, 409)},
+    url_name="resend_invitation",
+)
+def resend_invitation(request: AuthenticatedRequest, invitation_id: int):
+    """E-mail a new link (the previous one stops working) with a fresh expiry (admin)."""
+    user = require_scope(request, "admin")
+    invitation = selectors.invitation_get(user=user, invitation_id=invitation_id)
+    return invitations.invitation_resend(invitation=invitation, by=user, request=request).invitation
+
+
+@router.delete(
+    "/invitations/{invitation_id}",
+    response={HTTPStatus.NO_CONTENT: None, **errors(404, 409, 422)},
+    url_name="revoke_invitation",
+)
+def revoke_invitation(request: AuthenticatedRequest, invitation_id: int):
+    """Revoke an invitation: its link stops working (admin). An accepted one is a 409."""
+    user = require_scope(request, "admin")
+    invitation = selectors.invitation_get(user=user, invitation_id=invitation_id)
+    invitations.invitation_revoke(invitation=invitation, by=user, request=request)
     return HTTPStatus.NO_CONTENT, None

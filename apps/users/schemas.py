@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Any, Literal
 
 from ninja import Field, Schema
 from pydantic import StrictInt
@@ -38,3 +39,45 @@ class MeOut(Schema):
     scopes: list[str]
     auth: str
     token_prefix: str | None = None
+
+
+RoleName = Literal["admin", "analyst", "viewer"]
+
+
+class MemberOut(Schema):
+    id: int
+    email: str
+    full_name: str
+    role: str
+    is_active: bool
+    date_joined: datetime
+    last_login: datetime | None
+
+
+class MemberPatch(Schema):
+    role: RoleName
+
+
+class InvitationIn(Schema):
+    email: str = Field(min_length=3, max_length=254, description="The invitee's e-mail address.")
+    role: RoleName = "analyst"
+
+
+class InvitationOut(Schema):
+    """The link's token is never returned: it goes to the invitee by e-mail only."""
+
+    id: int
+    email: str
+    role: str
+    status: Literal["pending", "accepted", "revoked", "expired"]
+    invited_by: str | None = None
+    created_at: datetime
+    sent_at: datetime
+    send_count: int
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+    @staticmethod
+    def resolve_invited_by(obj: Any) -> str | None:
+        return obj.invited_by.email if obj.invited_by is not None else None

@@ -1,7 +1,8 @@
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.core.exceptions import NotFound
-from apps.users.models import ApiToken, User
+from apps.users.models import ApiToken, Invitation, User
 
 
 def token_list(*, user: User, whole_organization: bool = False) -> QuerySet[ApiToken]:
@@ -28,3 +29,60 @@ def token_get(*, user: User, token_id: int) -> ApiToken:
     if token is None:
         raise NotFound("No such token.")
     return token
+
+
+# --- members and invitations ---------------------------------------------------------------------
+
+
+def member_list(*, user: User) -> QuerySet[User]:
+    """The members of the user's organisation (active first), for any member to read."""
+    if user.organization_id is None:
+        return User.objects.none()
+    return User.objects.filter(organization_id=user.organization_id).order_by("-is_active", "email")
+
+
+def member_get(*, user: User, member_id: int) -> User:
+    """A member of the user's organisation; anyone else is reported as missing."""
+    member = None
+    if user.organization_id is not None:
+        member = (
+            User.objects.select_related("organization")
+            .filter(pk=member_id, organization_id=user.organization_id)
+            .first()
+        )
+    if member is None:
+        raise NotFound("No such member.")
+    return member
+
+
+def invitation_list(*, user: User, status: str | None = None) -> list[Invitation]:
+    """The invitations of the admin's organisation, newest first; `status` filters (pending,
+    accepted, revoked, expired)."""
+    if user.organization_id is None or not user.is_org_admin:
+        return []
+    qs = Invitation.objects.select_related("invited_by", "accepted_by").filter(
+        organization_id=user.organization_id
+    )
+    now = timezone.now()
+    filters = {
+        "pending": Q(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now),
+        "accepted": Q(accepted_at__isnull=False),
+        "revoked": Q(accepted_at__isnull=True, revoked_at__isnull=False),
+        "expired": Q(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__lte=now),
+    }
+    if status:
+        qs = qs.filter(filters[status])
+    return list(qs[:500])
+
+
+def invitation_get(*, user: User, invitation_id: int) -> Invitation:
+    invitation = None
+    if user.organization_id is not None and user.is_org_admin:
+        invitation = (
+            Invitation.objects.select_related("organization", "invited_by")
+            .filter(pk=invitation_id, organization_id=user.organization_id)
+            .first()
+        )
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    return invitation

@@ -167,6 +167,14 @@ class World:
         return domain, ip
 
     @cached_property
+    def invitation(self) -> Any:
+        from apps.users.invitations import invitation_create
+
+        return invitation_create(
+            by=self.users[Role.ADMIN], email=f"{MARKER.lower()}@a.example", role=Role.ANALYST
+        ).invitation
+
+    @cached_property
     def provider(self) -> Any:
         from apps.providers.models import Provider
 
@@ -232,6 +240,33 @@ API_MATRIX: dict[tuple[str, str], Case] = {
     # The analyst's own token: its owner and the org admin may revoke it; others do not see it.
     ("DELETE", "/tokens/{token_id}"): Case(
         expect(UNAUTH, NOT_FOUND, NO_CONTENT, NO_CONTENT, NOT_FOUND), lambda w: {"token_id": w.token.pk}
+    ),
+    # members and invitations (apps/users): every member reads the member list, admins manage
+    ("GET", "/members"): Case(ANY_MEMBER),
+    ("GET", "/members/{member_id}"): Case(ORG_READ, lambda w: {"member_id": w.users[Role.VIEWER].pk}),
+    ("PATCH", "/members/{member_id}"): Case(
+        ORG_ADMIN_OBJECT, lambda w: {"member_id": w.users[Role.VIEWER].pk}, body=lambda w: {"role": "analyst"}
+    ),
+    ("POST", "/members/{member_id}/deactivate"): Case(
+        ORG_ADMIN_OBJECT, lambda w: {"member_id": w.users[Role.VIEWER].pk}
+    ),
+    ("POST", "/members/{member_id}/reactivate"): Case(
+        ORG_ADMIN_OBJECT, lambda w: {"member_id": w.users[Role.VIEWER].pk}
+    ),
+    ("GET", "/invitations"): Case(expect(UNAUTH, FORBIDDEN, FORBIDDEN, OK, OK), needs=("invitation",)),
+    ("POST", "/invitations"): Case(
+        expect(UNAUTH, FORBIDDEN, FORBIDDEN, CREATED, CREATED),
+        body=lambda w: {"email": "invitee@example.org", "role": "viewer"},
+    ),
+    ("GET", "/invitations/{invitation_id}"): Case(
+        ORG_ADMIN_OBJECT, lambda w: {"invitation_id": w.invitation.pk}
+    ),
+    ("POST", "/invitations/{invitation_id}/resend"): Case(
+        ORG_ADMIN_OBJECT, lambda w: {"invitation_id": w.invitation.pk}
+    ),
+    ("DELETE", "/invitations/{invitation_id}"): Case(
+        expect(UNAUTH, FORBIDDEN, FORBIDDEN, NO_CONTENT, NOT_FOUND),
+        lambda w: {"invitation_id": w.invitation.pk},
     ),
     # agents and providers are installation-wide configuration
     ("GET", "/agents"): Case(ANY_MEMBER),
