@@ -1,3 +1,4 @@
+import logging
 import os
 import threading
 
@@ -36,6 +37,27 @@ def _start_reaper(**kwargs: object) -> None:
 
     _reaper_stop.clear()
     threading.Thread(target=reaper_loop, args=(_reaper_stop,), name="amas-reaper", daemon=True).start()
+    threading.Thread(target=_staging_loop, args=(_reaper_stop,), name="amas-staging", daemon=True).start()
+
+
+def _staging_loop(stop: threading.Event) -> None:
+    """Artefact files whose move into storage failed at commit (storage unreachable) are moved
+    again from here, on the host whose staging disk holds them; stale staging files are swept.
+    In a thread of its own so a slow storage never delays the reaper."""
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.knowledge.staging import staging_maintain
+
+    log = logging.getLogger("amas.staging")
+    interval = settings.AMAS_REAPER_INTERVAL_SECONDS
+    while not stop.wait(interval):
+        try:
+            staging_maintain()
+        except Exception:  # Postgres away: next interval
+            log.warning("Staging pass failed; retrying in %.0fs", interval, exc_info=True)
+        finally:
+            connection.close()  # as the reaper: never shared with a pool child forked meanwhile
 
 
 @signals.worker_shutdown.connect

@@ -190,6 +190,8 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 # same filesystem as MEDIA_ROOT the move is a rename. Stale files (a killed process) are swept.
 AMAS_STAGING_DIR = env.path("AMAS_STAGING_DIR", default=str(VAR_DIR / "staging"))
 AMAS_STAGING_MAX_AGE_SECONDS = env.int("AMAS_STAGING_MAX_AGE_SECONDS", default=3600)
+# A move into storage that failed at commit is retried with back-off up to this (staging.py).
+AMAS_PENDING_STORE_MAX_BACKOFF_SECONDS = env.float("AMAS_PENDING_STORE_MAX_BACKOFF_SECONDS", default=300.0)
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Bounded waits on Redis: a stalled Redis (SIGSTOP, network loss) must turn into a quick 503 or a

@@ -8,10 +8,11 @@ from django.http import FileResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 
 from apps.knowledge.models import Artefact
-from apps.knowledge.storage import artefact_presigned_url
+from apps.knowledge.storage import artefact_presigned_url, artefact_require_stored
 
 
 def artefact_download_response(artefact: Artefact) -> HttpResponseBase:
+    artefact_require_stored(artefact)  # 503 while a failed move into storage is retried
     presigned = artefact_presigned_url(artefact)
     if presigned is not None:
         redirect = HttpResponseRedirect(presigned)

@@ -83,6 +83,7 @@ def artefact_create(
             storage=artefact.file.storage,
             key=artefact.file.name,
             on_renamed=lambda saved: Artefact.objects.filter(pk=artefact_id).update(file=saved),
+            artefact_id=artefact_id,  # durable: retried if storage is unreachable at commit
         )
     return artefact
 

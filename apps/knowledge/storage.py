@@ -4,10 +4,31 @@ bytes never pass through a web process; on local storage the view streams the fi
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from django.conf import settings
 from django.utils.http import content_disposition_header
 
-from apps.knowledge.models import Artefact
+from apps.core.exceptions import ApplicationError
+from apps.knowledge.models import Artefact, PendingStore
+
+
+class FileNotYetStored(ApplicationError):
+    """The artefact's row is committed but its file is still waiting for a retried move into
+    storage (storage was unreachable at commit; apps/knowledge/staging.py)."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    headers = {"Retry-After": "10"}
+
+
+def artefact_require_stored(artefact: Artefact) -> None:
+    """Raise FileNotYetStored (503) before a download of a file that is not in storage yet."""
+    if PendingStore.objects.filter(artefact_id=artefact.pk).exists():
+        raise FileNotYetStored(
+            "The file is not stored yet: storage was unavailable when it was saved and the move "
+            "is being retried. Try again shortly.",
+            extra={"code": "file_not_yet_stored"},
+        )
 
 
 def artefact_presigned_url(artefact: Artefact) -> str | None:
