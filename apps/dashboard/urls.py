@@ -1,7 +1,7 @@
 """Every server-rendered page, under the paths and URL names they always had (included at the
 site root by amas/urls.py)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from apps.dashboard.views import artefacts, audit, entities, knowledge, overview, tasks, tokens
 
@@ -26,6 +26,7 @@ urlpatterns = [
     path("entities/view/", entities.entity_detail, name="entity_detail"),
     path("audit/", audit.audit_page, name="audit"),
     path("audit/export.jsonl", audit.audit_export, name="audit_export"),
+    path("members/", include("apps.dashboard.views.members")),  # organisation admins (members.py)
     path("tokens/", tokens.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke", tokens.api_token_revoke, name="api_token_revoke"),
 ]

@@ -325,3 +325,31 @@ def test_members_list_is_org_scoped_and_readable_by_members(admin, user_factory)
     assert Client().get(f"/api/v1/members/{outsider.pk}", **_bearer(admin)).status_code == 404
     denied = login(Client(), viewer).post(f"/api/v1/members/{admin.pk}/deactivate")
     assert denied.status_code == HTTPStatus.FORBIDDEN
+
+
+# --- the Members page ----------------------------------------------------------------------------
+
+
+def test_members_page_for_admins_only(admin, user_factory):
+    viewer = user_factory(role=Role.VIEWER, org=admin.organization)
+    assert login(Client(), viewer).get("/members/").status_code == HTTPStatus.FORBIDDEN
+    assert b'href="/members/"' not in login(Client(), viewer).get("/").content
+    browser = login(Client(), admin, secret=admin.totp)
+    page = browser.get("/members/")
+    assert page.status_code == HTTPStatus.OK
+    assert viewer.email.encode() in page.content and b'href="/members/"' in page.content
+    assert b"<script>" not in page.content  # strict CSP: no inline scripts
+
+    sent = browser.post("/members/invite/", {"email": "page@example.org", "role": "viewer"}, follow=True)
+    assert b"Invitation sent to page@example.org" in sent.content
+    assert mail.outbox[-1].to == ["page@example.org"]
+    assert Invitation.objects.get(email="page@example.org").role == Role.VIEWER
+    bad = browser.post("/members/invite/", {"email": "nope", "role": "viewer"}, follow=True)
+    assert b"Enter a valid e-mail address." in bad.content
+
+    last = browser.post(f"/members/{admin.pk}/deactivate/", follow=True)
+    assert b"last active admin" in last.content
+    assert User.objects.get(pk=admin.pk).is_active
+    done = browser.post(f"/members/{viewer.pk}/role/", {"role": "analyst"}, follow=True)
+    assert b"is now analyst" in done.content
+    assert User.objects.get(pk=viewer.pk).role == Role.ANALYST
