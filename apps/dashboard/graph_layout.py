@@ -77,6 +77,10 @@ class EdgeView:
     count: int
 
     @property
+    def label(self) -> str:
+        return self.type.replace("_", " ")
+
+    @property
     def path(self) -> str:
         return f"M{self.source.x:.1f},{self.source.y:.1f} L{self.target.x:.1f},{self.target.y:.1f}"
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("providers/", overview.provider_list, name="provider_list"),
     path("tasks/", tasks.task_list, name="task_list"),
     path("tasks/bulk/", tasks.task_bulk, name="task_bulk"),
+    path("tasks/news/", tasks.task_list_news, name="task_list_news"),
     path("tasks/new/", tasks.task_new, name="task_new"),
     path("tasks/new/plan/", tasks.task_plan_preview, name="task_plan_preview"),
     path("tasks/<uuid:task_id>/", tasks.task_detail, name="task_detail"),

@@ -109,6 +109,7 @@ PHONE_PAGES = [
     "/providers/",
     "/search/?q=example",
     "/graph/",
+    "/entities/",
     "/tokens/",
     "/accounts/email/",
     "/accounts/2fa/",
@@ -140,9 +141,7 @@ def test_at_390_px_no_page_scrolls_sideways_and_the_menu_folds(chromium, live_ur
         screenshot(page, "mobile-menu-open")
         page.get_by_role("link", name="Tasks", exact=True).click()
         expect(page.locator("h1")).to_have_text("Tasks")
-        # The graph page's library sets inline styles the CSP blocks (issue 18's graph point, not
-        # done yet: test_the_graph_page_logs_no_console_error below records it).
-        assert [p for p in problems if "/graph/" not in p] == [], problems
+        assert problems == [], problems
     finally:
         context.close()
 
@@ -161,17 +160,6 @@ def test_every_page_in_the_dark_theme_logs_no_console_error(chromium, live_url, 
             page.goto(f"{live_url}{path}")
             page.wait_for_load_state("networkidle")
             screenshot(page, "dark-" + (path.split("?")[0].strip("/").replace("/", "-") or "overview"))
-        # The graph page is the known exception (see the xfail below).
-        assert [p for p in problems if "/graph/" not in p] == [], problems
+        assert problems == [], problems
     finally:
         context.close()
-
-
-@pytest.mark.xfail(
-    strict=True, reason="issue 18: the graph library's inline styles break the CSP (not fixed)"
-)
-def test_the_graph_page_logs_no_console_error(page, live_url, analyst):
-    log_in(page, live_url, analyst)
-    page.goto(f"{live_url}/graph/")
-    page.wait_for_load_state("networkidle")
-    assert not page.problems, page.problems

@@ -41,6 +41,45 @@ def test_new_tasks_appear_live_and_the_ticks_survive(page, live_url, celery_work
     assert not page.problems, page.problems
 
 
+def test_new_tasks_respect_the_filters_and_the_page(page, live_url, celery_worker, analyst):
+    """A filtered list inserts only matching tasks; a later page says how many are new and links
+    to them instead of shifting its rows."""
+    for i in range(30):
+        Task.objects.create(
+            title=f"Needle {i:02}",
+            task_type="custom",
+            status="completed",
+            organization=analyst.organization,
+            created_by=analyst,
+        )
+    log_in(page, live_url, analyst)
+    page.goto(f"{live_url}/tasks/?q=needle")
+    expect(page.locator("[data-live-state]")).to_have_text("● live")
+    rows = page.locator("#task-results tbody tr[data-task-row]")
+    expect(rows).to_have_count(25)
+
+    hay = outside_the_browser_loop(services.task_create, user=analyst, title="Haystack", **ECHO)
+    needle = outside_the_browser_loop(
+        services.task_create, user=analyst, title="Needle made elsewhere", **ECHO
+    )
+    expect(rows.first).to_contain_text("Needle made elsewhere")
+    expect(page.locator("#task-results")).not_to_contain_text("Haystack")
+
+    page.goto(f"{live_url}/tasks/?q=needle&page=2")
+    expect(page.locator("[data-live-state]")).to_have_text("● live")
+    before = rows.all_inner_texts()
+    other = outside_the_browser_loop(services.task_create, user=analyst, title="Needle again", **ECHO)
+    notice = page.locator("#task-news")
+    expect(notice).to_contain_text("1 new task matches these filters")
+    assert rows.all_inner_texts() == before  # the page did not shift under the reader
+    screenshot(page, "tasks-new-notice")
+    notice.get_by_role("link", name="Show the newest first").click()
+    expect(rows.first).to_contain_text("Needle again")
+    for task in (hay, needle, other):
+        wait_for_status(task.pk, {"completed"})
+    assert not page.problems, page.problems
+
+
 def test_the_monitor_filter_keeps_a_tasks_later_events(page, live_url, celery_worker, analyst):
     log_in(page, live_url, analyst)
     page.goto(f"{live_url}/monitor/")

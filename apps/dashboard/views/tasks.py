@@ -4,6 +4,7 @@ preview, and a task's page with its cancel and retry buttons."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -65,12 +67,14 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
     query.pop("page", None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
-    sort = form.cleaned_data.get("sort") or "-created"
+    news_query = request.GET.copy()
+    news_query["page"] = str(page.number)
+    news_query["since"] = timezone.now().isoformat()
     context = {
         "form": form,
         "page": page,
-        # New tasks appear live where they would be listed: the first page, newest first.
-        "live_insert": page.number == 1 and sort == "-created",
+        # A task created elsewhere asks task_list_news whether it belongs on this page.
+        "news_query": news_query.urlencode(),
         "bulk_all_limit": BULK_ALL_LIMIT,
         "query": query.urlencode(),
         "sort_query": sort_query.urlencode(),
@@ -78,6 +82,43 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
     }
     section = requested_section(request, LIST_SECTIONS)
     return render(request, section_template("dashboard/tasks/list.html", section), context)
+
+
+@login_required
+@require_GET
+def task_list_news(request: AuthenticatedRequest) -> HttpResponse:
+    """Asked by the task list when a task is created anywhere in the organisation: tasks that
+    match the list's filters and were created since it was rendered (`since`) either belong on
+    the visible page (the answer tells the list to re-render itself, which inserts them in their
+    sorted place) or elsewhere (a "N new tasks" notice linking to them, newest first). Nothing
+    new for this list: 204, the page stays as it is."""
+    try:
+        since = datetime.fromisoformat(request.GET.get("since", ""))
+    except ValueError:
+        return HttpResponse("since must be an ISO 8601 time (the list's render time).", status=400)
+    if timezone.is_naive(since):
+        since = timezone.make_aware(since)
+    form = TaskFilterForm(request.GET)
+    filters = selectors.TaskFilters(**form.filters())
+    qs = board.task_list_page(user=request.user, filters=filters)
+    new = qs.filter(created_at__gt=since).count()
+    if not new:
+        return HttpResponse(status=HTTPStatus.NO_CONTENT)
+    try:
+        number = max(1, int(request.GET.get("page", 1)))
+    except ValueError:
+        number = 1
+    start = (number - 1) * PAGE_SIZE
+    on_page = qs.order_by(*form.ordering()).values_list("created_at", flat=True)[start : start + PAGE_SIZE]
+    if any(created > since for created in on_page):
+        response = HttpResponse("")
+        response["HX-Trigger"] = "amas:task-list-refresh"
+        return response
+    query = request.GET.copy()
+    for key in ("page", "since", "sort"):
+        query.pop(key, None)
+    context = {"new": new, "newest_url": f"{reverse('task_list')}?{query.urlencode()}"}
+    return render(request, "dashboard/tasks/list.html#task-news", context)
 
 
 @login_required
