@@ -245,6 +245,9 @@ CHANNEL_LAYERS = {
 # Celery: Redis is broker and result backend; durable delivery (acks_late + reject_on_worker_lost)
 # so that a worker killed mid-step hands its message back instead of losing it.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# kombu's Redis transport with a fix for reconnecting after a Redis restart (amas/broker_transport.py).
+if CELERY_BROKER_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "amas.broker_transport:Transport"
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

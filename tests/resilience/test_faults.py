@@ -170,3 +170,24 @@ def test_postgres_restart_loses_nothing(tmp_path: Path, token):
         assert_settled(stack, submitter, fault_answers={"503"})
         report("postgres down 3 s", submitter, fault_ended, time.monotonic())
         assert_no_event_lost(events.result(timeout=120), followed)
+
+
+def test_repeated_redis_restarts_keep_the_worker_up(tmp_path: Path, token):
+    """Several Redis restarts in a row under load: the worker reconnects each time without
+    crashing (kombu's restore of unacknowledged messages once crashed it on a collected
+    connection) and every accepted task ends within lease + 30 s of the last restart."""
+    with running_stack(tmp_path) as stack:
+        with Submitter(stack.url(), token) as submitter:
+            for _ in range(4):
+                time.sleep(2.5)
+                stack.redis.stop()
+                time.sleep(0.5)
+                stack.redis.start()
+            fault_ended = time.monotonic()
+            time.sleep(2)
+        assert_settled(stack, submitter, fault_answers={"503", "ReadTimeout"})
+        report("redis restarted 4 times", submitter, fault_ended, time.monotonic())
+        log = stack.log.read_text()
+        assert stack.restarts("worker") == 0, log[-4000:]
+        for crash in ("Unrecoverable error", "restore_unacked", "exited"):
+            assert crash not in log, log[log.index(crash) - 3000 : log.index(crash) + 3000]
