@@ -8,8 +8,6 @@ from typing import Any, Literal
 from django.conf import settings
 from pydantic import Field
 
-from apps.agents.analysis import charts, tabular
-from apps.agents.analysis import text as textlib
 from apps.agents.analysis.ai import ai_summarise
 from apps.agents.analysis.inputs import (
     Document,
@@ -24,6 +22,10 @@ from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult, Enti
 from apps.agents.coverage import of_inputs
 from apps.agents.indicators import extract_indicators, for_graph
 from apps.core.vocabulary import TaskType
+
+# text, tabular (numpy) and charts (matplotlib, ~45 MiB per process) are imported inside the
+# methods that use them: every process registers this agent at start-up, and only a worker process
+# that runs an analysis step should load them (tests/core/test_lean_imports.py).
 
 ENTITY_KIND = {"ipv4": "ip", "ipv6": "ip", "md5": "hash", "sha1": "hash", "sha256": "hash"}
 
@@ -132,6 +134,8 @@ class AnalysisAgent(Agent):
     def _document(
         self, ctx: AgentContext, document: Document, params: AnalysisParams, progress: Any, tokens: list[int]
     ) -> dict:
+        from apps.agents.analysis import text as textlib
+
         text = document.text
         progress(0.3, f"{document.name}: sentences and language")
         sents = textlib.sentences(text)
@@ -209,6 +213,8 @@ class AnalysisAgent(Agent):
     # ------------------------------------------------------------------ tables
 
     def _table(self, ctx: AgentContext, table: Table, params: AnalysisParams, progress: Any) -> dict:
+        from apps.agents.analysis import tabular
+
         progress(0.3, f"{table.name}: column types")
         columns = tabular.type_columns(table)
         total = len(table.rows)
@@ -261,6 +267,8 @@ class AnalysisAgent(Agent):
         trend: dict | None,
         limit: int,
     ) -> list[dict]:
+        from apps.agents.analysis import charts
+
         stem = name.rsplit(".", 1)[0][:80] or "table"
         categorical = next((p for p in profiles if p["type"] == "categorical"), None)
         made = [

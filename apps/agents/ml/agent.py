@@ -19,11 +19,13 @@ from apps.agents.analysis.inputs import (
     kind_of,
     read_table,
 )
-from apps.agents.analysis.tabular import type_columns
 from apps.agents.base import Agent, AgentContext, AgentParams, AgentResult
 from apps.agents.coverage import of_inputs
-from apps.agents.ml import anomaly, classify, clustering
 from apps.core.vocabulary import TaskType
+
+# numpy and scikit-learn (~90 MiB per process) are imported inside the methods that use them, not
+# here: every web, beat and worker process registers this agent at start-up, and only a worker
+# process that actually runs an ML step should pay for them (tests/core/test_lean_imports.py).
 
 MODES = {
     TaskType.ANOMALY_DETECTION: "anomaly",
@@ -72,6 +74,8 @@ class MLAgent(Agent):
     default_timeout_seconds = 1200
 
     def run(self, ctx: AgentContext) -> AgentResult:
+        from apps.agents.ml import classify
+
         params: MLParams = ctx.parameters  # type: ignore[assignment]
         ctx.storage.clear_step_outputs()
         mode = params.mode if params.mode != "auto" else MODES.get(ctx.task.task_type)
@@ -124,6 +128,9 @@ class MLAgent(Agent):
     # ------------------------------------------------------------------ anomaly detection
 
     def _anomaly(self, ctx: AgentContext, params: MLParams, inputs: list) -> tuple[dict, str]:
+        from apps.agents.analysis.tabular import type_columns
+        from apps.agents.ml import anomaly
+
         results, lines = [], []
         for index, (name, content) in enumerate(inputs):
             ctx.progress(25 + 65 * index // len(inputs), f"Scoring {name}")
@@ -178,6 +185,9 @@ class MLAgent(Agent):
     # ------------------------------------------------------------------ clustering
 
     def _clustering(self, ctx: AgentContext, params: MLParams, inputs: list) -> tuple[dict, str]:
+        from apps.agents.analysis.tabular import type_columns
+        from apps.agents.ml import clustering
+
         tables = [(n, c) for n, c in inputs if isinstance(c, Table)]
         texts = [(n, c) for n, c in inputs if isinstance(c, str)]
         results = []
@@ -244,6 +254,8 @@ class MLAgent(Agent):
         return ctx.history.earlier_summaries(count)
 
     def _cluster_texts(self, ctx: AgentContext, params: MLParams, docs: list[tuple[str, str]]) -> dict:
+        from apps.agents.ml import clustering
+
         names, texts = [n for n, _ in docs], [t for _, t in docs]
         embeddings, error = ai_embed(ctx, texts) if len(texts) >= 3 else (None, "")
         result = clustering.cluster_documents(
@@ -261,6 +273,9 @@ class MLAgent(Agent):
     # ------------------------------------------------------------------ classification
 
     def _classification(self, ctx: AgentContext, params: MLParams, inputs: list) -> tuple[dict, str]:
+        from apps.agents.analysis.tabular import type_columns
+        from apps.agents.ml import classify
+
         tables = [(n, c) for n, c in inputs if isinstance(c, Table)]
         if not tables:
             raise InputError("Classification needs a table (CSV, JSON lines or Excel).")
@@ -294,6 +309,8 @@ class MLAgent(Agent):
         return {"classification": result}, summary
 
     def _predict(self, ctx: AgentContext, params: MLParams, name: str, columns: list) -> tuple[dict, str]:
+        from apps.agents.ml import classify
+
         artefact = ctx.storage.produced(params.model_artefact_id)
         if artefact is None:
             raise classify.ModelError(f"No model artefact {params.model_artefact_id} in this organization.")

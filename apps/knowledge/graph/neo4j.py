@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from neo4j import RoutingControl
 
 from apps.knowledge.graph.port import (
     MAX_DEPTH,
@@ -254,6 +253,10 @@ class Neo4jGraphStore(GraphStore):
         self.driver.close()
 
     def _read(self, query: str, **params: Any) -> list[Any]:
+        # The driver (and the numpy it imports, ~40 MiB) loads only when this backend is used, not
+        # in every process that registers it at start-up.
+        from neo4j import RoutingControl
+
         records, _, _ = self.driver.execute_query(
             query, params, database_=self.database, routing_=RoutingControl.READ
         )
