@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from pydantic import ValidationError as SchemaError
 
+from apps.core.api_parsing import control_character_at
 from apps.core.exceptions import ApplicationError
 from apps.eventsinks.models import InboundRequest, InboundStatus
 
@@ -57,6 +58,8 @@ def decode(body: bytes | str) -> dict[str, Any]:
         raise ValueError(
             f"the body is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise ValueError("the body's JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError(f"the body must be a JSON object, not {type(data).__name__}")
     return data
@@ -76,7 +79,7 @@ def request_handle(
             return Outcome("dead", reply=_rejection(reason, message_id=""), reason=reason)
         reason = "message_id is required: requests are de-duplicated by it"
         return Outcome("ack", reply=_rejection(reason, message_id="", field="message_id"))
-    message_id = message_id[:200]
+    message_id = message_id.replace("\x00", "")[:200]  # PostgreSQL text cannot hold NUL
     with transaction.atomic():
         record, _ = InboundRequest.objects.select_for_update().get_or_create(
             message_id=message_id,
@@ -131,11 +134,18 @@ def _create(*, record_id: int, message_id: str, data: dict[str, Any]) -> Outcome
             reason = "the service account may not create tasks (its role or token lacks tasks:write)"
             return _decided(record, InboundStatus.REJECTED, _rejection(reason, message_id=message_id))
         record.organization_id = user.organization_id
+        # As the API screens its bodies (apps/core/api_parsing.py): NUL cannot be stored.
+        if bad := control_character_at(data, root=""):
+            errors = [{"field": bad.lstrip("."), "msg": "contains a control character (such as NUL)"}]
+            reason = f"Invalid input: {errors[0]['field']} contains a control character (such as NUL)"
+            return _decided(
+                record, InboundStatus.REJECTED, _rejection(reason, message_id=message_id, errors=errors)
+            )
         try:
             payload = TaskIn.model_validate(data)
         except SchemaError as exc:
             errors = [
-                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]} for err in exc.errors()
+                {"field": ".".join(str(p) for p in err["loc"]), "msg": err["msg"]} for err in exc.errors()
             ]
             reason = "Invalid input: " + ", ".join(e["field"] for e in errors)
             rejection = _rejection(reason, message_id=message_id, errors=errors)

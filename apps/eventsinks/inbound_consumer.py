@@ -19,7 +19,7 @@ from typing import Any
 
 import amqp
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from apps.eventsinks import inbound
 from apps.eventsinks.transport import connection_for
@@ -61,14 +61,17 @@ class InboundConsumer:
     def run(self) -> None:
         """Consume until `stop` is set; reconnect with back-off when the broker goes away."""
         backoff = 1.0
-        while not self.stop.is_set():
-            try:
-                self._consume()
-                backoff = 1.0
-            except (OSError, amqp.exceptions.AMQPError) as exc:
-                log.warning("Inbound consumer lost the broker (%s); reconnecting in %.0fs", exc, backoff)
-                self.stop.wait(backoff)
-                backoff = min(RECONNECT_MAX_SECONDS, backoff * 2)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self._consume()
+                    backoff = 1.0
+                except (OSError, amqp.exceptions.AMQPError) as exc:
+                    log.warning("Inbound consumer lost the broker (%s); reconnecting in %.0fs", exc, backoff)
+                    self.stop.wait(backoff)
+                    backoff = min(RECONNECT_MAX_SECONDS, backoff * 2)
+        finally:
+            connections.close_all()  # this thread's database connections
 
     def _consume(self) -> None:
         pending: list[amqp.Message] = []
@@ -91,12 +94,16 @@ class InboundConsumer:
     def _handle(self, channel: Any, message: amqp.Message) -> None:
         props = message.properties
         close_old_connections()  # a long-lived process: drop database connections that went stale
-        outcome = inbound.request_handle(
-            body=message.body,
-            message_id=str(props.get("message_id") or ""),
-            reply_to=str(props.get("reply_to") or ""),
-            correlation_id=str(props.get("correlation_id") or ""),
-        )
+        try:
+            outcome = inbound.request_handle(
+                body=message.body,
+                message_id=str(props.get("message_id") or ""),
+                reply_to=str(props.get("reply_to") or ""),
+                correlation_id=str(props.get("correlation_id") or ""),
+            )
+        except Exception:  # the database itself is unreachable: keep the message, try again later
+            log.exception("Inbound request could not be recorded; requeued")
+            outcome = inbound.Outcome("requeue")
         if outcome.action == "requeue":
             channel.basic_reject(message.delivery_tag, requeue=True)
             self.stop.wait(REQUEUE_PAUSE_SECONDS)
