@@ -102,46 +102,103 @@ def load(conn: psycopg.Connection, data: np.ndarray) -> float:
         for i, row in enumerate(data):
             copy.write_row((i, 1, row))
     conn.execute("VACUUM ANALYZE bench_embedding")
+    conn.execute("DROP TABLE IF EXISTS bench_build")
+    conn.execute("CREATE TABLE bench_build (name text PRIMARY KEY, seconds float8 NOT NULL)")
     return time.perf_counter() - t0
 
 
-def build_index(conn: psycopg.Connection, maintenance_mem: str) -> float:
-    conn.execute(f"SET maintenance_work_mem = '{maintenance_mem}'")
-    t0 = time.perf_counter()
-    conn.execute(
-        "CREATE INDEX bench_hnsw ON bench_embedding USING hnsw ((vector::vector(384)) vector_cosine_ops) "
+# Index methods. Each index covers the same rows (the partial `WHERE space_id = 1`, as AMAS builds
+# one per embedding space) and the query orders by exactly the indexed expression, so the planner
+# can use it; `explain` below prints which index a query really used.
+VEC = "vector::vector(384)"
+HALF = "vector::halfvec(384)"
+BITS = "binary_quantize(vector::vector(384))::bit(384)"
+
+
+def index_sql(method: str, args: argparse.Namespace) -> tuple[str, str]:
+    """(index name, CREATE INDEX statement) for a method."""
+    m, efc = args.m, args.ef_construction
+    with_ = f"WITH (m = {m}, ef_construction = {efc})"
+    if method == "vector":
+        expr, ops = VEC, "vector_cosine_ops"
+    elif method == "halfvec":
+        expr, ops = HALF, "halfvec_cosine_ops"
+    elif method == "bit":
+        expr, ops = BITS, "bit_hamming_ops"
+    else:
+        raise SystemExit(f"unknown method {method!r}")
+    name = f"bench_{method}_m{m}_efc{efc}"
+    return name, (
+        f"CREATE INDEX IF NOT EXISTS {name} ON bench_embedding USING hnsw (({expr}) {ops}) {with_} "
         "WHERE space_id = 1"
     )
-    return time.perf_counter() - t0
 
 
-QUERY = (
-    "SELECT id FROM bench_embedding WHERE space_id = 1 "
-    "ORDER BY vector::vector(384) <=> %s::vector(384) LIMIT 10"
-)
+def build_index(conn: psycopg.Connection, method: str, args: argparse.Namespace) -> tuple[str, float, str]:
+    """Build (or find, with --datadir) the method's index: (name, build seconds, size)."""
+    name, sql = index_sql(method, args)
+    known = conn.execute("SELECT seconds FROM bench_build WHERE name = %s", (name,)).fetchone()
+    if known is None:
+        conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
+        conn.execute(f"SET max_parallel_maintenance_workers = {int(args.parallel_workers)}")
+        t0 = time.perf_counter()
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.execute(sql)
+        seconds = time.perf_counter() - t0
+        conn.execute("INSERT INTO bench_build VALUES (%s, %s)", (name, seconds))
+    else:
+        seconds = known[0]
+    size = conn.execute("SELECT pg_size_pretty(pg_relation_size(%s::regclass))", (name,)).fetchone()[0]
+    return name, seconds, size
+
+
+def query_sql(method: str, candidates: int) -> str:
+    """The query for a method; the binary one re-ranks `candidates` rows by exact cosine distance."""
+    if method == "exact":
+        return f"SELECT id FROM bench_embedding WHERE space_id = 1 ORDER BY {VEC} <=> %(q)s::vector(384) LIMIT 10"
+    if method == "vector":
+        return f"SELECT id FROM bench_embedding WHERE space_id = 1 ORDER BY {VEC} <=> %(q)s::vector(384) LIMIT 10"
+    if method == "halfvec":
+        return (
+            f"SELECT id FROM bench_embedding WHERE space_id = 1 "
+            f"ORDER BY {HALF} <=> %(q)s::vector(384)::halfvec(384) LIMIT 10"
+        )
+    if method == "bit":
+        return (
+            "SELECT id FROM ("
+            f" SELECT id, vector FROM bench_embedding WHERE space_id = 1"
+            f" ORDER BY {BITS} <~> binary_quantize(%(q)s::vector(384)) LIMIT {int(candidates)}"
+            f") c ORDER BY {VEC} <=> %(q)s::vector(384) LIMIT 10"
+        )
+    raise SystemExit(f"unknown method {method!r}")
+
+
+def explain(conn: psycopg.Connection, sql: str, q: np.ndarray) -> str:
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, {"q": q}).fetchall())
+    used = [w for w in plan.replace("(", " ").split() if w.startswith("bench_") and w != "bench_embedding"]
+    return used[0] if used else "no index (seq scan)"
 
 
 def run_queries(
-    conn: psycopg.Connection, queries: np.ndarray, *, ef: int | None
-) -> tuple[np.ndarray, list[float]]:
-    if ef is None:
-        conn.execute("SET enable_indexscan = off")
-    else:
-        conn.execute("SET enable_indexscan = on")
-        conn.execute(f"SET hnsw.ef_search = {int(ef)}")
+    conn: psycopg.Connection, queries: np.ndarray, sql: str, *, settings: dict[str, str]
+) -> tuple[np.ndarray, list[float], str]:
+    conn.execute("RESET ALL")
+    for name, value in settings.items():
+        conn.execute(f"SET {name} = '{value}'")
+    used = explain(conn, sql, queries[0])
     found = np.full((len(queries), K), -1, dtype=np.int64)
     times = []
     with conn.cursor() as cur:
         for q in queries[: min(5, len(queries))]:  # warm the plan cache and the buffers
-            cur.execute(QUERY, (q,), prepare=True)
+            cur.execute(sql, {"q": q}, prepare=True)
             cur.fetchall()
         for i, q in enumerate(queries):
             t0 = time.perf_counter()
-            cur.execute(QUERY, (q,), prepare=True)
+            cur.execute(sql, {"q": q}, prepare=True)
             rows = cur.fetchall()
             times.append((time.perf_counter() - t0) * 1000)
             found[i, : len(rows)] = [r[0] for r in rows]
-    return found, times
+    return found, times, used
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -149,8 +206,11 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-def index_size(conn: psycopg.Connection) -> str:
-    return conn.execute("SELECT pg_size_pretty(pg_relation_size('bench_hnsw'))").fetchone()[0]
+def table_rows(conn: psycopg.Connection) -> int:
+    exists = conn.execute("SELECT to_regclass('bench_build') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return -1
+    return conn.execute("SELECT count(*) FROM bench_embedding").fetchone()[0]
 
 
 def bench_size(conn: psycopg.Connection, n: int, args: argparse.Namespace) -> list[dict]:
@@ -159,68 +219,95 @@ def bench_size(conn: psycopg.Connection, n: int, args: argparse.Namespace) -> li
     everything = generate(n + args.queries, DIM, clusters=max(100, n // 1000), seed=n)
     data, queries = everything[:n], everything[n:]
     print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
-    loaded = load(conn, data)
-    print(f"loaded in {loaded:.1f} s", flush=True)
-    built = build_index(conn, args.maintenance_work_mem)
-    size = index_size(conn)
-    print(f"HNSW index (m=16, ef_construction=64) built in {built:.1f} s, {size}", flush=True)
+    if table_rows(conn) == n:
+        print("table already loaded (--datadir): reusing it and the indexes built before", flush=True)
+    else:
+        loaded = load(conn, data)
+        print(f"loaded in {loaded:.1f} s", flush=True)
 
     truth, numpy_ms = exact_numpy(data, queries)
+    del data, everything
+    base = {"n": n, "build": None, "size": "", "index": ""}
     rows = [
         {
-            "n": n,
+            **base,
             "method": "numpy exact (baseline)",
             "p50": statistics.median(numpy_ms),
             "p95": percentile(numpy_ms, 95),
             "recall": 1.0,
-            "build": None,
-            "size": "",
         }
     ]
     exact_q = queries[: args.exact_queries]
-    found, pg_exact_ms = run_queries(conn, exact_q, ef=None)
+    found, ms, used = run_queries(conn, exact_q, query_sql("exact", 0), settings={"enable_indexscan": "off"})
     rows.append(
         {
-            "n": n,
+            **base,
             "method": f"pgvector exact, seq scan ({len(exact_q)} q)",
-            "p50": statistics.median(pg_exact_ms),
-            "p95": percentile(pg_exact_ms, 95),
+            "p50": statistics.median(ms),
+            "p95": percentile(ms, 95),
             "recall": recall(found, truth[: len(exact_q)]),
-            "build": None,
-            "size": "",
+            "index": used,
         }
     )
-    for ef in args.ef:
-        found, ms = run_queries(conn, queries, ef=ef)
-        rows.append(
-            {
-                "n": n,
-                "method": f"pgvector HNSW ef_search={ef}",
-                "p50": statistics.median(ms),
-                "p95": percentile(ms, 95),
-                "recall": recall(found, truth),
-                "build": built,
-                "size": size,
-            }
-        )
-        print(f"  ef_search={ef}: p50 {rows[-1]['p50']:.2f} ms, recall {rows[-1]['recall']:.3f}", flush=True)
+    print_row(rows[-1])
+    for method in args.methods:
+        name, built, size = build_index(conn, method, args)
+        print(f"{name}: built in {built:.1f} s, {size}", flush=True)
+        if method == "bit":
+            # Candidates re-ranked by exact distance: ef_search has to cover them (pgvector
+            # returns at most ef_search rows from a plain scan; the iterative scan goes on).
+            variants = [
+                (f"bit HNSW + re-rank {c}", c, {"hnsw.ef_search": str(min(1000, max(40, c)))})
+                for c in args.rerank
+            ]
+            for _label, c, settings in variants:
+                if c > 1000:  # ef_search tops out at 1,000: past it only an iterative scan goes on
+                    settings["hnsw.iterative_scan"] = "relaxed_order"
+        else:
+            variants = [(f"{method} HNSW ef_search={ef}", 0, {"hnsw.ef_search": str(ef)}) for ef in args.ef]
+        for label, candidates, settings in variants:
+            if args.iterative:
+                settings["hnsw.iterative_scan"] = args.iterative
+            found, ms, used = run_queries(conn, queries, query_sql(method, candidates), settings=settings)
+            rows.append(
+                {
+                    "n": n,
+                    "method": f"{label} (m={args.m}, efc={args.ef_construction})",
+                    "p50": statistics.median(ms),
+                    "p95": percentile(ms, 95),
+                    "recall": recall(found, truth),
+                    "build": built,
+                    "size": size,
+                    "index": used,
+                }
+            )
+            print_row(rows[-1])
     return rows
+
+
+def print_row(r: dict) -> None:
+    print(
+        f"  {r['method']}: p50 {r['p50']:.2f} ms, p95 {r['p95']:.2f} ms, recall@10 {r['recall']:.3f}"
+        f" [{r['index']}] (load {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
 
 
 def print_table(rows: list[dict]) -> None:
     print()
     header = (
-        f"| {'vectors':>9} | {'method':<36} | {'p50 ms':>8} | {'p95 ms':>8} | {'recall@10':>9} "
-        f"| {'p95 vs numpy':>12} |"
+        f"| {'vectors':>9} | {'method':<52} | {'p50 ms':>8} | {'p95 ms':>8} | {'recall@10':>9} "
+        f"| {'p95 vs numpy':>12} | {'build s':>8} | {'index size':>10} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     baseline = {r["n"]: r["p95"] for r in rows if r["method"].startswith("numpy")}
     for r in rows:
         ratio = r["p95"] / baseline[r["n"]]
+        build = f"{r['build']:.0f}" if r["build"] is not None else "-"
         print(
-            f"| {r['n']:>9,} | {r['method']:<36} | {r['p50']:>8.2f} | {r['p95']:>8.2f} | "
-            f"{r['recall']:>9.3f} | {ratio:>11.2f}x |"
+            f"| {r['n']:>9,} | {r['method']:<52} | {r['p50']:>8.2f} | {r['p95']:>8.2f} | "
+            f"{r['recall']:>9.3f} | {ratio:>11.2f}x | {build:>8} | {r['size'] or '-':>10} |"
         )
 
 
@@ -244,14 +331,32 @@ def main() -> None:
     parser.add_argument(
         "--exact-queries", type=int, default=20, help="queries for the Postgres exact baseline"
     )
-    parser.add_argument("--ef", default="20,40,80,160,320")
-    parser.add_argument("--shared-buffers", default="6GB")
-    parser.add_argument("--maintenance-work-mem", default="6GB")
+    parser.add_argument(
+        "--methods", default="bit,halfvec", help="index methods to build and query: vector, halfvec, bit"
+    )
+    parser.add_argument("--ef", default="40,80,160,320", help="hnsw.ef_search values (vector, halfvec)")
+    parser.add_argument("--rerank", default="100,200,400,800", help="candidates re-ranked (bit)")
+    parser.add_argument("--m", type=int, default=16)
+    parser.add_argument("--ef-construction", type=int, default=64)
+    parser.add_argument("--iterative", default="", help="hnsw.iterative_scan for the index queries")
+    parser.add_argument("--shared-buffers", default="4GB")
+    parser.add_argument("--maintenance-work-mem", default="4GB")
+    parser.add_argument("--parallel-workers", type=int, default=1, help="2 cores: leader + 1")
+    parser.add_argument(
+        "--datadir",
+        help="keep the embedded Postgres here and reuse its table and indexes on the next run "
+        "(build times are remembered); default: a temporary directory removed at the end",
+    )
     args = parser.parse_args()
     args.ef = [int(x) for x in args.ef.split(",")]
+    args.rerank = [int(x) for x in args.rerank.split(",")]
+    args.methods = [x for x in args.methods.split(",") if x]
     sizes = [int(x) for x in args.sizes.split(",")]
+    if args.datadir and len(sizes) > 1:
+        raise SystemExit("--datadir keeps one table: give one size")
 
-    root = Path(tempfile.mkdtemp(prefix="amas-bench-"))
+    root = Path(args.datadir) if args.datadir else Path(tempfile.mkdtemp(prefix="amas-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)  # the embedded server runs as its own user when we are root
     pg = None
     try:
@@ -267,15 +372,19 @@ def main() -> None:
             server = conn.execute("SHOW server_version").fetchone()[0]
             cpus = os.cpu_count()
             print(f"PostgreSQL {server}, pgvector {version}, numpy {np.__version__}, {cpus} CPUs, {_blas()}")
+            print(f"load average at start: {os.getloadavg()}, nice {os.nice(0)}")
             rows: list[dict] = []
             for n in sizes:
                 rows += bench_size(conn, n, args)
                 print_table(rows)
-            conn.execute("DROP TABLE IF EXISTS bench_embedding")
+            if not args.datadir:
+                conn.execute("DROP TABLE IF EXISTS bench_embedding")
+            print(f"load average at end: {os.getloadavg()}")
     finally:
         if pg is not None:
             pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.datadir:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
