@@ -102,6 +102,7 @@ def _register_routers() -> None:
     api.add_router("/", "apps.providers.api.router")
     api.add_router("/", "apps.knowledge.api.router")
     api.add_router("/", "apps.cases.api.router")
+    api.add_router("/", "apps.eventsinks.api.router")
 
 
 _register_routers()

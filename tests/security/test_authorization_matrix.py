@@ -143,6 +143,23 @@ class World:
         return endpoint_ping(endpoint=self.endpoint, user=self.users[Role.ADMIN])
 
     @cached_property
+    def event_sink(self) -> Any:
+        from apps.eventsinks.services import sink_create
+
+        return sink_create(
+            user=self.users[Role.ADMIN],
+            name=f"{MARKER} sink",
+            url="amqp://amas:s3cret@broker.invalid:5672/",
+            event_types=["task.*"],
+        )
+
+    @cached_property
+    def sink_delivery(self) -> Any:
+        from apps.eventsinks.services import sink_test_send
+
+        return sink_test_send(sink=self.event_sink, user=self.users[Role.ADMIN])
+
+    @cached_property
     def agent_config(self) -> Any:
         from apps.agents.models import AgentConfig
 
@@ -305,6 +322,31 @@ API_MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/webhooks/deliveries/{delivery_id}/replay"): Case(
         expect(UNAUTH, FORBIDDEN, FORBIDDEN, 202, NOT_FOUND), lambda w: {"delivery_id": w.delivery.pk}
+    ),
+    # event sinks (apps/eventsinks) likewise; their URLs are never answered with the password
+    ("GET", "/event-sinks"): Case(expect(UNAUTH, FORBIDDEN, FORBIDDEN, OK, OK), needs=("event_sink",)),
+    ("POST", "/event-sinks"): Case(
+        expect(UNAUTH, FORBIDDEN, FORBIDDEN, CREATED, CREATED),
+        body=lambda w: {
+            "name": "new sink",
+            "url": "kafka://broker.invalid:9092",
+            "kind": "kafka",
+            "exchange": "amas-events",
+            "event_types": ["*"],
+        },
+    ),
+    ("GET", "/event-sinks/{sink_id}"): Case(ORG_ADMIN_OBJECT, lambda w: {"sink_id": w.event_sink.pk}),
+    ("PATCH", "/event-sinks/{sink_id}"): Case(
+        ORG_ADMIN_OBJECT, lambda w: {"sink_id": w.event_sink.pk}, body=lambda w: {"active": False}
+    ),
+    ("DELETE", "/event-sinks/{sink_id}"): Case(
+        expect(UNAUTH, FORBIDDEN, FORBIDDEN, NO_CONTENT, NOT_FOUND), lambda w: {"sink_id": w.event_sink.pk}
+    ),
+    ("POST", "/event-sinks/{sink_id}/test"): Case(
+        expect(UNAUTH, FORBIDDEN, FORBIDDEN, 202, NOT_FOUND), lambda w: {"sink_id": w.event_sink.pk}
+    ),
+    ("GET", "/event-sinks/deliveries"): Case(
+        expect(UNAUTH, FORBIDDEN, FORBIDDEN, OK, OK), needs=("sink_delivery",)
     ),
     # search and the knowledge graph: filtered to the user's organisation
     ("GET", "/search"): Case(ANY_MEMBER, query=lambda w: {"q": "zebraquokka"}, needs=("task",)),

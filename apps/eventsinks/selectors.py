@@ -1,0 +1,51 @@
+"""Reads for event sinks, scoped to the user's organisation (admins only)."""
+
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from apps.core.exceptions import NotFound, PermissionDenied
+from apps.eventsinks.models import EventSink, SinkDelivery
+from apps.users.models import User
+
+
+def _require_admin(user: User) -> None:
+    if not user.is_org_admin:
+        raise PermissionDenied("Only organisation admins manage event sinks.")
+
+
+def sink_list(*, user: User) -> QuerySet[EventSink]:
+    _require_admin(user)
+    if user.organization_id is None:
+        return EventSink.objects.none()
+    return EventSink.objects.filter(organization_id=user.organization_id).order_by("name")
+
+
+def sink_get(*, user: User, sink_id: int) -> EventSink:
+    sink = sink_list(user=user).filter(pk=sink_id).first()
+    if sink is None:
+        raise NotFound("Event sink not found.")
+    return sink
+
+
+def delivery_list(
+    *, user: User, sink_id: int | None = None, status: str | None = None, event_type: str | None = None
+) -> QuerySet[SinkDelivery]:
+    _require_admin(user)
+    if user.organization_id is None:
+        return SinkDelivery.objects.none()
+    deliveries = SinkDelivery.objects.filter(sink__organization_id=user.organization_id)
+    if sink_id is not None:
+        deliveries = deliveries.filter(sink_id=sink_id)
+    if status:
+        deliveries = deliveries.filter(status=status)
+    if event_type:
+        deliveries = deliveries.filter(event_type=event_type)
+    return deliveries.order_by("-created_at")
+
+
+def delivery_get(*, user: User, delivery_id: UUID | str) -> SinkDelivery:
+    delivery = delivery_list(user=user).filter(pk=delivery_id).first()
+    if delivery is None:
+        raise NotFound("Event-sink delivery not found.")
+    return delivery
