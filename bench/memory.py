@@ -18,6 +18,7 @@ as before; then web's growth is measured under load too.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -139,6 +140,8 @@ def main() -> None:
         wait_terminal(warm, timeout=300)
         time.sleep(5)
         idle = sample(log_path.read_text())
+        # Printed as they are taken, so a run stopped early still leaves a complete record.
+        print("idle", json.dumps({k: round(v["rss"], 1) for k, v in idle.items()}), flush=True)
         started = time.monotonic()
         done = 0
         with ThreadPoolExecutor(args.clients) as pool:
@@ -151,10 +154,8 @@ def main() -> None:
                 worker = sum(v["rss"] for k, v in now.items() if k.startswith("worker"))
                 elapsed = time.monotonic() - started
                 curve.append((done, elapsed, worker))
-                print(
-                    f"{done:>6} tasks {elapsed:>6.0f} s  worker RSS (all processes) {worker:7.1f} MiB",
-                    flush=True,
-                )
+                per_process = json.dumps({k: round(v["rss"], 1) for k, v in now.items()})
+                print(f"{done:>6} tasks {elapsed:>6.0f} s  RSS MiB {per_process}", flush=True)
         elapsed = time.monotonic() - started
         time.sleep(5)
         after = sample(log_path.read_text())

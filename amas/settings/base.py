@@ -252,6 +252,12 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Heavy agents import numpy/scikit-learn/matplotlib only when they run (issue 19); a pool child
+# that ran one keeps them loaded. A child whose RSS is above this after a step (an idle child is
+# ~150-165 MiB, one that loaded the ML stack ~260) is replaced by a fresh fork of the lean main
+# process once the step has finished, so the worker's footprint returns to idle. 0 turns it off.
+AMAS_WORKER_MAX_MEMORY_PER_CHILD_MIB = env.int("AMAS_WORKER_MAX_MEMORY_PER_CHILD_MIB", default=250)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = AMAS_WORKER_MAX_MEMORY_PER_CHILD_MIB * 1024 or None  # KiB
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
