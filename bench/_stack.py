@@ -73,16 +73,17 @@ class BenchStack:
             " '--without-mingle', '--without-gossip'])"
         )
 
-    def start_web(self) -> str:
+    def start_web(self, processes: int = 1, app: str = "bench.asgi:application") -> str:
+        """The API served as in production (amas.web: daphne processes on one socket)."""
         port = free_port()
         self.spawn(
-            "import sys\nfrom daphne.cli import CommandLineInterface\n"
-            f"CommandLineInterface().run(['-b', '127.0.0.1', '-p', '{port}', 'amas.asgi:application'])"
+            "from amas.web import main\n"
+            f"main(['--host', '127.0.0.1', '--port', '{port}', '--processes', '{processes}', '--app', '{app}'])"
         )
         import httpx
 
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine takes a while to import Django
         while True:
             try:
                 if httpx.get(url + "/health").status_code == 200:
@@ -90,7 +91,7 @@ class BenchStack:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("daphne did not start")
+                raise RuntimeError(f"the web server ({app}) did not start")
             time.sleep(0.2)
 
     def logs(self) -> str:

@@ -139,13 +139,14 @@ def main() -> None:
     parser.add_argument("--throughput-n", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--web-processes", type=int, default=1, help="daphne processes (amas.web)")
     args = parser.parse_args()
 
     stack = BenchStack()
     try:
         stack.start()
         stack.start_worker(concurrency=args.worker_concurrency)
-        base_url = stack.start_web()
+        base_url = stack.start_web(processes=args.web_processes)
         bare = bare_celery(args.latency_n, args.throughput_n)
         with session_client(base_url) as client:
             pipe = pipeline(client, args.latency_n, args.throughput_n, args.clients)
@@ -156,7 +157,8 @@ def main() -> None:
         stack.stop()
 
     print(
-        f"\nPipeline vs bare Celery (worker prefork x{args.worker_concurrency}, {args.clients} API clients)\n"
+        f"\nPipeline vs bare Celery (worker prefork x{args.worker_concurrency}, "
+        f"{args.web_processes} web process(es), {args.clients} API clients)\n"
     )
     print("| measure | bare Celery no-op | AMAS no-op task (API -> worker -> completed) | ratio |")
     print("|---|---|---|---|")
