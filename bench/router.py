@@ -5,7 +5,12 @@ a fixed delay in its own process, and measures, in this process:
 
 1. added latency of `router.generate()` over a direct httpx call to the same fake (p50/p99), at
    100 and 500 requests/s (open loop: requests start on schedule whatever the previous ones do);
-2. the time to fail over when the first provider starts failing (500s, timeouts), and what the
+2. the round trips one routed call makes (Redis round trips counted at the client's socket
+   writes, Postgres statements through Django's execute wrapper), against a vendor that answers
+   at once, sequential;
+3. what one process sustains: closed loop, N threads calling back to back for a few seconds,
+   direct against routed, against the instant vendor;
+4. the time to fail over when the first provider starts failing (500s, timeouts), and what the
    requests cost once its circuit breaker is open.
 
 Run: `venv/bin/python bench/router.py` (about a minute). Prints a Markdown table.
@@ -89,7 +94,11 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.020, help="fake vendor delay (s)")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each load step")
     parser.add_argument("--rounds", type=int, default=4, help="alternating direct/router rounds per step")
+    parser.add_argument("--threads", default="1,4,16", help="closed-loop thread counts (sustained rate)")
+    parser.add_argument("--rates", default="100,500", help="open-loop request rates")
     args = parser.parse_args()
+    args.threads = [int(x) for x in args.threads.split(",")]
+    args.rates = [int(x) for x in args.rates.split(",")]
 
     os.environ.setdefault("AMAS_PROVIDER_CACHE_TTL", "0")  # measure routing, not the cache
     stack = BenchStack()
@@ -152,7 +161,7 @@ def run(stack: BenchStack, args: argparse.Namespace) -> None:
     # Direct and routed runs alternate in short rounds, so a change in machine load between them
     # (this box is shared) biases neither side.
     rows = []
-    for rate in (100, 500):
+    for rate in args.rates:
         baseline, measured = [], []
         for _ in range(args.rounds):
             baseline += open_loop(direct, rate, args.seconds / args.rounds)
@@ -171,6 +180,13 @@ def run(stack: BenchStack, args: argparse.Namespace) -> None:
     for _ in range(500):
         idle_direct.append(_timed(direct_instant))
         idle_routed.append(_timed(routed))
+    trips = _round_trips(routed, 200)
+    sustained = []
+    for threads in args.threads:
+        sustained.append(
+            (threads, _closed_loop(direct_instant, threads, args.seconds / 2),
+             _closed_loop(routed, threads, args.seconds / 2))
+        )  # fmt: skip
     primary.base_url = primary_url
     primary.save()
 
@@ -201,6 +217,71 @@ def run(stack: BenchStack, args: argparse.Namespace) -> None:
     failover.append(("primary hangs, 1 s timeout (3 calls)", [_timed(routed) for _ in range(3)]))
 
     print_table(args, rows, idle_direct, idle_routed, normal, failover)
+    print(
+        f"\nPer routed call (sequential, {trips['calls']} calls): {trips['redis']:.2f} Redis round trips, "
+        f"{trips['sql']:.2f} SQL statements."
+    )
+    print("\n| one process, closed loop | direct calls/s | routed calls/s | routed p50 / p99 (ms) |")
+    print("|---|---|---|---|")
+    for threads, (d_rate, _), (r_rate, r_ms) in sustained:
+        print(
+            f"| {threads} threads, vendor answers at once | {d_rate:.0f} | {r_rate:.0f} | "
+            f"{percentile(r_ms, 50):.2f} / {percentile(r_ms, 99):.2f} |"
+        )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nload average at the end: {load}")
+
+
+def _round_trips(fn, calls: int) -> dict[str, float]:
+    """Redis round trips (socket writes of packed commands: a pipeline or a script is one) and SQL
+    statements per call of `fn`."""
+    from django.db import connection
+    from redis.connection import AbstractConnection
+
+    counts = {"redis": 0, "sql": 0}
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        counts["redis"] += 1
+        return original(self, command, check_health)
+
+    def count_sql(execute, sql, params, many, context):
+        counts["sql"] += 1
+        return execute(sql, params, many, context)
+
+    AbstractConnection.send_packed_command = counting
+    try:
+        with connection.execute_wrapper(count_sql):
+            for i in range(calls):
+                fn(i)
+    finally:
+        AbstractConnection.send_packed_command = original
+    return {"calls": calls, "redis": counts["redis"] / calls, "sql": counts["sql"] / calls}
+
+
+def _closed_loop(fn, threads: int, seconds: float) -> tuple[float, list[float]]:
+    """`threads` threads call `fn` back to back for `seconds`: (calls per second, latencies ms)."""
+    stop = time.perf_counter() + seconds
+    lock = threading.Lock()
+    durations: list[float] = []
+
+    def worker() -> None:
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            try:
+                fn(0)
+            except Exception:  # counted, and the run goes on
+                with lock:
+                    errors.append(-1)
+                continue
+            with lock:
+                durations.append((time.perf_counter() - started) * 1000)
+
+    t0 = time.perf_counter()
+    futures = [_pool.submit(worker) for _ in range(threads)]
+    for future in futures:
+        future.result()
+    return len(durations) / (time.perf_counter() - t0), durations
 
 
 def _timed(fn) -> float:

@@ -10,7 +10,7 @@ class ProvidersConfig(AppConfig):
         from django.db.models.signals import post_delete, post_migrate, post_save
 
         from apps.agents.context import register_context_contributor
-        from apps.providers import budgets, config, observability
+        from apps.providers import config, observability
         from apps.providers.adapters import load_entry_point_adapters, register_builtin_adapters
         from apps.providers.attribution import result_usage_from_ledger
         from apps.providers.context import contribute_ai
@@ -28,8 +28,9 @@ class ProvidersConfig(AppConfig):
         register_step_spend_source(provider_spend_by_step)
         observability.register()  # ledger metrics, breaker gauge, the "providers" health node
 
-        post_save.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_saved")
-        post_delete.connect(budgets.clear_cache, sender=Budget, dispatch_uid="providers.budget_deleted")
+        # A budget row is configuration too: the same version counter tells every process.
+        post_save.connect(config.providers_changed, sender=Budget, dispatch_uid="providers.budget_saved")
+        post_delete.connect(config.providers_changed, sender=Budget, dispatch_uid="providers.budget_deleted")
         post_save.connect(config.providers_changed, sender=Provider, dispatch_uid="providers.saved")
         post_delete.connect(config.providers_changed, sender=Provider, dispatch_uid="providers.deleted")
         post_migrate.connect(config.providers_changed, sender=self, dispatch_uid="providers.migrated")

@@ -25,9 +25,14 @@ from apps.providers.models import Budget, BudgetScope, ProviderCall
 MICRO = 1_000_000
 _ROW_TTL = 5.0
 
-# Refuse if any counter would pass its limit; otherwise add the amount to all of them.
+# Refuse if any counter would pass its limit; otherwise add the amount to all of them. A missing
+# counter (expired, Redis flushed) comes back as -i, nothing taken: the caller rebuilds it from the
+# ledger and asks again (so the usual reservation is one round trip).
 _RESERVE = """
 local amount = tonumber(ARGV[1])
+for i, k in ipairs(KEYS) do
+  if redis.call('EXISTS', k) == 0 then return -i end
+end
 for i, k in ipairs(KEYS) do
   local current = tonumber(redis.call('GET', k) or '0')
   if current + amount > tonumber(ARGV[i + 1]) then return i end
@@ -59,6 +64,13 @@ class Reservation:
         """Replace the reserved amount by what the call really cost."""
         delta = to_micro(actual_cost) - self.amount_micro
         self._adjust(delta)
+
+    def settle(self, actual_cost: float | Decimal) -> tuple[list[str], int]:
+        """(counter keys, micro-USD delta) for the caller to apply in its own round trip (the
+        router's outcome script); the reservation counts as reconciled afterwards."""
+        delta = to_micro(actual_cost) - self.amount_micro
+        self.amount_micro = 0
+        return [limit.counter for limit in self.limits], delta
 
     def release(self) -> None:
         """The call did not happen (or failed before being billed)."""
@@ -178,14 +190,19 @@ def reserve(*, limits: list[BudgetLimit], expected_cost: float) -> Reservation:
     amount = to_micro(expected_cost)
     if not limits or amount <= 0:
         return Reservation()
-    _backfill(limits)
     script = redis_client.script(_RESERVE)
-    refused = int(
-        script(
-            keys=[limit.counter for limit in limits],
-            args=[amount, *[limit.limit_micro for limit in limits], *[limit.ttl for limit in limits]],
+    for _ in range(3):  # a counter can expire between the backfill and the retry; rare
+        refused = int(
+            script(
+                keys=[limit.counter for limit in limits],
+                args=[amount, *[limit.limit_micro for limit in limits], *[limit.ttl for limit in limits]],
+            )
         )
-    )
+        if refused >= 0:
+            break
+        _backfill(limits)
+    else:
+        raise BudgetExceeded("Refused before calling the provider: the budget counters are unavailable.")
     if refused:
         limit = limits[refused - 1]
         raise BudgetExceeded(

@@ -1,14 +1,21 @@
 """The enabled providers, cached in each process and checked against a version counter in Redis
-that every save or delete of a Provider bumps, so an admin's change (say, narrowing a provider's
-allowed classifications) applies to every process on its next call. Writes that bypass signals
-(QuerySet.update) are picked up after AMAS_PROVIDER_CONFIG_TTL seconds at the latest; `migrate`
-and `flush` (post_migrate) count as a change."""
+that every save or delete of a Provider or a Budget bumps, so an admin's change (say, narrowing a
+provider's allowed classifications) applies to every process on its next call. Writes that bypass
+signals (QuerySet.update) are picked up after AMAS_PROVIDER_CONFIG_TTL seconds at the latest;
+`migrate` and `flush` (post_migrate) count as a change.
+
+The version check costs no round trip of its own on the router's hot path: `view()` hands out the
+cached rows unconfirmed, and the router sends their version along with its first admission (the
+admit script compares it in Redis and refuses a stale view without touching breaker or buckets).
+A stale view raises `Stale` and the router starts over with fresh rows; a call that ends without
+any admission (built-in provider only, nothing allowed) confirms the version with one GET."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -27,29 +34,92 @@ def _query() -> list[Provider]:
     return list(Provider.objects.filter(enabled=True).order_by("priority", "name"))
 
 
-def enabled_providers() -> list[Provider]:
+class Stale(Exception):
+    """The provider rows a call started with have changed since: the router starts over."""
+
+
+@dataclass
+class View:
+    """The rows one router call works with. `version` is what they were read at (None: read
+    fresh, nothing to confirm); `confirmed` once Redis said that version is still current."""
+
+    providers: list[Provider]
+    version: bytes | None
+    confirmed: bool
+
+
+def view() -> View:
     """Inside a transaction the rows are always read fresh (and never cached): what a transaction
     sees may be rolled back, and it may have changed rows itself without telling anyone yet."""
     global _snapshot
     ttl = settings.AMAS_PROVIDER_CONFIG_TTL
     if ttl <= 0 or connection.in_atomic_block:
-        return _query()
-    version = redis_client.client().get(redis_client.key(_VERSION_KEY)) or b"0"
+        return View(_query(), None, True)
     now = time.monotonic()
     snapshot = _snapshot
-    if snapshot is not None and snapshot[0] == version and now - snapshot[1] < ttl:
-        return snapshot[2]
-    providers = _query()
+    if snapshot is not None and now - snapshot[1] < ttl:
+        return View(snapshot[2], bytes(snapshot[0]), False)
+    version = _current_version()
+    providers = _query()  # after the version: a change in between is seen on the next call
     with _lock:
         _snapshot = (version, now, providers)
-    return providers
+    return View(providers, version, True)
+
+
+def _current_version() -> bytes:
+    value = redis_client.client().get(redis_client.key(_VERSION_KEY)) or b"0"
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def version_key() -> str:
+    return redis_client.key(_VERSION_KEY)
+
+
+def expected_version(current: View) -> str:
+    """What the admit script compares against ('' when there is nothing to confirm)."""
+    return "" if current.confirmed or current.version is None else current.version.decode()
+
+
+def observed(current: View, version: bytes | str | None) -> None:
+    """Redis answered an admission with the current version: confirm the view or raise Stale."""
+    if current.confirmed or current.version is None:
+        return
+    seen = version if isinstance(version, bytes) else str(version or "0").encode()
+    if seen != current.version:
+        _drop()
+        raise Stale
+    current.confirmed = True
+
+
+def confirm(current: View) -> None:
+    """One GET for a call that reached no admission: raise Stale if the rows have changed."""
+    if current.confirmed or current.version is None:
+        return
+    observed(current, _current_version())
+
+
+def enabled_providers() -> list[Provider]:
+    """The enabled providers, the version confirmed now (for callers outside the router)."""
+    current = view()
+    try:
+        confirm(current)
+    except Stale:
+        current = view()
+    return current.providers
+
+
+def _drop() -> None:
+    global _snapshot
+    from apps.providers import budgets
+
+    with _lock:
+        _snapshot = None
+    budgets.clear_cache()  # budget rows change under the same version counter
 
 
 def providers_changed(**_: object) -> None:
-    """Signal receiver: every process reloads the providers on its next call."""
-    global _snapshot
-    with _lock:
-        _snapshot = None
+    """Signal receiver (Provider and Budget rows): every process reloads them on its next call."""
+    _drop()
     try:
         redis_client.client().incr(redis_client.key(_VERSION_KEY))
     except redis.RedisError:  # the change is still picked up after the TTL

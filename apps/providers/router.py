@@ -78,6 +78,7 @@ class _Call:
     tokens_out_estimate: int
     attempts: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    config: config.View | None = None  # the provider rows this call routes with
 
     @classmethod
     def begin(
@@ -166,7 +167,7 @@ def _admit(call: _Call, provider: Provider) -> tuple[bool, str, str]:
     Retry-After block) answer in one Redis round trip; a short wait for rate-limit tokens is
     taken (AMAS_PROVIDER_RATE_LIMIT_WAIT at most). Returns (admitted, status, reason)."""
     tokens = call.tokens_in_estimate + call.tokens_out_estimate
-    admission = gate.admit(provider, tokens=tokens)
+    admission = gate.admit(provider, tokens=tokens, current=call.config)
     if not admission.allowed:
         return False, "skipped", f"circuit {admission.state}"
     wait = admission.wait
@@ -191,7 +192,9 @@ def _attempt_provider(
 ) -> tuple[Any, int, int, str, Decimal] | None:
     """Try one provider (with its retries). The answer, or None to move on to the next one."""
     local = provider.kind == ProviderKind.BUILTIN
-    if not local:
+    if local:
+        config.confirm(call.config)  # no admission confirmed the rows: one GET (raises Stale)
+    else:
         admitted, status, reason = _admit(call, provider)
         if not admitted:
             call.note(provider, status, error=reason)
@@ -254,14 +257,17 @@ def _attempt_provider(
         cost = _cost(provider, tokens_in, tokens_out)
         if not local:
             taken = min(call.tokens_in_estimate + call.tokens_out_estimate, provider.tpm_limit)
-            gate.outcome(
+            budget_keys, budget_delta = reservation.settle(cost) if reservation else ([], 0)
+            gate.outcome(  # one round trip: circuit, stats, tpm bucket and budget reconciliation
                 provider,
                 ok=True,
                 latency_ms=elapsed_ms,
                 breaker_op="success",
                 tokens_back=taken - tokens_in - tokens_out,
+                budget_keys=budget_keys,
+                budget_delta=budget_delta,
             )
-        if reservation:
+        elif reservation:
             reservation.reconcile(cost)
         return payload, tokens_in, tokens_out, model, cost
     if reservation:
@@ -287,6 +293,7 @@ def _route(
         answer = _attempt_provider(call, provider, invoke, limits, budget_refusals)
         if answer is not None:
             return (provider, *answer)
+    config.confirm(call.config)  # refusing on rows no admission confirmed: check them (raises Stale)
     tried = [a for a in call.attempts if a["status"] != "refused_budget"]
     if budget_refusals and not any(a["status"] not in ("refused_budget", "skipped") for a in call.attempts):
         _record(call, CallOutcome.REFUSED_BUDGET, error=budget_refusals[0].message)
@@ -358,6 +365,21 @@ def _ordered(allowed: list[Provider], strategy: str, call: _Call) -> list[Provid
     return ordered + last
 
 
+def _with_current_config(
+    call: _Call, route: Callable[[list[Provider]], tuple[Provider, Any, int, int, str, Decimal]]
+) -> tuple[Provider, Any, int, int, str, Decimal]:
+    """Route with this process's cached provider rows; when the first admission (or the one GET
+    of a call that reaches none) finds they changed, start over once with fresh rows. Nothing was
+    sent to a vendor before that check."""
+    call.config = config.view()
+    try:
+        return route(call.config.providers)
+    except config.Stale:
+        call.attempts.clear()
+        call.config = config.view()  # read fresh: confirmed, cannot be stale again
+        return route(call.config.providers)
+
+
 def generate(
     messages: list[dict[str, Any]],
     *,
@@ -423,14 +445,15 @@ def generate(
             )
             return result
 
-    allowed, refused = _split_by_policy(config.enabled_providers(), level)
-    candidates = _ordered(allowed, chosen, call)
-
     def invoke(provider: Provider) -> tuple[Any, int, int, str]:
         response = adapter_for(provider).chat(request)
         return response.text, response.tokens_in, response.tokens_out, response.model or provider.model
 
-    provider, text, tokens_in, tokens_out, model, cost = _route(call, candidates, refused, invoke)
+    def route(providers: list[Provider]) -> tuple[Provider, Any, int, int, str, Decimal]:
+        allowed, refused = _split_by_policy(providers, level)
+        return _route(call, _ordered(allowed, chosen, call), refused, invoke)
+
+    provider, text, tokens_in, tokens_out, model, cost = _with_current_config(call, route)
     latency_ms = _record(
         call,
         CallOutcome.OK,
@@ -490,11 +513,11 @@ def embed(
     level = call.classification
     if not texts:
         return EmbedResult(vectors=[], model="", dimension=0, provider="")
-    embedders = [
-        p for p in config.enabled_providers() if p.embedding_model and adapter_for(p).supports_embeddings
-    ]
-    allowed, refused = _split_by_policy(embedders, level)
-    candidates = _ordered(allowed, strategies.PRIORITY, call)
+
+    def route(providers: list[Provider]) -> tuple[Provider, Any, int, int, str, Decimal]:
+        embedders = [p for p in providers if p.embedding_model and adapter_for(p).supports_embeddings]
+        allowed, refused = _split_by_policy(embedders, level)
+        return _route(call, _ordered(allowed, strategies.PRIORITY, call), refused, invoke)
 
     def invoke(provider: Provider) -> tuple[Any, int, int, str]:
         response = adapter_for(provider).embed(texts)
@@ -504,7 +527,7 @@ def embed(
             )
         return response.vectors, response.tokens_in, 0, response.model or provider.embedding_model
 
-    provider, vectors, tokens_in, _, model, cost = _route(call, candidates, refused, invoke)
+    provider, vectors, tokens_in, _, model, cost = _with_current_config(call, route)
     _record(call, CallOutcome.OK, provider=provider, model=model, tokens_in=tokens_in, cost=cost)
     return EmbedResult(
         vectors=vectors, model=model, dimension=len(vectors[0]) if vectors else 0, provider=provider.name

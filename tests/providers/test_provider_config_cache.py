@@ -48,3 +48,48 @@ def test_updates_without_signals_are_seen_after_the_ttl(
     assert ask().provider == "external"  # the cached rows, within the TTL
     settings.AMAS_PROVIDER_CONFIG_TTL = 0.000001
     assert ask().provider == "local"
+
+
+def test_a_provider_enabled_in_another_process_is_used_by_a_process_that_knew_only_the_builtin(
+    vendor_factory, provider_factory, only_providers, second_process
+):
+    """No admission confirms the cached rows when only the built-in provider is left to try: the
+    router checks the version itself before answering locally."""
+    vendor = vendor_factory("openai")
+    external = provider_factory(vendor, name="external", enabled=False)
+    Provider.objects.filter(kind="builtin").update(enabled=True)
+    Provider.objects.get(kind="builtin").save()  # announce it: this process reloads
+    assert ask().provider != "external"  # this process now holds the rows: built-in only
+
+    second_process(
+        "from apps.providers.models import Provider\n"
+        f"p = Provider.objects.get(pk={external.pk})\n"
+        "p.enabled = True\n"
+        "p.save()\n"
+    )
+    assert ask().provider == "external"
+    assert len(vendor.calls()) == 1
+
+
+def test_a_budget_saved_in_another_process_applies_at_once(
+    vendor_factory, provider_factory, only_providers, second_process, analyst
+):
+    from decimal import Decimal
+
+    from apps.providers.errors import BudgetExceeded
+
+    vendor = vendor_factory("openai")
+    provider_factory(vendor, name="paid", cost_per_1k_input=Decimal("1"), cost_per_1k_output=Decimal("2"))
+    ask_as = lambda: router.generate(  # noqa: E731
+        [{"role": "user", "content": "q"}], purpose="t", classification="green", user=analyst
+    )
+    assert ask_as().provider == "paid"  # rows (providers and budgets) now cached here
+
+    second_process(
+        "from decimal import Decimal\n"
+        "from apps.providers.models import Budget\n"
+        f"Budget.objects.create(scope='per_user_day', user_id={analyst.pk}, limit_usd=Decimal('0.0001'))\n"
+    )
+    with pytest.raises(BudgetExceeded):
+        ask_as()
+    assert len(vendor.calls()) == 1
