@@ -28,7 +28,8 @@ _reaper_stop = threading.Event()
 @signals.worker_ready.connect
 def _start_reaper(**kwargs: object) -> None:
     """Every worker reaps expired leases and re-sends lost step messages itself (see
-    apps/tasks/reaper.py::reaper_loop); beat's schedule stays as a second source."""
+    apps/tasks/reaper.py::reaper_loop); beat's schedule stays as a second source. A second
+    thread retries artefact moves into storage that failed at commit (_staging_loop)."""
     from django.conf import settings
 
     if not settings.AMAS_WORKER_REAPER:
