@@ -133,6 +133,7 @@ class CaseEntity:
     normalized: str
     provenance: str  # "task" (found by a member task) or "imported"
     attributes: dict[str, Any]
+    task_id: str = ""  # the member task that found it (the first), for follow-ups
 
 
 def investigation_entities(*, investigation: Investigation) -> list[CaseEntity]:
@@ -141,7 +142,8 @@ def investigation_entities(*, investigation: Investigation) -> list[CaseEntity]:
     for task in investigation_tasks(investigation=investigation):
         for e in graph_task_entities(user=None, task=task):
             seen.setdefault(
-                (e.kind, e.normalized), CaseEntity(e.kind, e.value, e.normalized, "task", e.attributes)
+                (e.kind, e.normalized),
+                CaseEntity(e.kind, e.value, e.normalized, "task", e.attributes, str(task.pk)),
             )
     for row in InvestigationEntity.objects.filter(investigation=investigation).order_by("id"):
         seen.setdefault(
@@ -149,3 +151,10 @@ def investigation_entities(*, investigation: Investigation) -> list[CaseEntity]:
             CaseEntity(row.kind, row.value, row.normalized, row.provenance, row.attributes),
         )
     return list(seen.values())
+
+
+def investigation_assignable(*, user: User) -> QuerySet[User]:
+    """Active members of the user's organisation (who can be assigned)."""
+    if not user.is_authenticated or user.organization_id is None:
+        return User.objects.none()
+    return User.objects.filter(organization_id=user.organization_id, is_active=True).order_by("email")

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.audit.services import audit_record
+from apps.cases import realtime
 from apps.cases.models import (
     COMMENT_MAX_CHARS,
     MAX_TAGS,
@@ -91,7 +92,15 @@ def _members(user: User, ids: list[int], *, field: str) -> list[User]:
 
 
 def _timeline(investigation: Investigation, actor: User | None, kind: str, **payload: Any) -> None:
-    TimelineEntry.objects.create(investigation=investigation, actor=actor, kind=kind, payload=payload)
+    entry = TimelineEntry.objects.create(investigation=investigation, actor=actor, kind=kind, payload=payload)
+    message = {
+        "kind": kind,
+        "at": entry.created_at.isoformat(),
+        "actor": actor.email if actor else None,
+        "task_id": str(payload.get("task_id") or ""),
+    }
+    investigation_id = investigation.pk
+    transaction.on_commit(lambda: realtime.investigation_broadcast(investigation_id, message))
 
 
 def _audit(event_type: str, investigation: Investigation, actor: User | None, **changes: Any) -> None:

@@ -28,6 +28,7 @@ from apps.core.exceptions import ValidationFailed
 from apps.core.vocabulary import Classification
 from apps.knowledge.graph.port import normalize
 from apps.knowledge.graph.selectors import graph_neighbourhood, graph_task_entities
+from apps.knowledge.graph.services import graph_record_imported
 from apps.tasks import selectors as task_selectors
 from apps.tasks.models import Task
 from apps.users.models import User
@@ -322,6 +323,7 @@ def stix_import(*, investigation: Investigation, by: User, bundle: Any) -> dict[
     investigation = Investigation.objects.select_for_update().get(pk=investigation.pk)
     imported = skipped = 0
     strictest = investigation.classification
+    observables: list[tuple[str, str, dict[str, Any]]] = []
     for obj in objects:
         for ref in obj.get("object_marking_refs", []) or []:
             level = TLP_BY_ID.get(str(ref))
@@ -339,6 +341,12 @@ def stix_import(*, investigation: Investigation, by: User, bundle: Any) -> dict[
         )
         imported += created
         skipped += not created
+        observables.append((kind, value[:1024], {"stix_id": str(obj["id"])[:128]}))
+    # the organisation's knowledge graph learns them too (provenance "imported", the investigation
+    # as their source), so search, neighbourhoods and later tasks' pages see them
+    graph_record_imported(
+        organization_id=investigation.organization_id, source_id=str(investigation.pk), entities=observables
+    )
     changes: dict[str, Any] = {"imported": imported, "already_present": skipped, "objects": len(objects)}
     if strictest != investigation.classification:
         changes["classification"] = [investigation.classification, strictest]

@@ -18,6 +18,7 @@ class NavItem:
 _NAV: tuple[tuple[str, str, str, str], ...] = (
     ("overview", "Overview", "home", "user"),
     ("tasks", "Tasks", "task_list", "user"),
+    ("cases", "Investigations", "investigation_list", "user"),
     ("monitor", "Monitor", "monitor", "user"),
     ("agents", "Agents", "agent_list", "user"),
     ("providers", "Providers", "provider_list", "user"),

@@ -3,7 +3,17 @@ site root by amas/urls.py)."""
 
 from django.urls import include, path
 
-from apps.dashboard.views import artefacts, audit, entities, knowledge, overview, tasks, tokens
+from apps.dashboard.views import (
+    artefacts,
+    audit,
+    cases,
+    entities,
+    knowledge,
+    overview,
+    playbooks,
+    tasks,
+    tokens,
+)
 
 urlpatterns = [
     path("", overview.home, name="home"),
@@ -30,4 +40,42 @@ urlpatterns = [
     path("members/", include("apps.dashboard.views.members")),  # organisation admins (members.py)
     path("tokens/", tokens.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke", tokens.api_token_revoke, name="api_token_revoke"),
+    # case work (investigations and playbooks): apps/dashboard/views/cases.py, playbooks.py
+    path("investigations/", cases.investigation_list, name="investigation_list"),
+    path("investigations/new/", cases.investigation_new, name="investigation_new"),
+    path("investigations/<uuid:investigation_id>/", cases.investigation_detail, name="investigation_detail"),
+    path("investigations/<uuid:investigation_id>/edit/", cases.investigation_edit, name="investigation_edit"),
+    path("investigations/<uuid:investigation_id>/tags/", cases.investigation_tag, name="investigation_tag"),
+    path(
+        "investigations/<uuid:investigation_id>/comments/",
+        cases.investigation_comment,
+        name="investigation_comment",
+    ),
+    path(
+        "investigations/<uuid:investigation_id>/tasks/new/",
+        cases.investigation_task_new,
+        name="investigation_task_new",
+    ),
+    path(
+        "investigations/<uuid:investigation_id>/tasks/add/",
+        cases.investigation_task_add,
+        name="investigation_task_add",
+    ),
+    path(
+        "investigations/<uuid:investigation_id>/follow-up/",
+        cases.investigation_follow_up,
+        name="investigation_follow_up",
+    ),
+    path(
+        "investigations/<uuid:investigation_id>/stix.json",
+        cases.investigation_stix_export,
+        name="investigation_stix_export",
+    ),
+    path(
+        "investigations/<uuid:investigation_id>/stix/",
+        cases.investigation_stix_import,
+        name="investigation_stix_import",
+    ),
+    path("playbooks/", playbooks.playbook_list, name="playbook_list"),
+    path("playbooks/<str:name>/", playbooks.playbook_detail, name="playbook_detail"),
 ]

@@ -35,6 +35,7 @@ from apps.dashboard.forms import (
     param_forms_valid,
 )
 from apps.dashboard.rendering import forbidden, requested_section, section_template
+from apps.dashboard.views.cases import playbook_pick
 from apps.tasks import page_selectors as board
 from apps.tasks import selectors, services
 from apps.tasks.models import Task
@@ -195,6 +196,7 @@ def task_new(request: AuthenticatedRequest) -> HttpResponse:
         return forbidden(request, "Your role can read tasks but not create them.")
     status = HTTPStatus.OK
     file_error = None
+    picked = playbook_pick(request)  # the playbook picker: ?playbook=NAME fills the form (views/cases.py)
     if request.method == "POST":
         form = TaskForm(request.POST)
         param_forms = agent_param_forms(request.POST)
@@ -232,10 +234,14 @@ def task_new(request: AuthenticatedRequest) -> HttpResponse:
             mark_invalid(pf)
         errors = error_summary(form, param_forms, file_error)
     else:
-        form = TaskForm()
+        form = TaskForm(initial=picked.initial)
         param_forms = agent_param_forms()
+        for pf in param_forms:
+            pf.initial = picked.parameters.get(pf.agent.type, {})
         errors = []
+        status = HTTPStatus.UNPROCESSABLE_ENTITY if picked.error else status
     context = {"form": form, "param_forms": param_forms, "file_error": file_error, "errors": errors}
+    context.update(picked.context())
     section = requested_section(request, NEW_SECTIONS)
     return render(request, section_template("dashboard/tasks/new.html", section), context, status=status)
 

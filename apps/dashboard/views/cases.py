@@ -1,0 +1,583 @@
+"""The investigation pages: the list (filters, search, paging), New investigation, and an
+investigation's page with its tasks, live timeline, comments, tags, status/TLP/assignee edits,
+tasks added or launched from its entities, and STIX 2.1 export and import. Every write goes
+through apps.cases services; a refused input comes back as 422 with the message next to the
+field it names."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from http import HTTPStatus
+from typing import Any
+
+from django import forms
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from apps.cases import playbooks, selectors, services, stix
+from apps.cases.models import COMMENT_MAX_CHARS, TAG_MAX_CHARS, Investigation, InvestigationStatus
+from apps.core.exceptions import ApplicationError, NotFound, PermissionDenied
+from apps.core.vocabulary import Classification, task_types
+from apps.dashboard.forms import mark_invalid
+from apps.dashboard.presenters import event_detail
+from apps.dashboard.rendering import forbidden, requested_section, section_template
+from apps.users.decorators import login_required
+from apps.users.http import AuthenticatedRequest
+
+PAGE_SIZE = 25
+STIX_UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+LIST_SECTIONS = frozenset({"case-results"})
+DETAIL_SECTIONS = frozenset(
+    {
+        "case-state",
+        "case-edit",
+        "case-tasks",
+        "case-task-form",
+        "case-timeline",
+        "case-comments",
+        "case-comment-form",
+        "case-entities",
+        "case-stix",
+    }
+)
+READ_ONLY = "Your role can read investigations but not change them."
+# htmx fires this on <body> after a change, so the page's other sections re-read themselves
+CHANGED = json.dumps({"amas:case-changed": True})
+
+
+# ------------------------------------------------------------------------------------ forms
+
+
+class InvestigationFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=200)
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any"), *InvestigationStatus.choices]
+    )
+    tag = forms.CharField(label="Tag", required=False, max_length=TAG_MAX_CHARS)
+    assignee = forms.TypedChoiceField(label="Assignee", required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [("", "Anyone"), *((m.pk, m.email) for m in members)]
+
+    def filters(self) -> selectors.InvestigationFilters:
+        if not self.is_valid():
+            return selectors.InvestigationFilters()
+        data = self.cleaned_data
+        return selectors.InvestigationFilters(
+            status=data["status"] or None,
+            tag=data["tag"] or None,
+            q=data["q"] or None,
+            assignee=data["assignee"],
+        )
+
+
+class InvestigationForm(forms.Form):
+    title = forms.CharField(label="Title", max_length=200)
+    description = forms.CharField(
+        label="Description", required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    classification = forms.ChoiceField(label="TLP", choices=Classification.choices, initial="amber")
+    tags = forms.CharField(
+        label="Tags", required=False, help_text="Separated by commas or spaces: phishing, apt:29 ..."
+    )
+
+
+class InvestigationEditForm(forms.Form):
+    status = forms.ChoiceField(label="Status", choices=InvestigationStatus.choices)
+    classification = forms.ChoiceField(
+        label="TLP", choices=Classification.choices, help_text="Never below a task of the investigation."
+    )
+    assignees = forms.TypedMultipleChoiceField(
+        label="Assignees", required=False, coerce=int, widget=forms.SelectMultiple(attrs={"size": 4})
+    )
+
+    def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignees"].choices = [(m.pk, m.email) for m in members]
+
+
+class TagForm(forms.Form):
+    tag = forms.CharField(label="Add a tag", max_length=TAG_MAX_CHARS)
+
+
+class CommentForm(forms.Form):
+    # no max_length here: the service names the limit (a form limit would cut the text silently)
+    body = forms.CharField(
+        label="Comment",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=f"Up to {COMMENT_MAX_CHARS:,} characters. @alice@example.org mentions a member.",
+    )
+
+
+class CaseTaskForm(forms.Form):
+    playbook = forms.ChoiceField(label="Playbook", required=False)
+    task_type = forms.ChoiceField(label="Task type", required=False)
+    target = forms.CharField(label="Target", max_length=2048)
+    title = forms.CharField(label="Title", required=False, max_length=200)
+    classification = forms.ChoiceField(label="TLP", choices=Classification.choices, initial="amber")
+
+    def __init__(self, *args: Any, playbook_names: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["playbook"].choices = [
+            ("", "None: the decision engine chooses"),
+            *((n, n) for n in playbook_names),
+        ]
+        self.fields["task_type"].choices = task_types.choices()
+        self.fields["task_type"].initial = "investigation"
+
+
+class ExistingTaskForm(forms.Form):
+    task_id = forms.UUIDField(label="Task id")
+
+
+class StixImportForm(forms.Form):
+    bundle = forms.FileField(label="STIX 2.1 bundle (JSON)")
+
+
+def _tags_from_text(text: str) -> list[str]:
+    return [t for t in text.replace(",", " ").split() if t]
+
+
+def _put_error(form: forms.Form, exc: ApplicationError, fallback: str | None = None) -> None:
+    """The service's message next to the field it names (or the form's fallback field)."""
+    field = str(exc.extra.get("field") or "")
+    field = {"assignee_ids": "assignees", "body": "body"}.get(field, field)
+    target = field if field in form.fields else (fallback if fallback in form.fields else None)
+    form.add_error(target, exc.message)
+    mark_invalid(form)
+
+
+# ------------------------------------------------------------------------------------ pages
+
+
+def _investigation_or_404(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> Investigation:
+    try:
+        return selectors.investigation_get(user=request.user, investigation_id=investigation_id)
+    except NotFound:
+        raise Http404("Investigation not found.") from None
+
+
+@login_required
+@require_GET
+def investigation_list(request: AuthenticatedRequest) -> HttpResponse:
+    members = list(selectors.investigation_assignable(user=request.user))
+    form = InvestigationFilterForm(request.GET, members=members)
+    qs = selectors.investigation_list(user=request.user, filters=form.filters())
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    section = requested_section(request, LIST_SECTIONS)
+    return render(request, section_template("dashboard/cases/list.html", section), context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def investigation_new(request: AuthenticatedRequest) -> HttpResponse:
+    user = request.user
+    if not user.can_write:
+        return forbidden(request, READ_ONLY)
+    status = HTTPStatus.OK
+    form = InvestigationForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                investigation = services.investigation_create(
+                    user=user,
+                    title=data["title"],
+                    description=data["description"],
+                    classification=data["classification"],
+                    tags=_tags_from_text(data["tags"]),
+                )
+            except PermissionDenied as exc:
+                return forbidden(request, exc.message)
+            except ApplicationError as exc:
+                _put_error(form, exc)
+            else:
+                url = reverse("investigation_detail", args=[investigation.pk])
+                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+        status = HTTPStatus.UNPROCESSABLE_ENTITY
+        mark_invalid(form)
+    return render(request, "dashboard/cases/new.html", {"form": form}, status=status)
+
+
+def _detail_context(
+    request: AuthenticatedRequest, investigation: Investigation, **forms_: Any
+) -> dict[str, Any]:
+    user = request.user
+    members = list(selectors.investigation_assignable(user=user))
+    tasks = list(selectors.investigation_tasks(investigation=investigation).select_related("created_by"))
+    titles = {str(t.pk): t.title for t in tasks}
+    timeline = []
+    for entry in selectors.investigation_timeline(investigation=investigation):
+        task_id = str(entry["task_id"]) if entry["task_id"] else str(entry["payload"].get("task_id") or "")
+        detail = (
+            event_detail(entry["kind"], entry["payload"])
+            if entry["source"] == "task"
+            else _analyst_detail(entry["kind"], entry["payload"])
+        )
+        timeline.append(
+            {**entry, "task_id": task_id, "task_title": titles.get(task_id, ""), "detail": detail}
+        )
+    edit = forms_.get("edit_form") or InvestigationEditForm(
+        members=members,
+        initial={
+            "status": investigation.status,
+            "classification": investigation.classification,
+            "assignees": [u.pk for u in investigation.assignees.all()],
+        },
+    )
+    playbook_names = list(
+        playbooks.playbook_list(user=user).filter(active=True).values_list("name", flat=True)
+    )
+    return {
+        "investigation": investigation,
+        "tasks": tasks,
+        "timeline": timeline,
+        "comments": selectors.investigation_comments(investigation=investigation),
+        "entities": selectors.investigation_entities(investigation=investigation),
+        "edit_form": edit,
+        "tag_form": forms_.get("tag_form") or TagForm(),
+        "comment_form": forms_.get("comment_form") or CommentForm(),
+        "task_form": forms_.get("task_form") or CaseTaskForm(playbook_names=playbook_names),
+        "existing_form": forms_.get("existing_form") or ExistingTaskForm(),
+        "stix_form": forms_.get("stix_form") or StixImportForm(),
+        "follow_up_error": forms_.get("follow_up_error"),
+        "stix_result": forms_.get("stix_result"),
+        "can_write": user.can_write,
+    }
+
+
+def _analyst_detail(kind: str, payload: dict[str, Any]) -> str:
+    """What an analyst's timeline entry says, in words."""
+    if kind == "investigation.comment":
+        mentions = payload.get("mentions") or []
+        return "commented" + (f", mentioning {', '.join(mentions)}" if mentions else "")
+    if kind == "investigation.task_added":
+        origin = payload.get("origin")
+        text = f"added task {payload.get('title', '')}"
+        return text + (f" (follow-up of {origin['kind']} {origin['value']})" if origin else "")
+    if kind == "investigation.stix_import":
+        new, known = payload.get("imported", 0), payload.get("already_present", 0)
+        return f"imported a STIX bundle: {new} new, {known} known"
+    changes = payload.get("changes")
+    if isinstance(changes, dict):
+        parts = []
+        for field, change in changes.items():
+            if isinstance(change, list) and len(change) == 2 and field != "assignees":
+                parts.append(f"{field} {change[0]} → {change[1]}")
+            else:
+                parts.append(f"{field} changed")
+        return "; ".join(parts)
+    return str(payload.get("title") or "")
+
+
+@login_required
+@require_GET
+def investigation_detail(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    investigation = _investigation_or_404(request, investigation_id)
+    section = requested_section(request, DETAIL_SECTIONS)
+    context = _detail_context(request, investigation)
+    return render(request, section_template("dashboard/cases/detail.html", section), context)
+
+
+def _after_write(
+    request: AuthenticatedRequest,
+    investigation_id: uuid.UUID,
+    section: str,
+    *,
+    failed: bool = False,
+    message: str = "",
+    **forms_: Any,
+) -> HttpResponse:
+    """htmx: the section the form sits in (422 with the errors when the service refused), and
+    the other sections told to re-read. Without htmx: back to the page, or the page with errors."""
+    investigation = _investigation_or_404(request, investigation_id)
+    status = HTTPStatus.UNPROCESSABLE_ENTITY if failed else HTTPStatus.OK
+    if not failed and not request.htmx:
+        if message:
+            from django.contrib import messages
+
+            messages.success(request, message)
+        return redirect("investigation_detail", investigation_id=investigation_id)
+    context = _detail_context(request, investigation, **forms_)
+    template = f"dashboard/cases/detail.html#{section}" if request.htmx else "dashboard/cases/detail.html"
+    response = render(request, template, context, status=status)
+    if not failed:
+        response["HX-Trigger"] = CHANGED
+    return response
+
+
+def _writer(
+    request: AuthenticatedRequest, investigation_id: uuid.UUID
+) -> tuple[Investigation | None, HttpResponse | None]:
+    if not request.user.can_write:
+        return None, forbidden(request, READ_ONLY)
+    return _investigation_or_404(request, investigation_id), None
+
+
+@login_required
+@require_POST
+def investigation_edit(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    """Status, TLP and assignees."""
+    investigation, refused = _writer(request, investigation_id)
+    if refused:
+        return refused
+    assert investigation is not None
+    form = InvestigationEditForm(request.POST, members=selectors.investigation_assignable(user=request.user))
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.investigation_update(
+                investigation=investigation,
+                by=request.user,
+                status=data["status"],
+                classification=data["classification"],
+                assignee_ids=list(data["assignees"]),
+            )
+        except ApplicationError as exc:
+            _put_error(form, exc)
+    else:
+        mark_invalid(form)
+    return _after_write(request, investigation_id, "case-edit", failed=bool(form.errors), edit_form=form)
+
+
+@login_required
+@require_POST
+def investigation_tag(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    """Add the tag in `tag`, or remove the one named by `remove`."""
+    investigation, refused = _writer(request, investigation_id)
+    if refused:
+        return refused
+    assert investigation is not None
+    form = TagForm(request.POST)
+    removing = request.POST.get("remove")
+    if removing is not None:
+        tags = [t for t in investigation.tags if t != removing]
+        form = TagForm()
+    elif form.is_valid():
+        tags = [*investigation.tags, *_tags_from_text(form.cleaned_data["tag"])]
+    else:
+        mark_invalid(form)
+        return _after_write(request, investigation_id, "case-edit", failed=True, tag_form=form)
+    try:
+        services.investigation_update(investigation=investigation, by=request.user, tags=tags)
+    except ApplicationError as exc:
+        bound = TagForm(request.POST)
+        bound.is_valid()
+        _put_error(bound, exc, fallback="tag")
+        return _after_write(request, investigation_id, "case-edit", failed=True, tag_form=bound)
+    return _after_write(request, investigation_id, "case-edit", tag_form=form)
+
+
+@login_required
+@require_POST
+def investigation_comment(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    investigation, refused = _writer(request, investigation_id)
+    if refused:
+        return refused
+    assert investigation is not None
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        try:
+            services.comment_create(
+                by=request.user, body=form.cleaned_data["body"], investigation=investigation
+            )
+        except ApplicationError as exc:
+            _put_error(form, exc, fallback="body")
+        else:
+            return _after_write(request, investigation_id, "case-comment-form", message="Comment added.")
+    else:
+        mark_invalid(form)
+    return _after_write(request, investigation_id, "case-comment-form", failed=True, comment_form=form)
+
+
+@login_required
+@require_POST
+def investigation_task_new(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    """A new task in the investigation: a playbook's run, or one the decision engine plans."""
+    investigation, refused = _writer(request, investigation_id)
+    if refused:
+        return refused
+    assert investigation is not None
+    user = request.user
+    names = list(playbooks.playbook_list(user=user).filter(active=True).values_list("name", flat=True))
+    form = CaseTaskForm(request.POST, playbook_names=names)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["playbook"]:
+                playbooks.playbook_run(
+                    playbook=playbooks.playbook_get(user=user, name=data["playbook"]),
+                    by=user,
+                    target=data["target"].strip(),
+                    title=data["title"],
+                    classification=data["classification"],
+                    investigation=investigation,
+                )
+            else:
+                services.investigation_task_create(
+                    investigation=investigation,
+                    by=user,
+                    title=data["title"] or f"{data['task_type']} {data['target'].strip()}"[:200],
+                    task_type=data["task_type"] or "investigation",
+                    target=data["target"].strip(),
+                    classification=data["classification"],
+                )
+        except ApplicationError as exc:
+            # what names no field of this form is about the kind of task ("a custom task must
+            # name its agents", no agent for this type)
+            _put_error(form, exc, fallback="task_type")
+        else:
+            return _after_write(request, investigation_id, "case-task-form", message="Task submitted.")
+    else:
+        # an unknown playbook (a stale page, a crafted request) is named like any refused choice
+        if "playbook" in form.errors:
+            form.errors["playbook"] = form.error_class(
+                [f"No playbook named {request.POST.get('playbook', '')[:100]!r} in your organisation."]
+            )
+        mark_invalid(form)
+    return _after_write(request, investigation_id, "case-task-form", failed=True, task_form=form)
+
+
+@login_required
+@require_POST
+def investigation_task_add(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    """An existing task of the organisation joins the investigation."""
+    investigation, refused = _writer(request, investigation_id)
+    if refused:
+        return refused
+    assert investigation is not None
+    form = ExistingTaskForm(request.POST)
+    if form.is_valid():
+        try:
+            task = selectors.task_get(user=request.user, task_id=form.cleaned_data["task_id"])
+            services.investigation_add_task(investigation=investigation, task=task, by=request.user)
+        except NotFound:
+            form.add_error("task_id", "No task with this id in your organisation.")
+            mark_invalid(form)
+        except ApplicationError as exc:
+            _put_error(form, exc, fallback="task_id")
+        else:
+            return _after_write(request, investigation_id, "case-task-form", message="Task added.")
+    else:
+        mark_invalid(form)
+    return _after_write(request, investigation_id, "case-task-form", failed=True, existing_form=form)
+
+
+@login_required
+@require_POST
+def investigation_follow_up(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    """ "Investigate this": a task on an entity a member task found, keeping its origin."""
+    investigation, refused = _writer(request, investigation_id)
+    if refused:
+        return refused
+    assert investigation is not None
+    post = request.POST
+    error = None
+    try:
+        origin = selectors.task_get(user=request.user, task_id=uuid.UUID(post.get("origin_task_id", "")))
+        services.investigation_follow_up(
+            investigation=investigation,
+            by=request.user,
+            origin_task=origin,
+            kind=post.get("kind", "")[:32],
+            value=post.get("value", ""),
+        )
+    except (ValueError, NotFound):
+        error = "The task this entity came from is not in your organisation."
+    except ApplicationError as exc:
+        error = exc.message
+    if error:
+        return _after_write(request, investigation_id, "case-entities", failed=True, follow_up_error=error)
+    return _after_write(request, investigation_id, "case-entities", message="Follow-up task submitted.")
+
+
+@login_required
+@require_GET
+def investigation_stix_export(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    investigation = _investigation_or_404(request, investigation_id)
+    bundle = stix.stix_export_investigation(user=request.user, investigation=investigation)
+    response = HttpResponse(json.dumps(bundle, indent=2), content_type="application/stix+json;version=2.1")
+    response["Content-Disposition"] = f'attachment; filename="investigation-{investigation.pk}.stix.json"'
+    return response
+
+
+@login_required
+@require_POST
+def investigation_stix_import(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+    investigation, refused = _writer(request, investigation_id)
+    if refused:
+        return refused
+    assert investigation is not None
+    form = StixImportForm(request.POST, request.FILES)
+    result = None
+    if form.is_valid():
+        upload = form.cleaned_data["bundle"]
+        try:
+            if upload.size > STIX_UPLOAD_MAX_BYTES:
+                raise ValueError(f"the file is over {STIX_UPLOAD_MAX_BYTES // (1024 * 1024)} MB")
+            bundle = json.loads(upload.read().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            form.add_error("bundle", f"Not a JSON file: {str(exc)[:200]}")
+        else:
+            try:
+                result = stix.stix_import(investigation=investigation, by=request.user, bundle=bundle)
+            except ApplicationError as exc:
+                where = exc.extra.get("object")
+                field = exc.extra.get("field")
+                named = f" (at {where}{', field ' + str(field) if field else ''})" if where else ""
+                form.add_error("bundle", f"{exc.message}{named}")
+    if form.errors:
+        mark_invalid(form)
+        return _after_write(request, investigation_id, "case-stix", failed=True, stix_form=form)
+    assert result is not None
+    return _after_write(
+        request,
+        investigation_id,
+        "case-stix",
+        message=f"Imported {result['imported']} observables ({result['skipped']} already known).",
+        stix_result=result,
+    )
+
+
+# ------------------------------------------------------------------- the New task form's picker
+
+
+@dataclass
+class PlaybookPick:
+    """The playbook picker of the New task form: the organisation's active playbooks, and the
+    one chosen (?playbook=NAME) as the form's task type and agents and its agents' parameters."""
+
+    playbooks: list[Any]
+    name: str = ""
+    error: str | None = None
+    initial: dict[str, Any] = dataclass_field(default_factory=dict)
+    parameters: dict[str, Any] = dataclass_field(default_factory=dict)
+
+    def context(self) -> dict[str, Any]:
+        return {"playbooks": self.playbooks, "playbook": self.name, "playbook_error": self.error}
+
+
+def playbook_pick(request: AuthenticatedRequest) -> PlaybookPick:
+    user = request.user
+    pick = PlaybookPick(playbooks=list(playbooks.playbook_list(user=user).filter(active=True)))
+    pick.name = (request.GET.get("playbook") or request.POST.get("playbook") or "").strip()[:100]
+    if not pick.name or request.method != "GET":
+        return pick
+    chosen = next((p for p in pick.playbooks if p.name == pick.name), None)
+    if chosen is None:
+        pick.error = f"No active playbook named {pick.name!r} in your organisation."
+        return pick
+    pick.initial = {"task_type": chosen.task_type, "agent_mode": "manual", "agents": list(chosen.agents)}
+    pick.parameters = dict(chosen.parameters)
+    return pick
