@@ -36,9 +36,11 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _require_admin(by: User) -> None:
+def _require_admin(by: User) -> int:
+    """The admin's organisation id."""
     if not by.is_org_admin or by.organization_id is None:
         raise PermissionDenied("Only an organisation admin can manage invitations.")
+    return by.organization_id
 
 
 def _clean_email(email: str) -> str:
@@ -109,7 +111,7 @@ def invitation_create(
 ) -> IssuedInvitation:
     """Invite `email` into the admin's organisation with `role` and e-mail the link. An address
     that already has an account, or already has an open invitation, is a 409."""
-    _require_admin(by)
+    organization_id = _require_admin(by)
     email, role = _clean_email(email), _clean_role(role)
     if User.objects.filter(email__iexact=email).exists():
         raise Conflict(f"{email} already has an AMAS account.", extra={"field": "email"})
@@ -119,14 +121,14 @@ def invitation_create(
         with transaction.atomic():
             # An expired, unused invitation does not block a new one.
             Invitation.objects.filter(
-                organization_id=by.organization_id,
+                organization_id=organization_id,
                 email=email,
                 accepted_at__isnull=True,
                 revoked_at__isnull=True,
                 expires_at__lte=now,
             ).update(revoked_at=now)
             invitation = Invitation.objects.create(
-                organization_id=by.organization_id,
+                organization_id=organization_id,
                 email=email,
                 role=role,
                 token_hash=_hash(token),

@@ -26,9 +26,11 @@ LAST_ADMIN = (
 )
 
 
-def _require_admin(by: User, member: User) -> None:
+def _require_admin(by: User, member: User) -> int:
+    """The organisation's id, if `by` is an admin of the member's organisation."""
     if not by.is_org_admin or by.organization_id is None or by.organization_id != member.organization_id:
         raise PermissionDenied("Only an admin of the member's organisation can change members.")
+    return by.organization_id
 
 
 def _lock_admins(organization_id: int) -> list[int]:
@@ -43,13 +45,13 @@ def _lock_admins(organization_id: int) -> list[int]:
 
 
 def member_set_role(*, member: User, role: str, by: User, request: HttpRequest | None = None) -> User:
-    _require_admin(by, member)
+    organization_id = _require_admin(by, member)
     if role not in Role.values:
         raise ValidationFailed(
             f"Unknown role {role!r}: one of {', '.join(Role.values)}.", extra={"field": "role"}
         )
     with transaction.atomic():
-        admins = _lock_admins(member.organization_id)
+        admins = _lock_admins(organization_id)
         member = User.objects.select_for_update(of=("self",)).select_related("organization").get(pk=member.pk)
         if member.role == role:
             return member
@@ -64,9 +66,9 @@ def member_set_role(*, member: User, role: str, by: User, request: HttpRequest |
 
 def member_deactivate(*, member: User, by: User, request: HttpRequest | None = None) -> User:
     """Deactivate, revoke every API token and end every session. Deactivating twice is a no-op."""
-    _require_admin(by, member)
+    organization_id = _require_admin(by, member)
     with transaction.atomic():
-        admins = _lock_admins(member.organization_id)
+        admins = _lock_admins(organization_id)
         member = User.objects.select_for_update(of=("self",)).select_related("organization").get(pk=member.pk)
         if not member.is_active:
             return member
