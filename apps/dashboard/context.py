@@ -282,6 +282,13 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
             # The task's summary card shows this text already: once is enough.
             result.show_summary = result.summary.strip() != summary_text  # type: ignore[attr-defined]
         calls = task_provider_calls(task=task)
+        entities = task_entities(user=user, task=task)
+        # Values the graph knows as this task's entities link to their pages inside the reports.
+        entity_urls = {e.value.strip().lower(): e.url for e in entities or []}  # type: ignore[attr-defined]
+        entity_urls.update({e.normalized: e.url for e in entities or []})  # type: ignore[attr-defined]
+        summary_report = reports.result_report((task.summary or {}).get("data") or {})
+        for report in [summary_report, *(r.report for r in results)]:  # type: ignore[attr-defined]
+            reports.link_entities(report, entity_urls)
         context.update(
             results=results,
             total_cost=sum((r.cost for r in results), start=0),
@@ -289,8 +296,8 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
             artefacts=task_artefacts(user=user, task=task),
             calls=calls,
             calls_cost=sum((c.cost for c in calls), start=0),
-            entities=task_entities(user=user, task=task),
-            summary_report=reports.result_report((task.summary or {}).get("data") or {}),
+            entities=entities,
+            summary_report=summary_report,
             raw_task=presenters.pretty_json(
                 {
                     "id": str(task.pk),

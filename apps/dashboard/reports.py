@@ -126,8 +126,10 @@ class Node:
     css: str = ""
     items: list[Any] = field(default_factory=list)  # facts: Nodes; list: str; records: Nodes
     columns: list[str] = field(default_factory=list)
-    rows: list[list[tuple[str, str]]] = field(default_factory=list)  # (text, css)
+    rows: list[list[tuple[str, ...]]] = field(default_factory=list)  # table: (text, css, url)
     more: int = 0
+    url: str = ""  # text: the entity page of the value (link_entities)
+    links: list[tuple[str, str]] = field(default_factory=list)  # list: (item, entity page or "")
 
 
 def severity_css(value: Any) -> str:
@@ -151,9 +153,9 @@ def _table(key: str, items: list[dict[str, Any]]) -> Node:
         for column in columns:
             value = item.get(column)
             if column in HASH_KEYS and isinstance(value, str):
-                row.append((scalar_text(value), "hash"))
+                row.append((scalar_text(value), "hash", ""))
             else:
-                row.append((_inline(value), severity_css(value) if column == "severity" else ""))
+                row.append((_inline(value), severity_css(value) if column == "severity" else "", ""))
         rows.append(row)
     return Node(
         kind="table",
@@ -418,3 +420,24 @@ def result_report(data: Any, *, summary: str = "") -> Report:
         facts=facts,
         sections=sections,
     )
+
+
+def link_entities(report: Report, urls: dict[str, str]) -> None:
+    """Values the knowledge graph knows as entities of this task (`urls`: lower-cased value ->
+    entity page) become links in the report's texts, lists and table cells."""
+    if not urls:
+        return
+    stack: list[Node] = [*report.facts, *report.sections]
+    while stack:
+        node = stack.pop()
+        if node.kind in ("text", "hash"):
+            node.url = urls.get(node.text.strip().lower(), "")
+        elif node.kind == "list":
+            node.links = [(item, urls.get(str(item).strip().lower(), "")) for item in node.items]
+        elif node.kind == "table":
+            node.rows = [
+                [(text, css, urls.get(text.strip().lower(), "")) for text, css, _url in row]
+                for row in node.rows
+            ]
+        elif node.kind in ("facts", "records"):
+            stack.extend(n for n in node.items if isinstance(n, Node))

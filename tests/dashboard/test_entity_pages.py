@@ -165,3 +165,26 @@ def test_entity_pages_run_a_bounded_number_of_queries(client, analyst, graph, dj
     for url in urls:
         with django_assert_max_num_queries(before[url], info=url):
             assert client.get(url).status_code == HTTPStatus.OK
+
+
+def test_report_values_that_are_entities_link_to_their_pages(client, analyst):
+    task = make_task(analyst.organization, user=analyst, title="DNS look-up")
+    result = make_result(
+        task,
+        agent="osint",
+        data={"resolved": {"address": "192.0.2.7"}, "hosts": [{"host": "www.example.org", "port": 443}]},
+    )
+    _report(
+        analyst.organization_id,
+        task,
+        result,
+        SEEN,
+        relations=[Relation(Entity("domain", "www.example.org"), "resolves_to", Entity("ip", "192.0.2.7"))],
+    )
+    client.force_login(analyst)
+
+    html = client.get(f"/tasks/{task.pk}/").content.decode()
+    report = html.split(f'id="result-{result.pk}"', 1)[1].split("</article>", 1)[0]
+    links = _links(report)
+    assert "/entities/view/?kind=ip&value=192.0.2.7" in links  # a fact
+    assert "/entities/view/?kind=domain&value=www.example.org" in links  # a table cell
