@@ -439,6 +439,9 @@ WS_MATRIX: dict[str, Case] = {
     "ws/monitor/": Case(
         {"anonymous": 4401, "viewer": ACCEPT, "analyst": ACCEPT, "admin": ACCEPT, "other_org": ACCEPT}
     ),
+    "ws/investigations/<uuid:investigation_id>/": Case(
+        {"anonymous": 4401, "viewer": ACCEPT, "analyst": ACCEPT, "admin": ACCEPT, "other_org": 4404}, _case
+    ),
 }
 
 
