@@ -56,7 +56,8 @@ def task_list(*, user: User, filters: TaskFilters | None = None) -> QuerySet[Tas
 
 
 def task_get(*, user: User, task_id: UUID | str) -> Task:
-    task = task_visible(user=user).filter(pk=task_id).first()
+    # created_by comes along: the task's API shape names its author.
+    task = task_visible(user=user).select_related("created_by").filter(pk=task_id).first()
     if task is None:
         raise NotFound("Task not found.")
     return task

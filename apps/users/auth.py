@@ -14,14 +14,26 @@ from ninja.utils import check_csrf
 
 from apps.core.client_address import client_address
 from apps.core.exceptions import PermissionDenied
-from apps.core.security import rate_limit_enforce
+from apps.core.security import rate_limit_enforce, rate_limits_enforce
 from apps.users.mfa import mfa_missing
 from apps.users.services import token_authenticate
-from apps.users.trust import trust_note_activity
+from apps.users.trust import trust_activity_counter
 
 
 def _limit_user(user_id: int) -> None:
     rate_limit_enforce(f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT)
+
+
+def _count_token_request(token_id: int, user_id: int) -> None:
+    """The user's activity (trust scoring) and the per-token and per-user limits: one Redis round
+    trip instead of nine (add + exists + incr each)."""
+    rate_limits_enforce(
+        [
+            (f"api:token:{token_id}", settings.AMAS_API_TOKEN_RATE_LIMIT),
+            (f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT),
+        ],
+        counters=[trust_activity_counter(user_id=user_id)],
+    )
 
 
 class TokenAuth(HttpBearer):
@@ -32,9 +44,7 @@ class TokenAuth(HttpBearer):
             raise AuthenticationError()
         request.user = api_token.user
         request.auth_token = api_token  # type: ignore[attr-defined]
-        trust_note_activity(user_id=api_token.user_id)
-        rate_limit_enforce(f"api:token:{api_token.pk}", settings.AMAS_API_TOKEN_RATE_LIMIT)
-        _limit_user(api_token.user_id)
+        _count_token_request(api_token.pk, api_token.user_id)
         return api_token.user
 
 

@@ -85,6 +85,12 @@ def trust_note_activity(*, user_id: int) -> None:
         cache.add(key, 1, timeout=180)
 
 
+def trust_activity_counter(*, user_id: int) -> tuple[str, int]:
+    """The (cache key, timeout) trust_note_activity counts in, for a caller that bumps it
+    together with other counters in one Redis round trip (apps.users.auth)."""
+    return _activity_key(user_id, int(time.time() // 60)), 180
+
+
 def _activity_last_minute(user_id: int) -> int:
     return int(cache.get(_activity_key(user_id, int(time.time() // 60))) or 0)
 
