@@ -24,7 +24,7 @@ def _signup(client, email):
 def test_signup_is_closed_by_default():
     client = Client()
     response = _signup(client, "walk-in@example.org")
-    assert b"Sign Up Closed" in response.content
+    assert b"Sign-up is closed" in response.content  # templates/account/signup_closed.html
     assert not User.objects.filter(email="walk-in@example.org").exists()
 
 
