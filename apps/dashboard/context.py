@@ -284,8 +284,8 @@ def task_detail_context(*, user: User, task: Task, sections: frozenset[str], pag
         calls = task_provider_calls(task=task)
         entities = task_entities(user=user, task=task)
         # Values the graph knows as this task's entities link to their pages inside the reports.
-        entity_urls = {e.value.strip().lower(): e.url for e in entities or []}  # type: ignore[attr-defined]
-        entity_urls.update({e.normalized: e.url for e in entities or []})  # type: ignore[attr-defined]
+        entity_urls = {e.value.strip().lower(): e.url for e in entities or []}
+        entity_urls.update({e.normalized: e.url for e in entities or []})
         summary_report = reports.result_report((task.summary or {}).get("data") or {})
         for report in [summary_report, *(r.report for r in results)]:  # type: ignore[attr-defined]
             reports.link_entities(report, entity_urls)

@@ -147,9 +147,9 @@ def _table(key: str, items: list[dict[str, Any]]) -> Node:
         columns.remove("severity")
         columns.insert(0, "severity")
     columns = columns[:MAX_COLUMNS]
-    rows = []
+    rows: list[list[tuple[str, ...]]] = []
     for item in items[:MAX_ITEMS]:
-        row = []
+        row: list[tuple[str, ...]] = []
         for column in columns:
             value = item.get(column)
             if column in HASH_KEYS and isinstance(value, str):

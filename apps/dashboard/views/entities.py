@@ -72,15 +72,15 @@ def entity_detail(request: AuthenticatedRequest) -> HttpResponse:
     try:
         entity = graph_selectors.graph_entity(user=request.user, kind=kind, value=value)
     except ApplicationError as exc:  # unknown here (404), kind or value missing (422)
-        context = {"error": exc.message, "kind": kind, "value": value}
-        return render(request, "dashboard/entities/detail.html", context, status=exc.status)
+        error: dict[str, Any] = {"error": exc.message, "kind": kind, "value": value}
+        return render(request, "dashboard/entities/detail.html", error, status=exc.status)
     mentions = graph_selectors.graph_entity_mentions(
         user=request.user, kind=kind, value=value, limit=MENTIONS
     )
     neighbourhood = graph_selectors.graph_neighbourhood(
         user=request.user, kind=kind, value=value, depth=1, max_nodes=NEIGHBOURS + 1, max_edges=200
     )
-    context = {
+    context: dict[str, Any] = {
         "entity": _decorate([entity])[0],
         "attributes": [(k.replace("_", " "), _plain(v)) for k, v in sorted(entity.attributes.items())],
         "mentions": _mention_rows(request.user, mentions),
@@ -128,11 +128,15 @@ def _mention_rows(user: Any, mentions: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def other_key(entity: EntityOut) -> tuple[str, str]:
+    return (entity.kind, entity.value)
+
+
 def _neighbour_rows(entity: EntityOut, subgraph: Subgraph) -> list[dict[str, Any]]:
     """One row per relation touching the entity: the other end, the relation and its direction."""
     centre = node_id(entity)
     by_id = {node_id(n): n for n in subgraph.nodes}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for edge in subgraph.edges:
         source = f"{edge.source.kind}:{edge.source.normalized}"
         target = f"{edge.target.kind}:{edge.target.normalized}"
@@ -150,5 +154,5 @@ def _neighbour_rows(entity: EntityOut, subgraph: Subgraph) -> list[dict[str, Any
                 "last_seen": edge.last_seen,
             }
         )
-    rows.sort(key=lambda r: (r["entity"].kind, r["entity"].value))
+    rows.sort(key=lambda r: (other_key(r["entity"])))
     return rows
