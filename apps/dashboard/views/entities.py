@@ -154,5 +154,5 @@ def _neighbour_rows(entity: EntityOut, subgraph: Subgraph) -> list[dict[str, Any
                 "last_seen": edge.last_seen,
             }
         )
-    rows.sort(key=lambda r: (other_key(r["entity"])))
+    rows.sort(key=lambda r: other_key(r["entity"]))
     return rows
