@@ -124,7 +124,7 @@ def start_web(stack: BenchStack, root: Path) -> str:
         subprocess.Popen([sys.executable, "-c", BOOT + code], cwd=root, env=env, stdout=log, stderr=log)
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a loaded 2-core machine can take minutes to boot Django
     while True:
         try:
             if httpx.get(url + "/health").status_code == 200:
