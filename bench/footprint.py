@@ -2,7 +2,7 @@
 PostgreSQL and Redis, then the Procfile (daphne, a Celery worker with its pool children, beat)
 under amas.supervisor - per process and in total.
 
-    venv/bin/python bench/footprint.py [--baseline REV] [--settle 20] [--warm 5]
+    venv/bin/python bench/footprint.py [--baseline REV] [--settle 20] [--warm 5] [--heavy]
 
 Per process: RSS, USS (pages only it maps) and PSS (its pages plus its share of shared ones),
 from psutil's memory_full_info. Totals:
@@ -17,6 +17,10 @@ from psutil's memory_full_info. Totals:
 `--baseline REV` measures a git revision first in the same run: the revision is checked out in a
 temporary `git worktree` (the shared working tree is not touched), its Procfile and code run
 against a fresh stack of their own, measured by this same script, and the worktree is removed.
+
+`--heavy` then runs an ML and an analysis step and measures again: the pool child that ran them
+loaded numpy/scikit-learn/matplotlib, and is replaced by a lean fork once it is above
+AMAS_WORKER_MAX_MEMORY_PER_CHILD_MIB (a new child pid in the table).
 
 "Idle" is after `/ready` answers, a few no-op tasks and page loads (`--warm`, so each process
 has loaded what a first use loads), and `--settle` seconds of nothing.
@@ -77,7 +81,33 @@ def measure(stack: BenchStack, supervisor: subprocess.Popen, log_path: Path) -> 
     return [r for r in rows if r is not None]
 
 
-def run_once(root: Path, *, settle: float, warm: int) -> list[dict]:
+def heavy_steps() -> list[str]:
+    """An ML (scikit-learn) and an analysis (numpy, matplotlib) task on a small table, created
+    through the service the API calls."""
+    import random
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.tasks.services import task_create
+    from apps.users.models import User
+
+    rng = random.Random(7)
+    rows = ["host,cpu,latency_ms,bytes_out"]
+    rows += [
+        f"h{i % 9},{rng.gauss(40, 5):.2f},{rng.gauss(120, 15):.1f},{rng.randint(900, 1100)}"
+        for i in range(2000)
+    ]
+    data = ("\n".join(rows) + "\n").encode()
+    user = User.objects.get(email="bench@example.org")
+    ids = []
+    for task_type, agent in (("anomaly_detection", "ml"), ("data_analysis", "analysis")):
+        upload = SimpleUploadedFile("metrics.csv", data, content_type="text/csv")
+        task = task_create(user=user, title=agent, task_type=task_type, agents=[agent], files=[upload])
+        ids.append(str(task.pk))
+    return ids
+
+
+def run_once(root: Path, *, settle: float, warm: int, heavy: bool = False) -> list[dict]:
     stack = BenchStack()
     services = stack.start()
     supervisor, log_path, client = start_supervised(stack, services, root=root)
@@ -87,7 +117,17 @@ def run_once(root: Path, *, settle: float, warm: int) -> list[dict]:
         for path in ("/", "/tasks/", "/api/v1/tasks"):
             client.get(path)
         time.sleep(settle)
-        return measure(stack, supervisor, log_path)
+        rows = measure(stack, supervisor, log_path)
+        if heavy:
+            show("Idle, before the heavy steps", rows)
+            children = {r["pid"] for r in rows if r["process"].startswith("worker/")}
+            wait_terminal(heavy_steps(), timeout=600)
+            time.sleep(settle)
+            rows = measure(stack, supervisor, log_path)
+            show("After an ML and an analysis step (pool children above the memory limit replaced)", rows)
+            new = [r["pid"] for r in rows if r["process"].startswith("worker/") and r["pid"] not in children]
+            print(f"worker pool children that are new since idle (replaced): {len(new)} {new}")
+        return rows
     finally:
         supervisor.send_signal(signal.SIGTERM)
         supervisor.wait(timeout=90)
@@ -107,9 +147,11 @@ def totals(rows: list[dict]) -> dict[str, float]:
 
 def show(title: str, rows: list[dict]) -> None:
     print(f"\n{title}\n")
-    print(f"{'group':<11} {'process':<42} {'RSS MiB':>8} {'USS MiB':>8} {'PSS MiB':>8}")
+    print(f"{'group':<11} {'process':<42} {'pid':>7} {'RSS MiB':>8} {'USS MiB':>8} {'PSS MiB':>8}")
     for r in rows:
-        print(f"{r['group']:<11} {r['process']:<42} {r['rss']:>8.1f} {r['uss']:>8.1f} {r['pss']:>8.1f}")
+        print(
+            f"{r['group']:<11} {r['process']:<42} {r['pid']:>7} {r['rss']:>8.1f} {r['uss']:>8.1f} {r['pss']:>8.1f}"
+        )
     t = totals(rows)
     print(
         f"total: unique (USS + Postgres counted once) {t['unique']:.0f} MiB, PSS {t['pss']:.0f} MiB,"
@@ -149,11 +191,14 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT, help="the tree whose Procfile and code run")
     parser.add_argument("--settle", type=float, default=20.0)
     parser.add_argument("--warm", type=int, default=5)
+    parser.add_argument(
+        "--heavy", action="store_true", help="then run an ML and an analysis step, measure again"
+    )
     parser.add_argument("--json", type=Path, help="write the rows here instead of printing them")
     args = parser.parse_args()
 
     before = baseline(args.baseline, args.settle, args.warm) if args.baseline else None
-    rows = run_once(args.root, settle=args.settle, warm=args.warm)
+    rows = run_once(args.root, settle=args.settle, warm=args.warm, heavy=args.heavy)
     if args.json:
         args.json.write_text(json.dumps(rows))
         return
