@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from apps.eventsinks.models import EventSink, SinkDelivery
+from apps.eventsinks.models import EventSink, InboundRequest, SinkDelivery
 
 
 @admin.register(EventSink)
@@ -29,4 +29,15 @@ class SinkDeliveryAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in SinkDelivery._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:  # deliveries come from events only
+        return False
+
+
+@admin.register(InboundRequest)
+class InboundRequestAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "message_id", "organization", "status", "attempts", "task", "last_error")
+    list_filter = ("status",)
+    search_fields = ("message_id", "correlation_id")
+    readonly_fields = [f.name for f in InboundRequest._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:  # requests come from the queue only
         return False

@@ -21,6 +21,7 @@ import amqp
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from apps.core import metrics
 from apps.eventsinks import inbound
 from apps.eventsinks.transport import connection_for
 
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 
 RECONNECT_MAX_SECONDS = 30.0
 REQUEUE_PAUSE_SECONDS = 1.0  # after a transient failure: not a hot loop against a sick database
+
+REQUESTS = metrics.counter(
+    "amas_inbound_requests_total",
+    "Inbound task requests by outcome (accepted, rejected, dead, duplicate, requeued).",
+    ["outcome"],
+)
 
 
 def dead_letter_names(queue: str) -> tuple[str, str]:
@@ -104,6 +111,7 @@ class InboundConsumer:
         except Exception:  # the database itself is unreachable: keep the message, try again later
             log.exception("Inbound request could not be recorded; requeued")
             outcome = inbound.Outcome("requeue")
+        REQUESTS.inc(outcome=_outcome_label(outcome))
         if outcome.action == "requeue":
             channel.basic_reject(message.delivery_tag, requeue=True)
             self.stop.wait(REQUEUE_PAUSE_SECONDS)
@@ -137,6 +145,14 @@ class InboundConsumer:
             exchange=dlx,
             routing_key=self.queue,
         )
+
+
+def _outcome_label(outcome: inbound.Outcome) -> str:
+    if outcome.action in ("requeue", "dead"):
+        return {"requeue": "requeued", "dead": "dead"}[outcome.action]
+    if outcome.extra.get("duplicate"):
+        return "duplicate"
+    return str((outcome.reply or {}).get("status", "rejected"))
 
 
 def reply_publish(channel: Any, *, reply: dict[str, Any], reply_to: str, correlation_id: str) -> None:

@@ -23,7 +23,7 @@ class SinkKind(models.TextChoices):
     KAFKA = "kafka", "Kafka"
 
 
-URL_SCHEMES = {SinkKind.AMQP: ("amqp",), SinkKind.KAFKA: ("kafka", "kafkas")}
+URL_SCHEMES: dict[str, tuple[str, ...]] = {SinkKind.AMQP: ("amqp",), SinkKind.KAFKA: ("kafka", "kafkas")}
 
 
 class EventSink(TimeStampedModel):
