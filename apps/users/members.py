@@ -44,6 +44,12 @@ def _lock_admins(organization_id: int) -> list[int]:
     )
 
 
+def _still_admin(by: User, admins: list[int]) -> None:
+    """`by` was checked before the lock; another admin may have demoted or deactivated them since."""
+    if not by.is_superuser and by.pk not in admins:
+        raise PermissionDenied("You are no longer an admin of this organisation.")
+
+
 def member_set_role(*, member: User, role: str, by: User, request: HttpRequest | None = None) -> User:
     organization_id = _require_admin(by, member)
     if role not in Role.values:
@@ -52,6 +58,7 @@ def member_set_role(*, member: User, role: str, by: User, request: HttpRequest |
         )
     with transaction.atomic():
         admins = _lock_admins(organization_id)
+        _still_admin(by, admins)
         member = User.objects.select_for_update(of=("self",)).select_related("organization").get(pk=member.pk)
         if member.role == role:
             return member
@@ -69,6 +76,7 @@ def member_deactivate(*, member: User, by: User, request: HttpRequest | None = N
     organization_id = _require_admin(by, member)
     with transaction.atomic():
         admins = _lock_admins(organization_id)
+        _still_admin(by, admins)
         member = User.objects.select_for_update(of=("self",)).select_related("organization").get(pk=member.pk)
         if not member.is_active:
             return member

@@ -353,3 +353,17 @@ def test_members_page_for_admins_only(admin, user_factory):
     done = browser.post(f"/members/{viewer.pk}/role/", {"role": "analyst"}, follow=True)
     assert b"is now analyst" in done.content
     assert User.objects.get(pk=viewer.pk).role == Role.ANALYST
+
+
+def test_invitation_revoked_between_link_and_form_creates_nothing(admin):
+    created = _invite(admin, email="slow@example.org").json()
+    link = _link_from_outbox("slow@example.org")
+    client = Client()
+    client.get(client.get(urlsplit(link).path + "?" + urlsplit(link).query)["Location"])
+    Client().delete(f"/api/v1/invitations/{created['id']}", **_bearer(admin))
+    response = client.post(
+        "/accounts/signup/",
+        {"email": "slow@example.org", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert b"Sign-up is closed" in response.content
+    assert not User.objects.filter(email="slow@example.org").exists()
