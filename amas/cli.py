@@ -4,6 +4,8 @@
     amas submit investigation example.org --wait     # submit, follow live, print the result
     amas watch TASK                                  # live progress bars from the websocket
     amas tasks | result TASK | artefacts TASK | download ARTEFACT | agents | providers | health
+    amas submit --playbook NAME TARGET [--investigation ID]
+    amas investigations list|show|create|add-task|comment|export|import   amas playbooks list
 
 Every command takes --json for scripts. Exit codes: 0 ok, 1 the task (or the service check)
 failed, 2 usage or rejected input, 3 authentication/permission, 4 not found, 5 server
@@ -20,6 +22,7 @@ import time
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -381,9 +384,12 @@ def _parameters(values: list[str]) -> dict[str, dict[str, Any]]:
 @app.command()
 def submit(
     task_type: Annotated[
-        str, typer.Argument(help="investigation, security_scan, file_analysis, custom, ...")
-    ],
-    target: Annotated[str, typer.Argument(help="What to work on: a domain, URL, hash, text ...")],
+        str | None,
+        typer.Argument(help="investigation, security_scan, file_analysis, custom, ... (not with --playbook)"),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Argument(help="What to work on: a domain, URL, hash, text ...")
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="agent.key=value (JSON values)")
     ] = None,
@@ -394,9 +400,29 @@ def submit(
     classification: Annotated[str, typer.Option(help="clear, green, amber, red")] = "amber",
     wait: Annotated[bool, typer.Option("--wait", help="Follow the task and print its result")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait follows the task")] = 3600.0,
+    playbook: Annotated[
+        str | None,
+        typer.Option(
+            "--playbook", help="Run a playbook's agents and parameters: amas submit --playbook NAME TARGET"
+        ),
+    ] = None,
+    investigation: Annotated[
+        str | None, typer.Option("--investigation", help="Submit inside this investigation (id)")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Submit a task."""
+    """Submit a task (or run a playbook on a target with --playbook NAME)."""
+    if playbook:
+        if target is not None or param or agent or file:
+            raise typer.BadParameter(
+                "with --playbook give only the target (the playbook names the type, agents and parameters)",
+                param_hint="--playbook",
+            )
+        target, task_type = task_type, None
+    if not target:
+        raise typer.BadParameter(
+            "give the task type and the target (or --playbook NAME TARGET)", param_hint="TARGET"
+        )
     parameters = _parameters(param or [])
     payload = {
         "title": title or f"{task_type} {target}"[:200],
@@ -410,7 +436,24 @@ def submit(
 
     def action() -> Exit:
         api = Api.from_config()
-        if file:
+        if playbook:
+            run = {
+                "target": target,
+                "title": title or "",
+                "classification": classification,
+                "priority": priority,
+            }
+            if investigation:
+                run["investigation_id"] = investigation
+            task = api.post(f"/api/v1/playbooks/{quote(playbook, safe='')}/run", json=run)
+        elif investigation and not file:
+            task = api.post(f"/api/v1/investigations/{quote(investigation, safe='')}/tasks/new", json=payload)
+        elif investigation:
+            raise CliError(
+                Exit.USAGE,
+                "--investigation with --file: submit the task, then `amas investigations add-task`.",
+            )
+        elif file:
             handles = [("files", (path.name, path.open("rb"))) for path in file]
             try:
                 task = api.post("/api/v1/tasks", data={"payload": json.dumps(payload)}, files=handles)
@@ -638,6 +681,228 @@ def health(as_json: JsonFlag = False) -> None:
             console.print(table)
             console.print(f"ready: {'yes' if report['ready'] else 'no'}")
         return Exit.OK if report["ready"] else Exit.FAILED
+
+    _run(action)
+
+
+# --- case work: investigations and playbooks ---------------------------------------------------
+
+investigations_app = typer.Typer(help="Investigations (cases) of your organisation.", no_args_is_help=True)
+playbooks_app = typer.Typer(help="Playbooks: named, versioned sets of agents.", no_args_is_help=True)
+app.add_typer(investigations_app, name="investigations")
+app.add_typer(playbooks_app, name="playbooks")
+
+
+def _case_path(investigation_id: str, rest: str = "") -> str:
+    return f"/api/v1/investigations/{quote(investigation_id, safe='')}{rest}"
+
+
+def _items(page: Any) -> list[dict[str, Any]]:
+    return page["items"] if isinstance(page, dict) and "items" in page else page
+
+
+@investigations_app.command("list")
+def investigations_list(
+    status: Annotated[str | None, typer.Option(help="open, in_progress, closed")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only those with this tag")] = None,
+    assignee: Annotated[int | None, typer.Option(help="Only those assigned to this user id")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-q", help="In titles, descriptions, comments")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 25,
+    as_json: JsonFlag = False,
+) -> None:
+    """Investigations, newest first."""
+
+    def action() -> Exit:
+        query: dict[str, Any] = {"page_size": limit}
+        for key, value in (("status", status), ("tag", tag), ("assignee", assignee), ("q", search)):
+            if value is not None:
+                query[key] = value
+        items = _items(Api.from_config().get("/api/v1/investigations", params=query))
+        if as_json:
+            _emit_json(items)
+            return Exit.OK
+        table = Table("id", "title", "status", "tlp", "tags", "tasks", "created")
+        for i in items:
+            table.add_row(
+                i["id"][:8], i["title"], i["status"], i["classification"], ", ".join(i["tags"]),
+                str(i["task_count"]), i["created_at"][:19],
+            )  # fmt: skip
+        console.print(table)
+        return Exit.OK
+
+    _run(action)
+
+
+@investigations_app.command("show")
+def investigations_show(
+    investigation_id: Annotated[str, typer.Argument(help="Investigation id")], as_json: JsonFlag = False
+) -> None:
+    """An investigation with its tasks, comments and entities."""
+
+    def action() -> Exit:
+        api = Api.from_config()
+        case = api.get(_case_path(investigation_id))
+        tasks = _items(api.get(_case_path(investigation_id, "/tasks"), params={"page_size": 100}))
+        comments = _items(api.get(_case_path(investigation_id, "/comments"), params={"page_size": 100}))
+        entities = api.get(_case_path(investigation_id, "/entities"))
+        if as_json:
+            _emit_json({"investigation": case, "tasks": tasks, "comments": comments, "entities": entities})
+            return Exit.OK
+        console.rule(f"{case['title']} — {case['status']} · TLP:{case['classification'].upper()}")
+        if case["description"]:
+            console.print(case["description"])
+        console.print(f"Tags: {', '.join(case['tags']) or '-'}")
+        console.print(f"Assignees: {', '.join(a['email'] for a in case['assignees']) or '-'}")
+        table = Table("task", "title", "status", title="Tasks")
+        for t in tasks:
+            table.add_row(t["id"][:8], t["title"], t["status"])
+        console.print(table)
+        for c in comments:
+            console.print(f"[bold]{c['author'] or '-'}[/bold] {c['created_at'][:16]}: {c['body']}")
+        console.print(f"{len(entities)} entities.")
+        return Exit.OK
+
+    _run(action)
+
+
+@investigations_app.command("create")
+def investigations_create(
+    title: Annotated[str, typer.Argument(help="Title")],
+    description: Annotated[str, typer.Option(help="Description")] = "",
+    classification: Annotated[str, typer.Option(help="clear, green, amber, red")] = "amber",
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open an investigation."""
+
+    def action() -> Exit:
+        body = {
+            "title": title,
+            "description": description,
+            "classification": classification,
+            "tags": tag or [],
+        }
+        case = Api.from_config().post("/api/v1/investigations", json=body)
+        if as_json:
+            _emit_json(case)
+        else:
+            console.print(f"Created investigation [bold]{case['id']}[/bold] ({case['classification']}).")
+        return Exit.OK
+
+    _run(action)
+
+
+@investigations_app.command("add-task")
+def investigations_add_task(
+    investigation_id: Annotated[str, typer.Argument(help="Investigation id")],
+    task_id: Annotated[str, typer.Argument(help="Task id of your organisation")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Add an existing task (the investigation's TLP rises to the task's if that is stricter)."""
+
+    def action() -> Exit:
+        task = Api.from_config().post(_case_path(investigation_id, "/tasks"), json={"task_id": task_id})
+        if as_json:
+            _emit_json(task)
+        else:
+            console.print(f"Added task {task['id']} ({task['title']}).")
+        return Exit.OK
+
+    _run(action)
+
+
+@investigations_app.command("comment")
+def investigations_comment(
+    investigation_id: Annotated[str, typer.Argument(help="Investigation id")],
+    body: Annotated[str, typer.Argument(help="The comment; @email mentions a member")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Comment on an investigation."""
+
+    def action() -> Exit:
+        comment = Api.from_config().post(_case_path(investigation_id, "/comments"), json={"body": body})
+        if as_json:
+            _emit_json(comment)
+        else:
+            mentions = f" (mentions {', '.join(comment['mentions'])})" if comment["mentions"] else ""
+            console.print(f"Commented{mentions}.")
+        return Exit.OK
+
+    _run(action)
+
+
+@investigations_app.command("export")
+def investigations_export(
+    investigation_id: Annotated[str, typer.Argument(help="Investigation id")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; default stdout")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+) -> None:
+    """The investigation as a STIX 2.1 bundle (JSON)."""
+
+    def action() -> Exit:
+        if output is not None and output.exists() and not force:
+            raise CliError(Exit.USAGE, f"{output} exists; pass --force to overwrite it.")
+        bundle = Api.from_config().get(_case_path(investigation_id, "/stix"))
+        text = json.dumps(bundle, indent=2) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text)
+            errors.print(f"Saved {len(bundle.get('objects', []))} STIX objects to {output}.")
+        return Exit.OK
+
+    _run(action)
+
+
+@investigations_app.command("import")
+def investigations_import(
+    investigation_id: Annotated[str, typer.Argument(help="Investigation id")],
+    bundle_file: Annotated[
+        Path, typer.Argument(help="A STIX 2.1 bundle (JSON)", exists=True, dir_okay=False)
+    ],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a STIX 2.1 bundle: its observables become the investigation's entities ("imported")."""
+
+    def action() -> Exit:
+        try:
+            bundle = json.loads(bundle_file.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CliError(Exit.USAGE, f"{bundle_file} is not JSON: {exc}") from None
+        result = Api.from_config().post(_case_path(investigation_id, "/stix"), json=bundle)
+        if as_json:
+            _emit_json(result)
+        else:
+            console.print(f"Imported {result['imported']} observables ({result['skipped']} already known).")
+        return Exit.OK
+
+    _run(action)
+
+
+@playbooks_app.command("list")
+def playbooks_list(as_json: JsonFlag = False) -> None:
+    """Your organisation's playbooks (run one: amas submit --playbook NAME TARGET)."""
+
+    def action() -> Exit:
+        items = _items(Api.from_config().get("/api/v1/playbooks", params={"page_size": 100}))
+        if as_json:
+            _emit_json(items)
+            return Exit.OK
+        table = Table("name", "version", "task type", "agents", "active")
+        for p in items:
+            table.add_row(
+                p["name"],
+                str(p["version"]),
+                p["task_type"],
+                ", ".join(p["agents"]),
+                "yes" if p["active"] else "no",
+            )
+        console.print(table)
+        return Exit.OK
 
     _run(action)
 
