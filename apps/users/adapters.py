@@ -61,7 +61,7 @@ class AccountAdapter(DefaultAccountAdapter):
         """Sign-up with a valid invitation (apps/users/invitations.py), whatever the setting; self
         sign-up only when AMAS_ALLOW_SIGNUP is on (allauth itself would always allow it).
 
-        The invitation link (/accounts/signup/?invitation=TOKEN) puts the token in the session and
+        The invitation link (/accounts/signup/?invitation=TOKEN) puts the token's hash in the session and
         redirects to the plain sign-up page, so the token leaves the address bar (history,
         Referer) before the form is shown."""
         from apps.users.invitations import INVITATION_PARAM, SESSION_KEY, invitation_for_token
@@ -74,7 +74,7 @@ class AccountAdapter(DefaultAccountAdapter):
                 request.session.pop(SESSION_KEY, None)
                 request.amas_invitation_invalid = True  # type: ignore[attr-defined]  # for signup_closed.html
                 return False
-            request.session[SESSION_KEY] = token
+            request.session[SESSION_KEY] = invitation.token_hash
             raise ImmediateHttpResponse(
                 HttpResponseRedirect(f"{signup_path}?{urlencode({'email': invitation.email})}")
             )
@@ -86,12 +86,12 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def signup_invitation(self, request: HttpRequest | None) -> Invitation | None:
         """The pending invitation this browser is signing up with, if any."""
-        from apps.users.invitations import SESSION_KEY, invitation_for_token
+        from apps.users.invitations import SESSION_KEY, invitation_pending
 
         if request is None or not hasattr(request, "session"):
             return None
-        token = request.session.get(SESSION_KEY)
-        return invitation_for_token(token) if token else None
+        token_hash = request.session.get(SESSION_KEY)
+        return invitation_pending(token_hash) if token_hash else None
 
     def clean_email(self, email: str) -> str:
         """Signing up with an invitation: only with the invited address."""
@@ -115,12 +115,12 @@ class AccountAdapter(DefaultAccountAdapter):
         user = super().save_user(request, user, form, commit=False)
         invitation = self.signup_invitation(request)
         if invitation is not None:
-            token = request.session[SESSION_KEY]
+            token_hash = request.session[SESSION_KEY]
             try:
                 with transaction.atomic():
                     user.organization, user.role = invitation.organization, invitation.role
                     user.save()
-                    invitation_accept(token=token, user=user, request=request)
+                    invitation_accept(token_hash=token_hash, user=user, request=request)
             except ApplicationError:
                 # Used, revoked or expired between the form and now: nothing was created.
                 request.session.pop(SESSION_KEY, None)

@@ -29,7 +29,7 @@ from apps.users.trust import request_trust
 
 # The sign-up page's query parameter that carries the token (apps/users/adapters.py reads it).
 INVITATION_PARAM = "invitation"
-SESSION_KEY = "amas_invitation"  # the token, kept in the session between the link and the form
+SESSION_KEY = "amas_invitation"  # the token's hash, kept in the session between the link and the form
 
 
 def _hash(token: str) -> str:
@@ -195,20 +195,26 @@ def invitation_for_token(token: str) -> Invitation | None:
     """The pending (unexpired, unused, unrevoked) invitation this link token opens, or None."""
     if not token or len(token) > 200:
         return None
-    invitation = Invitation.objects.select_related("organization").filter(token_hash=_hash(token)).first()
+    return invitation_pending(_hash(token))
+
+
+def invitation_pending(token_hash: str) -> Invitation | None:
+    """The same by the token's hash: what the sign-up keeps in the session between the link and
+    the form, so the session store never holds a usable token either."""
+    invitation = Invitation.objects.select_related("organization").filter(token_hash=token_hash).first()
     if invitation is None or invitation.status != "pending":
         return None
     return invitation
 
 
-def invitation_accept(*, token: str, user: User, request: HttpRequest | None = None) -> Invitation:
+def invitation_accept(*, token_hash: str, user: User, request: HttpRequest | None = None) -> Invitation:
     """Called by the sign-up adapter inside its save: puts the new user in the invitation's
     organisation with its role and uses the invitation up (a second use fails)."""
     with transaction.atomic():
         invitation = (
             Invitation.objects.select_for_update()
             .select_related("organization")
-            .filter(token_hash=_hash(token))
+            .filter(token_hash=token_hash)
             .first()
         )
         if invitation is None or invitation.status != "pending":
