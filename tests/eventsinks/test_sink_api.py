@@ -165,3 +165,12 @@ def test_a_disabled_sink_is_not_test_sent(admin_api):
     ).json()
     response = admin_api.post(f"/api/v1/event-sinks/{sink['id']}/test")
     assert response.status_code == HTTPStatus.CONFLICT and "enable it" in response.json()["detail"]
+
+
+def test_ids_beyond_the_database_s_range_are_not_found(admin_api):
+    huge = 10**20
+    assert admin_api.get(f"/api/v1/event-sinks/{huge}").status_code == HTTPStatus.NOT_FOUND
+    listed = admin_api.get("/api/v1/event-sinks/deliveries", {"sink": huge})
+    assert listed.status_code == HTTPStatus.OK and listed.json()["count"] == 0
+    bad = admin_api.get("/api/v1/event-sinks/deliveries", {"status": "lost"})
+    assert bad.status_code == HTTPStatus.UNPROCESSABLE_ENTITY and "status" in bad.json()["detail"]
