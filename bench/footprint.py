@@ -123,11 +123,11 @@ def run_once(root: Path, *, settle: float, warm: int, heavy: bool = False) -> li
             children = {r["pid"] for r in rows if r["process"].startswith("worker/")}
             wait_terminal(heavy_steps(), timeout=600)
             time.sleep(settle)
-            rows = measure(stack, supervisor, log_path)
-            show("After an ML and an analysis step (pool children above the memory limit replaced)", rows)
-            new = [r["pid"] for r in rows if r["process"].startswith("worker/") and r["pid"] not in children]
+            after = measure(stack, supervisor, log_path)
+            show("After an ML and an analysis step (pool children above the memory limit replaced)", after)
+            new = [r["pid"] for r in after if r["process"].startswith("worker/") and r["pid"] not in children]
             print(f"worker pool children that are new since idle (replaced): {len(new)} {new}")
-        return rows
+        return rows  # idle: what the baseline is compared with
     finally:
         supervisor.send_signal(signal.SIGTERM)
         supervisor.wait(timeout=90)
