@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -28,15 +29,21 @@ CHAR_WIDTH = 7.2  # px per character at the labels' 12px font (monospace-ish est
 KIND_CLASSES = 8  # colour classes kind-0 .. kind-7 in knowledge.css
 
 
+@lru_cache(maxsize=1)
+def _paths() -> tuple[str, str]:
+    # Reversed once per process (a picture links every node twice; URLs do not change at run time).
+    return reverse("entity_detail"), reverse("graph")
+
+
 def entity_url(kind: str, value: str) -> str:
-    return f"{reverse('entity_detail')}?{urlencode({'kind': kind, 'value': value})}"
+    return f"{_paths()[0]}?{urlencode({'kind': kind, 'value': value})}"
 
 
 def graph_url(kind: str, value: str, depth: int | None = None) -> str:
     params = {"kind": kind, "value": value}
     if depth is not None:
         params["depth"] = str(depth)
-    return f"{reverse('graph')}?{urlencode(params)}"
+    return f"{_paths()[1]}?{urlencode(params)}"
 
 
 def kind_class(kind: str) -> str:
@@ -67,6 +74,14 @@ class NodeView:
     label_anchor: str = "start"
     label_dx: float = 12.0
     neighbours: list[str] = field(default_factory=list)
+
+    @property
+    def cx(self) -> str:
+        return f"{self.x:.1f}"
+
+    @property
+    def cy(self) -> str:
+        return f"{self.y:.1f}"
 
 
 @dataclass
