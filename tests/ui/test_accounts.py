@@ -64,7 +64,8 @@ def test_required_two_factor_setup_is_explained_stable_and_leads_on(page, live_u
     page.get_by_label("Authenticator code").fill(code)
     page.get_by_role("button", name="Turn on two-factor authentication").click()
 
-    if page.locator("h1", has_text="Confirm Access").count():  # allauth asks for the password again
+    expect(page.locator("h1")).to_have_text(re.compile("Recovery codes|Confirm it is you"))
+    if page.locator("h1", has_text="Confirm it is you").count():  # allauth asks for the password again
         page.fill("input[name=password]", PASSWORD)
         page.locator("form", has=page.locator("input[name=password]")).locator("button[type=submit]").click()
     expect(page.locator("h1")).to_have_text("Recovery codes")
@@ -163,3 +164,70 @@ def test_every_page_in_the_dark_theme_logs_no_console_error(chromium, live_url, 
         assert problems == [], problems
     finally:
         context.close()
+
+
+# allauth's pages for a signed-in user, restyled (templates/account/*, templates/mfa/*).
+ACCOUNT_PAGES = [
+    "/accounts/email/",
+    "/accounts/password/change/",
+    "/accounts/password/reset/",
+    "/accounts/password/reset/done/",
+    "/accounts/reauthenticate/",
+    "/accounts/logout/",
+    "/accounts/2fa/",
+]
+# Every visible input of an account page is one of the app's fields (label, help, error).
+LOOSE_INPUTS = """() => [...document.querySelectorAll('main input:not([type=hidden])')]
+    .filter(i => !i.closest('.field')).map(i => i.name)"""
+
+
+def test_account_pages_use_the_apps_forms_in_every_theme(chromium, live_url, analyst):
+    shots = {
+        "light": {"viewport": {"width": 1360, "height": 900}},
+        "dark": {"viewport": {"width": 1360, "height": 900}, "color_scheme": "dark"},
+        "mobile": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True},
+    }
+    for theme, options in shots.items():
+        context = chromium.new_context(**options)
+        page = context.new_page()
+        problems = []
+        page.on("console", lambda m: m.type == "error" and problems.append(f"{page.url}: {m.text}"))
+        page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
+        try:
+            log_in(page, live_url, analyst)
+            wide = {}
+            for path in ACCOUNT_PAGES:
+                page.goto(f"{live_url}{path}")
+                _styled(page)
+                expect(page.locator("main .card h1, main .page-head h1").first).to_be_visible()
+                assert page.evaluate(LOOSE_INPUTS) == [], path
+                if not page.evaluate(NO_SIDEWAYS_SCROLL):
+                    wide[path] = page.evaluate(WIDE_ELEMENTS)
+                screenshot(page, f"{theme}-account-" + path.strip("/").replace("/", "-"))
+            assert wide == {}, wide
+            assert problems == [], problems
+        finally:
+            context.close()
+
+
+def test_password_change_and_a_new_address_through_the_styled_forms(page, live_url, analyst):
+    log_in(page, live_url, analyst)
+    page.goto(f"{live_url}/accounts/password/change/")
+    page.fill("input[name=oldpassword]", PASSWORD)
+    page.fill("input[name=password1]", "short")
+    page.fill("input[name=password2]", "short")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator(".field.has-error .error").first).to_be_visible()  # next to its field
+
+    page.fill("input[name=oldpassword]", PASSWORD)
+    page.fill("input[name=password1]", "n3w-Secret-pass!")
+    page.fill("input[name=password2]", "n3w-Secret-pass!")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator(".messages")).to_contain_text("Password successfully changed")
+
+    page.goto(f"{live_url}/accounts/email/")
+    page.locator("input[type=email][name=email]").fill("second@example.org")
+    page.get_by_role("button", name="Add address").click()
+    expect(page.locator(".email-list")).to_contain_text("second@example.org")
+    screenshot(page, "account-email-added")
+    assert not page.problems, page.problems
