@@ -1,10 +1,17 @@
 """Vectors for chunks, through the provider router (`apps.providers.router.embed`).
 
 Every embedding belongs to an EmbeddingSpace: the (model, dimension) the router reported for it.
-A space gets its own partial HNSW index over `vector::vector(<dim>)` (halfvec above 2,000
-dimensions, pgvector's limit for `vector` indexes) with cosine distance, created the first time
-the router returns that model. Searches embed the query, land in the space the router answered
-with, and use exactly the expression of that space's index (`distance_sql`).
+A space gets its own partial HNSW index, created the first time the router returns that model,
+over the *binary quantisation* of its vectors (`binary_quantize(vector::vector(<dim>))::bit(<dim>)`,
+Hamming distance; halfvec above 2,000 dimensions). Searches embed the query, land in the space
+the router answered with, take the nearest candidates by Hamming distance through that index
+(`hamming_sql`, exactly the indexed expression) and re-rank them by exact cosine distance on the
+stored vectors (`distance_sql`).
+
+Why bits (bench/search.py, docs/benchmarks.md "Search and router, issue 19"): at 1M x 384 the bit
+index is 332 MB against 1.95 GB for HNSW over the full vectors, and 1,000 candidates re-ranked
+reached recall@10 0.938 where the full-vector index with the same build parameters topped out at
+0.915 (ef_search 320). Neither reaches 0.95 on the benchmark's data.
 """
 
 from __future__ import annotations
@@ -41,22 +48,37 @@ def distance_sql(space: EmbeddingSpace, column: str = "e.vector") -> str:
     return f"(({column})::{cast} <=> %s::{cast})"
 
 
+def bits_sql(space: EmbeddingSpace, column: str = "e.vector") -> str:
+    """The indexed expression: the vector's sign bits (one per dimension)."""
+    return f"binary_quantize(({column})::{space_cast(space)})::bit({int(space.dimension)})"
+
+
+def hamming_sql(space: EmbeddingSpace, column: str = "e.vector") -> str:
+    """`<bits> <~> binary_quantize(%s)`: the Hamming distance the space's index serves."""
+    return f"({bits_sql(space, column)} <~> binary_quantize(%s::{space_cast(space)}))"
+
+
+def index_sql(space: EmbeddingSpace, *, concurrently: bool = False) -> str:
+    """CREATE INDEX for a space's HNSW index over its vectors' bits (m and ef_construction: the
+    pgvector defaults, 16 and 64, measured in bench/search.py)."""
+    how = "CONCURRENTLY " if concurrently else ""
+    return (
+        f"CREATE INDEX {how}IF NOT EXISTS {space.index_name} ON knowledge_chunkembedding "
+        f"USING hnsw (({bits_sql(space, 'vector')}) bit_hamming_ops) WHERE space_id = {int(space.pk)}"
+    )
+
+
 def space_ensure_index(space: EmbeddingSpace) -> None:
     """Create the space's HNSW index if it is missing (idempotent, safe across processes)."""
     if space.pk in _indexed:
         return
-    cast = space_cast(space)
-    opclass = "halfvec_cosine_ops" if cast.startswith("halfvec") else "vector_cosine_ops"
     with transaction.atomic(), connection.cursor() as cur:
         # Two workers meeting a new model at once: one builds, the other waits and finds it.
         cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [7_000_007, int(space.pk)])
         # CREATE INDEX refuses to run while the table has deferred FK checks pending in this
         # transaction (rows embedded earlier in it): run those checks now, then defer again.
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cur.execute(
-            f"CREATE INDEX IF NOT EXISTS {space.index_name} ON knowledge_chunkembedding "
-            f"USING hnsw ((vector::{cast}) {opclass}) WHERE space_id = {int(space.pk)}"
-        )
+        cur.execute(index_sql(space))
         cur.execute("SET CONSTRAINTS ALL DEFERRED")
     _indexed.add(space.pk)
 
