@@ -1,9 +1,15 @@
-"""The audit trail: append-only rows, each holding the hash of the previous one.
+"""The audit trail: append-only rows, each holding the hash of the previous row of its chain.
 
-Rows are written only by apps.audit.services.audit_record, which numbers them gaplessly (`seq`)
-under a Postgres advisory lock, so the chain is one line across every process. A database
-trigger (migration 0002) refuses UPDATE and DELETE; `manage.py audit_verify` recomputes the chain
-and names the first row that was edited, deleted or moved by someone who got around it."""
+Rows are written only by apps.audit.services.audit_record. Each organisation has its own chain
+(`chain` = the organisation id, 0 for rows outside any): its rows are numbered gaplessly
+(`chain_seq`) under a per-chain advisory lock, so writers of different organisations never wait
+for each other. `seq` orders all rows (a Postgres sequence: unique and increasing along every
+chain, not gapless across them). Rows written before per-organisation chains (migration 0003) keep
+`chain` NULL and form the one global chain they were written as, numbered by `seq`.
+
+A database trigger (migration 0002) refuses UPDATE and DELETE; `manage.py audit_verify` recomputes
+every chain and names the first row that was edited, deleted or moved by someone who got around
+it. Like any hash chain without an outside anchor, it cannot tell rows cut off a chain's end."""
 
 import hashlib
 import json
@@ -18,6 +24,8 @@ GENESIS_HASH = "0" * 64
 
 class AuditEvent(models.Model):
     seq = models.BigIntegerField(unique=True)
+    chain = models.BigIntegerField(null=True, blank=True)  # NULL: the legacy global chain
+    chain_seq = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
     event_type = models.CharField(max_length=64, db_index=True)
     entity_type = models.CharField(max_length=64)
@@ -56,6 +64,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["organization", "-seq"]),
             models.Index(fields=["entity_type", "entity_id"]),
         ]
+        constraints = [
+            # Also the index that finds a chain's head.
+            models.UniqueConstraint(fields=["chain", "chain_seq"], name="audit_chain_position"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.event_type} {self.entity_type}:{self.entity_id}"
@@ -89,6 +101,9 @@ class AuditEvent(models.Model):
             "trust_factors": self.trust_factors,
             "prev_hash": self.prev_hash,
         }
+        if self.chain is not None:  # legacy rows hash exactly what they were written with
+            payload["chain"] = self.chain
+            payload["chain_seq"] = self.chain_seq
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
     def compute_hash(self) -> str:

@@ -80,17 +80,20 @@ class ChainReport:
         return self.first_break is None
 
 
-def _rows() -> Iterator[AuditEvent]:
-    return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
+def _legacy_rows() -> Iterator[AuditEvent]:
+    return AuditEvent.objects.filter(chain__isnull=True).order_by("seq").iterator(chunk_size=2000)
 
 
-def audit_chain_verify() -> ChainReport:
-    """Walks the chain in seq order and returns the first row that does not follow from its
-    predecessor: edited or moved (its hash no longer matches its content, which includes its seq
-    and its predecessor's hash), or deleted (a seq is missing, or the next row's prev_hash points
-    at a row that is no longer there)."""
+def _chain_rows(chain: int) -> Iterator[AuditEvent]:
+    # In seq order, not chain_seq order: a row moved by renumbering its seq then shows up
+    # out of place and fails its hash, as it does in the legacy chain.
+    return AuditEvent.objects.filter(chain=chain).order_by("seq").iterator(chunk_size=2000)
+
+
+def _legacy_verify() -> ChainReport:
+    """The single global chain of rows written before per-organisation chains: gapless seq."""
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
-    for row in _rows():
+    for row in _legacy_rows():
         if row.seq > expected_seq:
             missing = (
                 f"seq {expected_seq}" if row.seq == expected_seq + 1 else f"seq {expected_seq}-{row.seq - 1}"
@@ -112,3 +115,67 @@ def audit_chain_verify() -> ChainReport:
         expected_seq += 1
         checked += 1
     return ChainReport(checked, prev_hash, None)
+
+
+def _deleted(chain: int, missing: range, before_seq: int, row: AuditEvent) -> ChainBreak:
+    """Name the deleted rows by seq when the numbers absent between their neighbours say which
+    (a sequence value can also be absent because its transaction rolled back)."""
+    present = set(
+        AuditEvent.objects.filter(seq__gt=before_seq, seq__lt=row.seq).values_list("seq", flat=True)
+    )
+    absent = [n for n in range(before_seq + 1, row.seq) if n not in present]
+    where = f"position {missing.start}" + (f"-{missing.stop - 1}" if len(missing) > 1 else "")
+    named = (
+        f"row seq {absent[0]}"
+        if len(absent) == len(missing) == 1
+        else f"a row between seq {before_seq} and {row.seq}"
+    )
+    reason = f"{named} was deleted ({where} of chain {chain}; it resumes at seq {row.seq}, id={row.pk})"
+    return ChainBreak(absent[0] if absent else row.seq, None, reason)
+
+
+def _chain_verify(chain: int) -> ChainReport:
+    """One organisation's chain: gapless chain_seq, each row's hash over its content (seq,
+    chain and position included) and its predecessor's hash."""
+    expected, prev_hash, prev_seq, checked = 1, GENESIS_HASH, 0, 0
+    for row in _chain_rows(chain):
+        if row.compute_hash() != row.hash:
+            reason = "row was edited or moved: its content no longer matches its hash"
+            return ChainReport(checked, prev_hash, ChainBreak(row.seq, row.pk, reason))
+        if row.chain_seq is None or row.chain_seq < expected:
+            reason = f"duplicate or missing chain position (expected {expected} in chain {chain})"
+            return ChainReport(checked, prev_hash, ChainBreak(row.seq, row.pk, reason))
+        if row.chain_seq > expected:
+            return ChainReport(
+                checked, prev_hash, _deleted(chain, range(expected, row.chain_seq), prev_seq, row)
+            )
+        if row.prev_hash != prev_hash:
+            reason = "the row before it in its chain was deleted or replaced: prev_hash does not match"
+            return ChainReport(checked, prev_hash, ChainBreak(row.seq, row.pk, reason))
+        prev_hash, prev_seq = row.hash, row.seq
+        expected += 1
+        checked += 1
+    return ChainReport(checked, prev_hash, None)
+
+
+def audit_chain_verify() -> ChainReport:
+    """Walks every chain and returns the first row that does not follow from its predecessor:
+    edited or moved (its hash no longer matches its content, which includes its seq, its chain
+    position and its predecessor's hash), or deleted (a position is missing, or the next row's
+    prev_hash points at a row that is no longer there). `head_hash` is the last chain's head;
+    `checked` counts the rows of every chain verified."""
+    report = _legacy_verify()
+    checked = report.checked
+    if not report.ok:
+        return report
+    chained = AuditEvent.objects.filter(chain__isnull=False)
+    latest = chained.order_by("-seq").values_list("chain", flat=True).first()
+    head = report.head_hash
+    for chain in chained.order_by("chain").values_list("chain", flat=True).distinct():
+        report = _chain_verify(chain)
+        if not report.ok:
+            return ChainReport(checked + report.checked, report.head_hash, report.first_break)
+        checked += report.checked
+        if chain == latest:  # the head of the chain written last
+            head = report.head_hash
+    return ChainReport(checked, head, None)

@@ -24,10 +24,16 @@ from apps.core.security import redact_data
 if TYPE_CHECKING:
     from apps.users.models import Organization, User
 
-# One constant key: every append in every process takes the same transaction-scoped lock, reads
-# the head and writes the next row. Callers should audit late in their transaction: the lock is
-# held until it commits.
-AUDIT_LOCK_KEY = 0x414D415341554454  # "AMASAUDT"
+# A transaction-scoped advisory lock per chain (two-key form: this class, the chain id): an
+# append takes its organisation's lock, reads that chain's head and writes the next row.
+# Organisations do not wait for each other; callers should still audit late in their
+# transaction, as the lock is held until it commits.
+AUDIT_LOCK_CLASS = 0x41554454  # "AUDT"
+_HEAD_SQL = (
+    "SELECT nextval('audit_event_seq'), head.chain_seq, head.hash FROM (SELECT 1) AS one "
+    "LEFT JOIN LATERAL (SELECT chain_seq, hash FROM audit_auditevent WHERE chain = %s "
+    "ORDER BY chain_seq DESC LIMIT 1) AS head ON true"
+)
 
 
 class Trust(Protocol):
@@ -113,11 +119,16 @@ def audit_record(
         trust_score=trust_score,
         trust_factors=_jsonable(trust_factors),
     )
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
-        head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-        event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    event.chain = organization_id or 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The head is read by a statement after the lock's: its snapshot sees the row the
+        # previous holder committed.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [AUDIT_LOCK_CLASS, event.chain % 2**31]
+        )
+        cursor.execute(_HEAD_SQL, [event.chain])
+        event.seq, head_seq, head_hash = cursor.fetchone()
+        event.chain_seq, event.prev_hash = (head_seq + 1, head_hash) if head_seq else (1, GENESIS_HASH)
         event.created_at = timezone.now()
         event.hash = event.compute_hash()
         event.save(force_insert=True)
