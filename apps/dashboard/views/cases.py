@@ -96,7 +96,7 @@ class InvestigationEditForm(forms.Form):
         label="TLP", choices=Classification.choices, help_text="Never below a task of the investigation."
     )
     assignees = forms.TypedMultipleChoiceField(
-        label="Assignees", required=False, coerce=int, widget=forms.SelectMultiple(attrs={"size": 4})
+        label="Assignees", required=False, coerce=int, widget=forms.CheckboxSelectMultiple
     )
 
     def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
