@@ -8,4 +8,4 @@ RUN pip install --no-deps -e . && SECRET_KEY=build python manage.py collectstati
 RUN useradd --create-home amas
 USER amas
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "amas.asgi:application"]
+CMD ["python", "-m", "amas.web", "--host", "0.0.0.0", "--port", "8000"]

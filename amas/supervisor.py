@@ -1,4 +1,5 @@
-"""Keeps the Procfile's processes (daphne, Celery worker, Celery beat) running.
+"""Keeps the Procfile's processes (the web server amas.web with its daphne processes, Celery
+worker, Celery beat) running.
 
 honcho stops every process as soon as one exits; here a process that dies is logged and started
 again after a back-off (1 s, doubling up to 30 s; reset once it stayed up for 30 s), and only
