@@ -129,6 +129,16 @@ class Stack:
         )
         for web in range(self.webs):
             self.wait_ready(web)
+        self.wait_workers_ready()
+
+    def wait_workers_ready(self, timeout: float = 120) -> None:
+        """Every worker has connected and logged "ready": a fault injected before that would only
+        hit a worker still starting (it starts later than daphne: Celery, mingle, pool)."""
+        deadline = time.monotonic() + timeout
+        while len(re.findall(r"celery@\S+ ready\.", self.log.read_text())) < self.workers:
+            assert time.monotonic() < deadline, f"workers never ready:\n{self.log.read_text()[-3000:]}"
+            assert self.supervisor and self.supervisor.poll() is None, self.log.read_text()[-3000:]
+            time.sleep(0.2)
 
     def wait_ready(self, web: int = 0, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -141,7 +151,12 @@ class Stack:
         raise AssertionError(f"web {web} never became ready:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
+        """Clean-up after the assertions: a second SIGTERM (a second Ctrl-C) skips the warm
+        shutdown's grace period, so the programs are stopped at once, process groups and all.
+        test_warm_shutdown.py sends its single SIGTERM itself and checks the warm path."""
         if self.supervisor and self.supervisor.poll() is None:
+            self.supervisor.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
             self.supervisor.send_signal(signal.SIGTERM)
             try:
                 self.supervisor.wait(timeout=40)
@@ -195,7 +210,8 @@ class Submitter:
         headers = {"Authorization": f"Bearer {self.token}"}
         body = {"title": "load", "task_type": "custom", "agents": ["test_slow"]}
         body["parameters"] = {"test_slow": {"seconds": self.seconds}}
-        with httpx.Client(base_url=self.url, headers=headers, timeout=10) as client:
+        # 30 s: a web process just restarted on a loaded box can take over 10 s to answer.
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as client:
             while not self._stop.is_set():
                 try:
                     response = client.post("/api/v1/tasks", json=body)
