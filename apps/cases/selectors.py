@@ -44,7 +44,8 @@ def investigation_list(*, user: User, filters: InvestigationFilters | None = Non
     if f.q:
         # comments are searched too (EXISTS: no duplicate rows for several matching comments)
         commented = Exists(Comment.objects.filter(investigation=OuterRef("pk"), body__icontains=f.q))
-        qs = qs.filter(Q(title__icontains=f.q) | Q(description__icontains=f.q) | commented)
+        tagged = Q(tags__contains=[f.q.strip().lower()])  # a search for a tag finds it too
+        qs = qs.filter(Q(title__icontains=f.q) | Q(description__icontains=f.q) | commented | tagged)
     return qs.prefetch_related("assignees").order_by("-created_at", "-id")
 
 

@@ -118,6 +118,7 @@ def test_the_list_filters_by_status_tag_assignee_and_searches_comments(client, a
     assert titles("tag=APT:29") == {"Alpha"}
     assert titles(f"assignee={colleague.pk}") == {"Alpha"}
     assert titles("q=beacons") == {"Bravo"}  # found by its comment
+    assert titles("q=APT:29") == {"Alpha"}  # and by a tag
     assert titles("status=closed") == set()
     # htmx asks for the results only
     partial = client.get("/investigations/?q=beacons", **htmx("case-results")).content.decode()
