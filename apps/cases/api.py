@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from ninja import Body, Path, Query, Router
 from ninja.pagination import paginate
 
-from apps.cases import playbooks, selectors, services, stix
+from apps.cases import misp, playbooks, selectors, services, stix
 from apps.cases.schemas import (
     AddTaskIn,
     CaseEntityOut,
@@ -237,6 +237,17 @@ def export_investigation_stix(request: HttpRequest, investigation_id: UUID):
     """The investigation as a STIX 2.1 bundle."""
     user, investigation = _investigation(request, investigation_id)
     return stix.stix_export_investigation(user=user, investigation=investigation)
+
+
+@router.get(
+    "/investigations/{investigation_id}/misp",
+    response={HTTPStatus.OK: dict[str, Any], **errors(404)},
+    url_name="export_investigation_misp",
+)
+def export_investigation_misp(request: HttpRequest, investigation_id: UUID):
+    """The investigation as a MISP event (JSON, as MISP's /events/add takes it)."""
+    investigation = _investigation(request, investigation_id)[1]
+    return misp.misp_export_investigation(investigation=investigation)
 
 
 @router.post(

@@ -402,6 +402,7 @@ API_MATRIX: dict[tuple[str, str], Case] = {
         CASE_WRITE, _case, body=lambda w: {"tags": ["x"]}
     ),
     ("GET", "/investigations/{investigation_id}/timeline"): Case(ORG_READ, _case),
+    ("GET", "/investigations/{investigation_id}/misp"): Case(ORG_READ, _case),
     ("GET", "/investigations/{investigation_id}/entities"): Case(ORG_READ, _case, needs=("graph",)),
     ("GET", "/investigations/{investigation_id}/stix"): Case(ORG_READ, _case, needs=("graph",)),
     ("POST", "/investigations/{investigation_id}/stix"): Case(CASE_WRITE, _case, body=lambda w: STIX_BUNDLE),
