@@ -2,16 +2,15 @@
 
 Every embedding belongs to an EmbeddingSpace: the (model, dimension) the router reported for it.
 A space gets its own partial HNSW index, created the first time the router returns that model,
-over the *binary quantisation* of its vectors (`binary_quantize(vector::vector(<dim>))::bit(<dim>)`,
-Hamming distance; halfvec above 2,000 dimensions). Searches embed the query, land in the space
-the router answered with, take the nearest candidates by Hamming distance through that index
-(`hamming_sql`, exactly the indexed expression) and re-rank them by exact cosine distance on the
-stored vectors (`distance_sql`).
+over its vectors as half-precision floats (`vector::halfvec(<dim>)`, cosine; pgvector indexes
+halfvec up to 4,000 dimensions). Searches embed the query, land in the space the router answered
+with, take the nearest rows through that index (`ann_sql`, exactly the indexed expression) and
+sort those by exact cosine distance on the stored vectors (`distance_sql`).
 
-Why bits (bench/search.py, docs/benchmarks.md "Search and router, issue 19"): at 1M x 384 the bit
-index is 332 MB against 1.95 GB for HNSW over the full vectors, and 1,000 candidates re-ranked
-reached recall@10 0.938 where the full-vector index with the same build parameters topped out at
-0.915 (ef_search 320). Neither reaches 0.95 on the benchmark's data.
+Why halfvec (bench/search.py, docs/benchmarks.md "Search and router (issue 19)"): at 1M x 384 it
+reached recall@10 0.957 at ef_search 640 where the full-vector index with the same build
+parameters topped out at 0.915 (earlier run) and binary quantisation with 2,000 candidates
+re-ranked at 0.947; its index is 1.1 GB against 1.95 GB for full vectors.
 """
 
 from __future__ import annotations
@@ -48,23 +47,20 @@ def distance_sql(space: EmbeddingSpace, column: str = "e.vector") -> str:
     return f"(({column})::{cast} <=> %s::{cast})"
 
 
-def bits_sql(space: EmbeddingSpace, column: str = "e.vector") -> str:
-    """The indexed expression: the vector's sign bits (one per dimension)."""
-    return f"binary_quantize(({column})::{space_cast(space)})::bit({int(space.dimension)})"
-
-
-def hamming_sql(space: EmbeddingSpace, column: str = "e.vector") -> str:
-    """`<bits> <~> binary_quantize(%s)`: the Hamming distance the space's index serves."""
-    return f"({bits_sql(space, column)} <~> binary_quantize(%s::{space_cast(space)}))"
+def ann_sql(space: EmbeddingSpace, column: str = "e.vector") -> str:
+    """`<column>::halfvec <=> %s::halfvec`: the cosine distance the space's HNSW index serves."""
+    half = f"halfvec({int(space.dimension)})"
+    return f"(({column})::{half} <=> %s::{half})"
 
 
 def index_sql(space: EmbeddingSpace, *, concurrently: bool = False) -> str:
-    """CREATE INDEX for a space's HNSW index over its vectors' bits (m and ef_construction: the
-    pgvector defaults, 16 and 64, measured in bench/search.py)."""
+    """CREATE INDEX for a space's HNSW index over its vectors as halfvec (m and ef_construction:
+    the pgvector defaults, 16 and 64, measured in bench/search.py)."""
     how = "CONCURRENTLY " if concurrently else ""
     return (
         f"CREATE INDEX {how}IF NOT EXISTS {space.index_name} ON knowledge_chunkembedding "
-        f"USING hnsw (({bits_sql(space, 'vector')}) bit_hamming_ops) WHERE space_id = {int(space.pk)}"
+        f"USING hnsw ((vector::halfvec({int(space.dimension)})) halfvec_cosine_ops) "
+        f"WHERE space_id = {int(space.pk)}"
     )
 
 

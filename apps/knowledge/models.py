@@ -114,8 +114,8 @@ class EmbeddingSpace(models.Model):
         return f"{self.model} ({self.dimension})"
 
     @property
-    def index_name(self) -> str:  # HNSW over the binary-quantised vectors (knowledge migration 0004)
-        return f"knowledge_embedding_bq_{self.pk}"
+    def index_name(self) -> str:  # HNSW over the vectors as halfvec (knowledge migration 0005)
+        return f"knowledge_embedding_hv_{self.pk}"
 
 
 class ChunkEmbedding(models.Model):

@@ -1,11 +1,11 @@
 """Reads of the search index: hybrid search and similar tasks.
 
 Hybrid ranking is reciprocal rank fusion (RRF): the chunks nearest to the query's vector (the
-space's HNSW index over binary-quantised vectors gives AMAS_SEARCH_RERANK candidates by Hamming
-distance, re-ranked by exact cosine distance) and the chunks best matching it as full text
-(`websearch_to_tsquery`, `ts_rank_cd`) are ranked separately, AMAS_SEARCH_CANDIDATES each, and a
-chunk scores sum(1 / (k + rank)) over the rankings it appears in (k = AMAS_SEARCH_RRF_K). Neither
-score scale needs calibrating, and a chunk found both ways rises to the top.
+space's HNSW index over halfvec, cosine, AMAS_SEARCH_EF_SEARCH; re-sorted by exact distance) and
+the chunks best matching it as full text (`websearch_to_tsquery`, `ts_rank_cd`) are ranked
+separately, AMAS_SEARCH_CANDIDATES each, and a chunk scores sum(1 / (k + rank)) over the rankings
+it appears in (k = AMAS_SEARCH_RRF_K). Neither score scale needs calibrating, and a chunk found
+both ways rises to the top.
 
 Visibility: a user sees chunks of the tasks `apps.tasks.selectors.task_visible` gives them (their
 organisation's), and nothing else, in every query here.
@@ -27,7 +27,7 @@ from django.db import connection, transaction
 
 from apps.core.exceptions import ApplicationError, ValidationFailed
 from apps.core.vocabulary import Classification
-from apps.knowledge.embedding import distance_sql, embed_texts, hamming_sql, space_cast
+from apps.knowledge.embedding import ann_sql, distance_sql, embed_texts, space_cast
 from apps.knowledge.models import EmbeddingSpace
 from apps.tasks.models import Task
 
@@ -111,15 +111,11 @@ def _query_level(filters: SearchFilters) -> str:
     return max(levels, key=Classification.rank)
 
 
-def _rerank_size(limit: int) -> int:
-    """How many Hamming-nearest candidates are re-ranked by exact distance for `limit` results."""
-    return max(int(settings.AMAS_SEARCH_RERANK), 4 * limit)
-
-
 def _scan_settings(cur: Any, candidates: int) -> None:
-    """ef_search must cover the candidates (a plain HNSW scan returns at most ef_search rows; 1,000
-    is pgvector's ceiling); the iterative scan goes on past it, and when the visibility and filter
-    clauses drop rows (pgvector >= 0.8). relaxed_order is enough: the candidates are re-sorted."""
+    """ef_search sets recall (bench/search.py) and must cover the candidates (a plain HNSW scan
+    returns at most ef_search rows; 1,000 is pgvector's ceiling); the iterative scan goes on past
+    it, and when the visibility and filter clauses drop rows (pgvector >= 0.8). relaxed_order is
+    enough: the candidates are re-sorted by exact distance."""
     ef = min(1000, max(int(settings.AMAS_SEARCH_EF_SEARCH), candidates))
     cur.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
     cur.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
@@ -128,7 +124,7 @@ def _scan_settings(cur: Any, candidates: int) -> None:
 def _vector_ranking(
     space: EmbeddingSpace, vector: list[float], where: str, params: list[Any], limit: int
 ) -> list[int]:
-    candidates = _rerank_size(limit)
+    candidates = limit
     sql = (
         # Composed of our own fragments only (ints, the space's cast, the visibility subquery
         # compiled by the ORM); every value is a parameter.
@@ -137,7 +133,7 @@ def _vector_ranking(
         "  JOIN knowledge_chunk c ON c.id = e.chunk_id "
         "  JOIN tasks_task t ON t.id = c.task_id "
         f" WHERE e.space_id = {int(space.pk)} AND {where} "
-        f" ORDER BY {hamming_sql(space)} LIMIT %s"
+        f" ORDER BY {ann_sql(space)} LIMIT %s"
         f") near ORDER BY {distance_sql(space, 'near.vector')}, near.id LIMIT %s"
     )
     literal = _vector_literal(vector)
@@ -298,14 +294,14 @@ def similar_tasks(*, user: Any, task: Task, limit: int = 5) -> list[SimilarTask]
 
     visible, params = _visible_sql(user)
     passages = max(limit * 20, 100)  # nearest passages, grouped into tasks
-    candidates = _rerank_size(passages)
+    candidates = passages
     sql = (
         "SELECT task_id, min(distance) AS best FROM ("  # noqa: S608 - see _vector_ranking
         f"  SELECT near.task_id, {distance_sql(space, 'near.vector')} AS distance FROM ("
         "    SELECT c.task_id, e.vector FROM knowledge_chunkembedding e "
         "    JOIN knowledge_chunk c ON c.id = e.chunk_id "
         f"   WHERE e.space_id = {int(space.pk)} AND c.task_id <> %s AND c.task_id IN ({visible}) "
-        f"   ORDER BY {hamming_sql(space)} LIMIT %s"
+        f"   ORDER BY {ann_sql(space)} LIMIT %s"
         "  ) near ORDER BY distance LIMIT %s"
         ") nearest GROUP BY task_id ORDER BY best LIMIT %s"
     )
