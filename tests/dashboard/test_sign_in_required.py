@@ -8,13 +8,13 @@ from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.urls import URLPattern, reverse
+from django.urls import URLPattern, URLResolver, reverse
 
 from apps.dashboard.urls import urlpatterns
 
 pytestmark = pytest.mark.django_db
 
-ARGS = {"uuid": uuid.UUID(int=1), "int": 1}
+ARGS = {"uuid": uuid.UUID(int=1), "int": 1, "string": "x"}
 
 
 def _url(pattern: URLPattern) -> str:
@@ -27,7 +27,17 @@ def _url(pattern: URLPattern) -> str:
 
 # The dashboard's pages, plus the other pages a browser opens: an artefact download and ops' page.
 OTHERS = [reverse("knowledge:artefact_download", args=[uuid.UUID(int=1)]), reverse("service_health")]
-PAGES = [_url(p) for p in urlpatterns] + OTHERS
+
+
+def _patterns(patterns: list) -> list[URLPattern]:
+    """Every page, included URL modules (members) too; their names are global (no namespace)."""
+    found: list[URLPattern] = []
+    for p in patterns:
+        found.extend(_patterns(p.url_patterns) if isinstance(p, URLResolver) else [p])
+    return found
+
+
+PAGES = [_url(p) for p in _patterns(urlpatterns)] + OTHERS
 
 
 def _next(location: str) -> str:
@@ -39,9 +49,10 @@ def _next(location: str) -> str:
 def test_every_dashboard_url_is_listed():
     """The walk over apps.dashboard.urls finds the pages (the parametrised tests below are not
     vacuous)."""
-    names = {p.name for p in urlpatterns}
+    names = {p.name for p in _patterns(urlpatterns)}
     assert {"home", "task_list", "task_detail", "search", "graph", "audit", "api_tokens"} <= names
-    assert len(PAGES) == len(urlpatterns) + len(OTHERS)
+    assert {"entity_search", "entity_suggest", "entity_detail", "task_list_news"} <= names
+    assert len(PAGES) == len(_patterns(urlpatterns)) + len(OTHERS)
 
 
 @pytest.mark.parametrize("url", PAGES)
