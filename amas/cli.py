@@ -840,19 +840,30 @@ def investigations_export(
         Path | None, typer.Option("--output", "-o", help="File to write; default stdout")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+    export_format: Annotated[
+        str, typer.Option("--format", help="stix (a STIX 2.1 bundle) or misp (a MISP event)")
+    ] = "stix",
 ) -> None:
-    """The investigation as a STIX 2.1 bundle (JSON)."""
+    """The investigation as a STIX 2.1 bundle (JSON), or as a MISP event with --format misp."""
 
     def action() -> Exit:
+        if export_format not in ("stix", "misp"):
+            raise CliError(Exit.USAGE, f"--format is stix or misp, not {export_format!r}.")
         if output is not None and output.exists() and not force:
             raise CliError(Exit.USAGE, f"{output} exists; pass --force to overwrite it.")
-        bundle = Api.from_config().get(_case_path(investigation_id, "/stix"))
-        text = json.dumps(bundle, indent=2) + "\n"
+        document = Api.from_config().get(_case_path(investigation_id, f"/{export_format}"))
+        text = json.dumps(document, indent=2) + "\n"
         if output is None:
             sys.stdout.write(text)
         else:
             output.write_text(text)
-            errors.print(f"Saved {len(bundle.get('objects', []))} STIX objects to {output}.")
+            count = (
+                len(document.get("objects", []))
+                if export_format == "stix"
+                else len(document["Event"]["Attribute"])
+            )
+            what = "STIX objects" if export_format == "stix" else "MISP attributes"
+            errors.print(f"Saved {count} {what} to {output}.")
         return Exit.OK
 
     _run(action)

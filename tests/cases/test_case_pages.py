@@ -65,6 +65,8 @@ def test_every_member_reads_the_pages(client, user_factory, case, role):
     # a viewer gets no forms; analysts and admins do
     assert ('id="case-comment-form"' in page) is (role != Role.VIEWER)
     assert ("New investigation" in client.get("/investigations/").content.decode()) is (role != Role.VIEWER)
+    misp = f"/api/v1/investigations/{case.pk}/misp"
+    assert f'href="{misp}"' in page and client.get(misp).status_code == HTTPStatus.OK
 
 
 def test_a_viewer_is_refused_every_write(client, user_factory, case):

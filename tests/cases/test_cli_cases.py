@@ -74,6 +74,11 @@ def test_a_playbook_runs_inside_an_investigation_and_travels_as_stix(
     bundle = stix2.parse(bundle_file.read_text(), allow_custom=True)
     assert "example.org" in {o.get("value") for o in bundle.objects}
     assert amas("investigations", "export", case["id"], "-o", str(bundle_file)).returncode == 2  # no --force
+    misp = amas("investigations", "export", case["id"], "--format", "misp")
+    assert misp.returncode == 0, misp.stderr
+    assert ("domain", "example.org") in {
+        (a["type"], a["value"]) for a in json.loads(misp.stdout)["Event"]["Attribute"]
+    }
 
     second = run_json(amas, "investigations", "create", "Second case")
     imported = run_json(amas, "investigations", "import", second["id"], str(bundle_file))
