@@ -171,7 +171,10 @@ def audit_chain_verify() -> ChainReport:
     chained = AuditEvent.objects.filter(chain__isnull=False)
     latest = chained.order_by("-seq").values_list("chain", flat=True).first()
     head = report.head_hash
-    for chain in chained.order_by("chain").values_list("chain", flat=True).distinct():
+    chains: list[int] = [
+        c for c in chained.order_by("chain").values_list("chain", flat=True).distinct() if c is not None
+    ]
+    for chain in chains:
         report = _chain_verify(chain)
         if not report.ok:
             return ChainReport(checked + report.checked, report.head_hash, report.first_break)

@@ -180,7 +180,9 @@ def counters_bump(counters: list[tuple[str, int]]) -> list[int]:
             values.append(backend.incr(key))
         return values
     keys = [backend.make_and_validate_key(key) for key, _ in counters]
-    pipe = backend._cache.get_client(keys[0], write=True).pipeline(transaction=False)
+    # Django's RedisCache keeps its redis-py client behind _cache (no public accessor).
+    client = backend._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
+    pipe = client.pipeline(transaction=False)
     for key, (_, timeout) in zip(keys, counters, strict=True):
         pipe.incr(key)
         pipe.expire(key, timeout)
