@@ -522,5 +522,7 @@ AMAS_INBOUND_TOKEN = env.str("AMAS_INBOUND_TOKEN", default="")
 AMAS_INBOUND_QUEUE = env.str("AMAS_INBOUND_QUEUE", default="amas.task-requests")
 AMAS_INBOUND_REPLY_EXCHANGE = env.str("AMAS_INBOUND_REPLY_EXCHANGE", default="amas.task-replies")
 AMAS_INBOUND_MAX_ATTEMPTS = env.int("AMAS_INBOUND_MAX_ATTEMPTS", default=3)
+# Touched every second by the consumer's loop; `inbound_consume --check` is its liveness probe.
+AMAS_INBOUND_ALIVE_FILE = env.str("AMAS_INBOUND_ALIVE_FILE", default="")
 # Kafka event sinks: how long one publish waits for the broker's acks=all before it is retried.
 AMAS_KAFKA_DELIVERY_TIMEOUT_MS = env.int("AMAS_KAFKA_DELIVERY_TIMEOUT_MS", default=15000)

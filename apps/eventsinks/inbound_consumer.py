@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import amqp
@@ -35,6 +36,24 @@ REQUESTS = metrics.counter(
     "Inbound task requests by outcome (accepted, rejected, dead, duplicate, requeued).",
     ["outcome"],
 )
+
+
+def alive_mark(path: str) -> None:
+    """Touch the liveness file (AMAS_INBOUND_ALIVE_FILE) from the consume and reconnect loops, so a
+    probe (`inbound_consume --check`) can tell a running loop from a stuck or dead one."""
+    if path:
+        try:
+            Path(path).touch()
+        except OSError:  # a read-only or missing directory must not stop consuming
+            log.warning("Cannot touch the inbound liveness file %s", path)
+
+
+def alive_age(path: str) -> float | None:
+    """Seconds since the loop last marked itself alive, None when it never did."""
+    try:
+        return max(0.0, time.time() - Path(path).stat().st_mtime)
+    except OSError:
+        return None
 
 
 def dead_letter_names(queue: str) -> tuple[str, str]:
@@ -64,12 +83,14 @@ class InboundConsumer:
         self.reply_exchange = reply_exchange or settings.AMAS_INBOUND_REPLY_EXCHANGE
         self.stop = stop or threading.Event()
         self.handled = 0
+        self.alive_file = settings.AMAS_INBOUND_ALIVE_FILE
 
     def run(self) -> None:
         """Consume until `stop` is set; reconnect with back-off when the broker goes away."""
         backoff = 1.0
         try:
             while not self.stop.is_set():
+                alive_mark(self.alive_file)
                 try:
                     self._consume()
                     backoff = 1.0
@@ -89,6 +110,7 @@ class InboundConsumer:
             channel.basic_consume(self.queue, callback=pending.append, no_ack=False)
             log.info("Inbound consumer reading %s", self.queue)
             while not self.stop.is_set():
+                alive_mark(self.alive_file)
                 try:
                     connection.drain_events(timeout=1.0)
                 except TimeoutError:

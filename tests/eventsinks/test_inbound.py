@@ -5,6 +5,7 @@ rejection naming the problem and never stops the consumer; undecodable or repeat
 messages end on the dead-letter queue with the reason in a header; a message id creates at most one
 task, also when the consumer is killed mid-message and the broker redelivers it."""
 
+import io
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 import amqp
 import psycopg
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from apps.eventsinks.inbound_consumer import InboundConsumer, dead_letter_names, declare
@@ -337,3 +339,22 @@ def test_a_message_that_keeps_killing_consumers_is_dead_lettered(
     assert dead.properties["application_headers"]["x-amas-reason"] == rejected["reason"]
     assert InboundRequest.objects.get(message_id=message_id).status == InboundStatus.DEAD
     assert not Task.objects.exists()
+
+
+def test_the_probe_tells_a_running_consumer_from_a_missing_or_stuck_one(
+    inbound_settings, consumer_factory, tmp_path
+):
+    alive = tmp_path / "inbound.alive"
+    inbound_settings.AMAS_INBOUND_ALIVE_FILE = str(alive)
+    with pytest.raises(CommandError, match="has not started"):
+        call_command("inbound_consume", "--check")
+    alive.touch()
+    os.utime(alive, (time.time() - 300, time.time() - 300))  # a loop that stopped five minutes ago
+    with pytest.raises(CommandError, match="last ran 30[0-9]s ago"):
+        call_command("inbound_consume", "--check", "--max-age", "60")
+
+    consumer_factory()
+    wait_until(lambda: time.time() - alive.stat().st_mtime < 5, timeout=30)
+    out = io.StringIO()
+    call_command("inbound_consume", "--check", "--max-age", "60", stdout=out)
+    assert out.getvalue().startswith("alive")
