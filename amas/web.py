@@ -9,9 +9,15 @@ there is no port per process and no proxy in front.
 
     python -m amas.web [--host H] [--port P] [--processes N] [--app module:attr] [daphne options]
 
-Defaults: AMAS_HOST (127.0.0.1), AMAS_PORT (8000), AMAS_WEB_PROCESSES (the number of cores, at
-least 1, at most 4). A process that dies is started again after a back-off; SIGTERM or SIGINT
-stops them all (SIGTERM to each, SIGKILL after 10 s). `amas.supervisor` runs this as `web`.
+Defaults: AMAS_HOST (127.0.0.1), AMAS_PORT (8000), AMAS_WEB_PROCESSES (1). With one process this
+simply becomes daphne (exec, binding the port itself): the port is refused until Django has loaded,
+so a client retries instead of waiting. With N > 1 the port accepts as soon as the parent binds it,
+and connections made while the children load wait in the backlog (on a loaded machine for longer
+than a client's read timeout: seen in the resilience suite's web-kill test) — which is why one
+process is the default: on this 2-core machine a second process measured no gain (the worker needs
+the cores, docs/benchmarks.md) and costs ~125 MiB. A process that dies is started again after a
+back-off; SIGTERM or SIGINT stops them all (SIGTERM to each, SIGKILL after 10 s). `amas.supervisor`
+runs this as `web`.
 """
 
 from __future__ import annotations
@@ -28,9 +34,7 @@ DAPHNE = "from daphne.cli import CommandLineInterface; CommandLineInterface.entr
 
 
 def default_processes() -> int:
-    if value := os.environ.get("AMAS_WEB_PROCESSES"):
-        return max(1, int(value))
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(1, int(os.environ.get("AMAS_WEB_PROCESSES") or 1))
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -45,9 +49,11 @@ def _spawn(fd: int, extra: list[str]) -> subprocess.Popen:
 
 
 def serve(host: str, port: int, processes: int, extra: list[str] | None = None) -> int:
+    extra = extra or []
+    if processes == 1:  # no parent in between: signals, exit codes and port readiness are daphne's own
+        os.execv(sys.executable, [sys.executable, "-c", DAPHNE, "-b", host, "-p", str(port), *extra])  # noqa: S606
     sock = listen(host, port)
     fd = sock.fileno()
-    extra = extra or []
     children = [_spawn(fd, extra) for _ in range(processes)]
     print(f"amas.web: {processes} daphne process(es) on {host}:{port}", flush=True)
     stopping = False
