@@ -9,3 +9,8 @@ class CasesConfig(AppConfig):
     name = "apps.cases"
     label = "cases"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apps.cases import task_search
+
+        task_search.register()

@@ -259,6 +259,7 @@ class TaskFilterForm(forms.Form):
     priority_min = forms.IntegerField(required=False, min_value=1, max_value=10, label="Priority from")
     priority_max = forms.IntegerField(required=False, min_value=1, max_value=10, label="Priority to")
     agent = forms.ChoiceField(required=False, choices=(), label="Agent")
+    tag = forms.CharField(required=False, max_length=64, label="Tag")
     created_after = forms.DateField(
         required=False, label="Created from", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -292,6 +293,7 @@ class TaskFilterForm(forms.Form):
             "priority_min": data.get("priority_min"),
             "priority_max": data.get("priority_max"),
             "agent": data.get("agent") or None,
+            "tag": (data.get("tag") or "").strip() or None,
             "created_after": self._day_start(data.get("created_after")),
             "created_before": self._day_start(data.get("created_before"), plus_days=1),
         }

@@ -37,6 +37,33 @@ def run_event_hooks(event: Any) -> None:
         hook(event)
 
 
+# Task search extensions: apps that keep their own data about tasks (the case layer's tags and
+# comments) make it findable in every task list (API, dashboard) without tasks importing them.
+TaskTagCondition = Callable[[str], Any]  # (tag) -> a filter condition (Q / Exists) on Task rows
+TaskTextCondition = Callable[[str], Any]  # (search text) -> a condition OR'ed into the text search
+
+_task_tag_condition: TaskTagCondition | None = None
+_task_text_conditions: list[TaskTextCondition] = []
+
+
+def register_task_search(
+    *, tag: TaskTagCondition | None = None, text: TaskTextCondition | None = None
+) -> None:
+    global _task_tag_condition
+    if tag is not None:
+        _task_tag_condition = tag
+    if text is not None and text not in _task_text_conditions:
+        _task_text_conditions.append(text)
+
+
+def task_tag_condition() -> TaskTagCondition | None:
+    return _task_tag_condition
+
+
+def task_text_conditions() -> list[TaskTextCondition]:
+    return list(_task_text_conditions)
+
+
 @dataclass(frozen=True)
 class AttachmentStore:
     """Where the files a task is created with go. The knowledge app (artefact storage) registers

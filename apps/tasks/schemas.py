@@ -172,3 +172,4 @@ class TaskFilterIn(FilterSchema):
     q: str | None = Field(None, max_length=200)
     parent: UUID | None = None
     agent: str | None = Field(None, max_length=64)
+    tag: str | None = Field(None, max_length=64, description="Tasks carrying this tag (case work).")

@@ -7,6 +7,7 @@ from uuid import UUID
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apps.core.exceptions import NotFound
+from apps.tasks import hooks
 from apps.tasks.models import Result, Task, TaskEvent, TaskStatsHourly, TaskStep
 from apps.users.models import User
 
@@ -22,6 +23,7 @@ class TaskFilters:
     q: str | None = None
     parent: str | None = None
     agent: str | None = None
+    tag: str | None = None  # kept by another app (the case layer) via hooks.register_task_search
 
 
 def task_visible(*, user: User) -> QuerySet[Task]:
@@ -50,8 +52,15 @@ def task_list(*, user: User, filters: TaskFilters | None = None) -> QuerySet[Tas
     if f.agent:
         # EXISTS rather than JOIN + DISTINCT: the planner keeps using the task indexes.
         qs = qs.filter(Exists(TaskStep.objects.filter(task=OuterRef("pk"), agent_type=f.agent)))
+    if f.tag:
+        tag_condition = hooks.task_tag_condition()
+        # Nobody keeps tags: a tag filter matches nothing rather than being silently ignored.
+        qs = qs.filter(tag_condition(f.tag)) if tag_condition else qs.none()
     if f.q:
-        qs = qs.filter(Q(title__icontains=f.q) | Q(description__icontains=f.q) | Q(target__icontains=f.q))
+        text = Q(title__icontains=f.q) | Q(description__icontains=f.q) | Q(target__icontains=f.q)
+        for condition in hooks.task_text_conditions():
+            text |= condition(f.q)
+        qs = qs.filter(text)
     return qs.order_by("-created_at", "-id")
 
 

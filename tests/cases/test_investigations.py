@@ -121,6 +121,36 @@ def test_task_tags_and_comments(api):
     assert [c["body"] for c in api.get(f"/api/v1/tasks/{task.pk}/comments").json()["items"]] == ["benign"]
 
 
+def test_task_lists_filter_by_tag_and_find_comments_and_tags(api, user_factory):
+    """The task list itself (API and dashboard), not only /tagged/tasks, knows the case layer's
+    tags and comments, and only the user's organisation's."""
+    tagged = make_task(api.user.organization, user=api.user, title="tagged one")
+    commented = make_task(api.user.organization, user=api.user, title="commented one")
+    make_task(api.user.organization, user=api.user, title="plain")
+    api.put(f"/api/v1/tasks/{tagged.pk}/tags", {"tags": ["beacon"]}, content_type="application/json")
+    post(api, f"/tasks/{commented.pk}/comments", {"body": "Seen talking to evil.example at night"})
+    outsider = user_factory(org=organization_get_or_create(name="Elsewhere"))
+    foreign = make_task(outsider.organization, user=outsider, title="foreign tagged")
+    api.put(f"/api/v1/tasks/{foreign.pk}/tags", {"tags": ["beacon"]}, content_type="application/json")
+
+    def api_titles(query: str) -> list[str]:
+        response = api.get(f"/api/v1/tasks?{query}")
+        assert response.status_code == HTTPStatus.OK, response.content
+        return sorted(t["title"] for t in response.json()["items"])
+
+    assert api_titles("tag=beacon") == ["tagged one"]
+    assert api_titles("tag=BEACON") == ["tagged one"]
+    assert api_titles("tag=nothing") == []
+    assert api_titles("q=evil.example") == ["commented one"]
+    assert api_titles("q=beacon") == ["tagged one"]  # a search spelled as a tag finds the tag
+    assert api_titles("q=plain") == ["plain"]
+
+    page = api.get("/tasks/?tag=beacon").content.decode()
+    assert "tagged one" in page and "commented one" not in page and "foreign tagged" not in page
+    page = api.get("/tasks/?q=evil.example").content.decode()
+    assert "commented one" in page and "tagged one" not in page
+
+
 def test_viewers_read_but_do_not_write(client, user_factory, api):
     case = create(api)
     viewer = user_factory(role=Role.VIEWER)
