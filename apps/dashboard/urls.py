@@ -11,6 +11,7 @@ from apps.dashboard.views import (
     knowledge,
     overview,
     playbooks,
+    task_notes,
     tasks,
     tokens,
 )
@@ -29,6 +30,9 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/cancel/", tasks.task_cancel, name="task_cancel"),
     path("tasks/<uuid:task_id>/retry/", tasks.task_retry, name="task_retry"),
     path("tasks/<uuid:task_id>/similar/", knowledge.similar_tasks_partial, name="similar_tasks_partial"),
+    path("tasks/<uuid:task_id>/notes/", task_notes.task_notes, name="task_notes"),
+    path("tasks/<uuid:task_id>/notes/tags/", task_notes.task_notes_tags, name="task_notes_tags"),
+    path("tasks/<uuid:task_id>/notes/comments/", task_notes.task_notes_comment, name="task_notes_comment"),
     path("artefacts/<uuid:artefact_id>/image", artefacts.artefact_image, name="artefact_image"),
     path("search/", knowledge.search_page, name="search"),
     path("graph/", knowledge.graph_page, name="graph"),
