@@ -33,7 +33,9 @@ def graph(analyst):
                 Relation(Entity("domain", "example.org"), "resolves_to", Entity("ip", "192.0.2.1")),
                 Relation(Entity("domain", "example.org"), "hosts", Entity("url", LONG_URL)),
                 *(
-                    Relation(Entity("domain", "example.org"), "links_to", Entity("domain", f"n{i}.example.net"))
+                    Relation(
+                        Entity("domain", "example.org"), "links_to", Entity("domain", f"n{i}.example.net")
+                    )
                     for i in range(12)
                 ),
             ],
