@@ -27,7 +27,7 @@ from apps.providers.models import Provider
 log = logging.getLogger("amas.providers")
 _VERSION_KEY = "config_version"
 _lock = threading.Lock()
-_snapshot: tuple[bytes | str, float, list[Provider]] | None = None
+_snapshot: tuple[bytes, float, list[Provider]] | None = None
 
 
 def _query() -> list[Provider]:
@@ -58,7 +58,7 @@ def view() -> View:
     now = time.monotonic()
     snapshot = _snapshot
     if snapshot is not None and now - snapshot[1] < ttl:
-        return View(snapshot[2], bytes(snapshot[0]), False)
+        return View(snapshot[2], snapshot[0], False)
     version = _current_version()
     providers = _query()  # after the version: a change in between is seen on the next call
     with _lock:

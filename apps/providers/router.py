@@ -63,6 +63,9 @@ class EmbedResult:
     provider: str
 
 
+ProviderRows = config.View  # named here: inside _Call, `config` is the field below
+
+
 @dataclass
 class _Call:
     """What the router knows about one call while it runs."""
@@ -79,6 +82,12 @@ class _Call:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     config: config.View | None = None  # the provider rows this call routes with
+
+    def view(self) -> ProviderRows:
+        """The rows this call routes with (set before any provider is tried)."""
+        if self.config is None:
+            raise RuntimeError("The router call has no provider rows yet.")
+        return self.config
 
     @classmethod
     def begin(
@@ -167,7 +176,7 @@ def _admit(call: _Call, provider: Provider) -> tuple[bool, str, str]:
     Retry-After block) answer in one Redis round trip; a short wait for rate-limit tokens is
     taken (AMAS_PROVIDER_RATE_LIMIT_WAIT at most). Returns (admitted, status, reason)."""
     tokens = call.tokens_in_estimate + call.tokens_out_estimate
-    admission = gate.admit(provider, tokens=tokens, current=call.config)
+    admission = gate.admit(provider, tokens=tokens, current=call.view())
     if not admission.allowed:
         return False, "skipped", f"circuit {admission.state}"
     wait = admission.wait
@@ -193,7 +202,7 @@ def _attempt_provider(
     """Try one provider (with its retries). The answer, or None to move on to the next one."""
     local = provider.kind == ProviderKind.BUILTIN
     if local:
-        config.confirm(call.config)  # no admission confirmed the rows: one GET (raises Stale)
+        config.confirm(call.view())  # no admission confirmed the rows: one GET (raises Stale)
     else:
         admitted, status, reason = _admit(call, provider)
         if not admitted:
@@ -293,7 +302,7 @@ def _route(
         answer = _attempt_provider(call, provider, invoke, limits, budget_refusals)
         if answer is not None:
             return (provider, *answer)
-    config.confirm(call.config)  # refusing on rows no admission confirmed: check them (raises Stale)
+    config.confirm(call.view())  # refusing on rows no admission confirmed: check them (raises Stale)
     tried = [a for a in call.attempts if a["status"] != "refused_budget"]
     if budget_refusals and not any(a["status"] not in ("refused_budget", "skipped") for a in call.attempts):
         _record(call, CallOutcome.REFUSED_BUDGET, error=budget_refusals[0].message)

@@ -3,6 +3,7 @@ context of a step message. Registered with core in TasksConfig.ready(); core kno
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from apps.core import logging as amas_logging
@@ -23,6 +24,7 @@ def task_event_record(event: Any) -> None:
         metrics.TASKS_COMPLETED.inc(status=status)
         from apps.tasks.models import Task, TaskEvent
 
+        times: Mapping[str, Any] | None
         if TaskEvent.task.is_cached(event):  # the pipeline's events carry the task that ended
             times = {"started_at": event.task.started_at, "finished_at": event.task.finished_at}
         else:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.paginator import Paginator
@@ -65,7 +65,10 @@ class InvestigationFilterForm(forms.Form):
 
     def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].choices = [("", "Anyone"), *((m.pk, m.email) for m in members)]
+        cast(forms.ChoiceField, self.fields["assignee"]).choices = [
+            ("", "Anyone"),
+            *((m.pk, m.email) for m in members),
+        ]
 
     def filters(self) -> selectors.InvestigationFilters:
         if not self.is_valid():
@@ -101,7 +104,7 @@ class InvestigationEditForm(forms.Form):
 
     def __init__(self, *args: Any, members: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignees"].choices = [(m.pk, m.email) for m in members]
+        cast(forms.ChoiceField, self.fields["assignees"]).choices = [(m.pk, m.email) for m in members]
 
 
 class TagForm(forms.Form):
@@ -126,11 +129,11 @@ class CaseTaskForm(forms.Form):
 
     def __init__(self, *args: Any, playbook_names: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["playbook"].choices = [
+        cast(forms.ChoiceField, self.fields["playbook"]).choices = [
             ("", "None: the decision engine chooses"),
             *((n, n) for n in playbook_names),
         ]
-        self.fields["task_type"].choices = task_types.choices()
+        cast(forms.ChoiceField, self.fields["task_type"]).choices = task_types.choices()
         self.fields["task_type"].initial = "investigation"
 
 
