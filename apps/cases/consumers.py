@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from apps.cases import realtime, selectors
 from apps.core.exceptions import NotFound
 from apps.tasks.realtime import task_group
+from apps.users.member_sockets import MemberSocket
 from apps.users.permissions import has_scope
 
 MAX_TASK_GROUPS = 500  # the newest member tasks are followed live; older ones rarely change
@@ -31,7 +32,7 @@ def _refusal(scope: dict) -> int | None:
     return None
 
 
-class InvestigationConsumer(AsyncJsonWebsocketConsumer):
+class InvestigationConsumer(MemberSocket, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         if code := _refusal(self.scope):
             await self.close(code=code)
@@ -45,10 +46,12 @@ class InvestigationConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined += [task_group(task_id) for task_id in task_ids]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        await self.member_watch()
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         await self.send_json({"type": "hello", "investigation": str(investigation_id)})
 
     async def disconnect(self, code: int) -> None:
+        await self.member_unwatch()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -16,6 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.core.exceptions import NotFound
 from apps.tasks import realtime, selectors
+from apps.users.member_sockets import MemberSocket
 from apps.users.permissions import has_scope
 
 
@@ -30,7 +31,7 @@ def _refusal(scope: dict) -> int | None:
     return None
 
 
-class TaskConsumer(AsyncJsonWebsocketConsumer):
+class TaskConsumer(MemberSocket, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         if code := _refusal(self.scope):
             await self.close(code=code)
@@ -48,6 +49,7 @@ class TaskConsumer(AsyncJsonWebsocketConsumer):
             return
         self.task_id = task_id
         self.last_seq = snapshot["seq"]
+        await self.member_watch()
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         await self.send_json({"type": "snapshot", "task": snapshot})
         resume_after = _resume_after(self.scope)
@@ -56,6 +58,7 @@ class TaskConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "event", "event": event, "replayed": True})
 
     async def disconnect(self, code: int) -> None:
+        await self.member_unwatch()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -102,7 +105,7 @@ def _resume_after(scope: dict) -> int | None:
         return None
 
 
-class MonitorConsumer(AsyncJsonWebsocketConsumer):
+class MonitorConsumer(MemberSocket, AsyncJsonWebsocketConsumer):
     """Every event of the user's organisation."""
 
     async def connect(self) -> None:
@@ -112,10 +115,12 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope["user"]
         self.group = realtime.monitor_group(user.organization_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.member_watch()
         await self.accept(subprotocol=self.scope.get("auth_subprotocol"))
         await self.send_json({"type": "hello", "organization": user.organization_id})
 
     async def disconnect(self, code: int) -> None:
+        await self.member_unwatch()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

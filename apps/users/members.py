@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.exceptions import Conflict, PermissionDenied, ValidationFailed
+from apps.users.member_sockets import member_sockets_close_on_commit
 from apps.users.models import ApiToken, Role, User
 from apps.users.trust import request_trust
 
@@ -86,6 +87,7 @@ def member_deactivate(*, member: User, by: User, request: HttpRequest | None = N
         member.save(update_fields=["is_active"])
         revoked = _revoke_tokens(member)
         sessions = _end_sessions(member)
+        member_sockets_close_on_commit(member.pk)
         _audit(
             "member.deactivate",
             member,

@@ -57,3 +57,40 @@ async def test_deactivated_member_gets_no_socket(user_factory):
         communicator, connected, code = await _connect(path, headers)
         assert not connected and code == 4401, (path, code)
         await communicator.disconnect()
+
+
+async def test_deactivation_closes_the_member_s_open_sockets(user_factory):
+    """Open sockets (monitor by cookie, a task by token) close with 4401 when the member is
+    deactivated; a colleague's socket stays open."""
+    from tests.tasks.factories import make_task
+
+    def prepare():
+        admin = user_factory(role=Role.ADMIN)
+        enable_totp(admin)
+        member = user_factory(role=Role.ANALYST, org=admin.organization)
+        colleague = user_factory(role=Role.ANALYST, org=admin.organization)
+        task = make_task(admin.organization, user=member)
+        secret = token_create(user=member, name="ws", scopes=["tasks:read"]).secret
+        cookie = login(Client(), member).cookies["sessionid"].value
+        other = login(Client(), colleague).cookies["sessionid"].value
+        return admin, member, task, secret, cookie, other
+
+    admin, member, task, secret, cookie, other = await sync_to_async(prepare)()
+    monitor, connected, _ = await _connect("/ws/monitor/", [(b"cookie", f"sessionid={cookie}".encode())])
+    assert connected
+    assert (await monitor.receive_json_from(timeout=10))["type"] == "hello"
+    task_socket, connected, _ = await _connect(f"/ws/tasks/{task.pk}/?token={secret}")
+    assert connected
+    assert (await task_socket.receive_json_from(timeout=10))["type"] == "snapshot"
+    bystander, connected, _ = await _connect("/ws/monitor/", [(b"cookie", f"sessionid={other}".encode())])
+    assert connected
+    await bystander.receive_json_from(timeout=10)
+
+    await sync_to_async(member_deactivate)(member=member, by=admin)
+
+    for socket in (monitor, task_socket):
+        closed = await socket.receive_output(timeout=10)
+        assert closed == {"type": "websocket.close", "code": 4401}
+        await socket.disconnect()  # let the consumer finish (else the loop's teardown waits on it)
+    assert await bystander.receive_nothing(timeout=1)
+    await bystander.disconnect()
