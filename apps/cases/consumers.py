@@ -17,19 +17,14 @@ from apps.cases import realtime, selectors
 from apps.core.exceptions import NotFound
 from apps.tasks.realtime import task_group
 from apps.users.member_sockets import MemberSocket
-from apps.users.permissions import has_scope
+from apps.users.ws_auth import socket_refusal
 
 MAX_TASK_GROUPS = 500  # the newest member tasks are followed live; older ones rarely change
 
 
 def _refusal(scope: dict) -> int | None:
-    user = scope.get("user")
-    if user is None or not user.is_authenticated:
-        return 4401
-    token = scope.get("auth_token")
-    if not user.organization_id or not has_scope(user=user, token=token, scope="tasks:read"):
-        return 4403
-    return None
+    """The close code for a socket that may not read tasks, or None when it may."""
+    return socket_refusal(scope, needs="tasks:read")
 
 
 class InvestigationConsumer(MemberSocket, AsyncJsonWebsocketConsumer):

@@ -17,18 +17,12 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from apps.core.exceptions import NotFound
 from apps.tasks import realtime, selectors
 from apps.users.member_sockets import MemberSocket
-from apps.users.permissions import has_scope
+from apps.users.ws_auth import socket_refusal
 
 
 def _refusal(scope: dict) -> int | None:
     """The close code for a socket that may not read tasks, or None when it may."""
-    user = scope.get("user")
-    if user is None or not user.is_authenticated:
-        return 4401
-    token = scope.get("auth_token")
-    if not user.organization_id or not has_scope(user=user, token=token, scope="tasks:read"):
-        return 4403
-    return None
+    return socket_refusal(scope, needs="tasks:read")
 
 
 class TaskConsumer(MemberSocket, AsyncJsonWebsocketConsumer):

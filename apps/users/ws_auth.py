@@ -20,6 +20,7 @@ from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 
 from apps.core.client_address import scope_client_address
+from apps.users.permissions import has_scope
 
 SUBPROTOCOL = "amas.bearer"
 
@@ -82,3 +83,15 @@ class TokenOrSessionMiddleware(BaseMiddleware):
 def WebsocketAuthMiddlewareStack(inner: Any) -> Any:  # mirrors channels' AuthMiddlewareStack
     """Session or token authentication for websockets; consumers authorise in connect()."""
     return AuthMiddlewareStack(TokenOrSessionMiddleware(inner))
+
+
+def socket_refusal(scope: dict[str, Any], *, needs: str) -> int | None:
+    """The close code for a socket whose user may not use it, or None when they may: 4401 without
+    valid credentials, 4403 without an organisation or without the `needs` scope (for a token,
+    its scopes; for a session, the role's)."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return 4401
+    if not user.organization_id or not has_scope(user=user, token=scope.get("auth_token"), scope=needs):
+        return 4403
+    return None
