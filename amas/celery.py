@@ -19,6 +19,9 @@ def _persistent_database_connections(**kwargs: object) -> None:
     from django.db import connections
 
     for alias in connections:
+        # A pool's threads do not survive the prefork pool's fork; a worker thread keeps one
+        # connection of its own instead.
+        connections[alias].settings_dict["OPTIONS"].pop("pool", None)
         connections[alias].settings_dict["CONN_MAX_AGE"] = settings.AMAS_WORKER_CONN_MAX_AGE
 
 

@@ -50,6 +50,8 @@ def _spawn(fd: int, extra: list[str]) -> subprocess.Popen:
 
 def serve(host: str, port: int, processes: int, extra: list[str] | None = None) -> int:
     extra = extra or []
+    # Web processes take database connections from a process-wide pool (amas/settings/base.py).
+    os.environ.setdefault("AMAS_DATABASE_POOL", "true")
     if processes == 1:  # no parent in between: signals, exit codes and port readiness are daphne's own
         os.execv(sys.executable, [sys.executable, "-c", DAPHNE, "-b", host, "-p", str(port), *extra])  # noqa: S606
     sock = listen(host, port)

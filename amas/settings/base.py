@@ -92,13 +92,30 @@ def _database_from_env() -> dict:
     options = database.setdefault("OPTIONS", {})
     if "host" in options:
         database["HOST"] = options.pop("host")
-    # Web processes (ASGI) close connections per request: Django's async handling runs sync code
-    # in changing threads, and persistent connections there leak until Postgres refuses clients.
-    # Celery workers keep theirs (AMAS_WORKER_CONN_MAX_AGE, applied in amas/celery.py).
+    # Web processes (ASGI) cannot keep a connection per thread: Django runs each request's sync
+    # code in a thread of its own, so persistent connections would leak until Postgres refuses
+    # clients, and a new connection per request (a Postgres backend forked, authenticated and
+    # warmed each time) was most of an API request's cost. The web server (amas.web) therefore
+    # turns on a process-wide psycopg pool (AMAS_DATABASE_POOL); connections go back to it at the
+    # end of each request and are checked before reuse (CONN_HEALTH_CHECKS), so a Postgres restart
+    # costs no failed request. Celery workers keep one connection per worker thread instead
+    # (AMAS_WORKER_CONN_MAX_AGE, applied in amas/celery.py, which also drops the pool).
     database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     database["CONN_HEALTH_CHECKS"] = True
     # A Postgres that does not answer must become a quick 503 (apps/core/outage.py), not a hung request.
-    options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3))
+    connect_timeout = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+    options.setdefault("connect_timeout", connect_timeout)
+    if env.bool("AMAS_DATABASE_POOL", default=False):
+        database["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        options["pool"] = {
+            "min_size": env.int("AMAS_DATABASE_POOL_MIN", default=2),
+            "max_size": env.int("AMAS_DATABASE_POOL_MAX", default=10),
+            # Waiting longer for a pooled connection than for a new one would turn an outage
+            # into hung requests instead of the outage middleware's 503.
+            "timeout": connect_timeout,
+            "max_idle": 300,
+            "name": "amas",
+        }
     return database
 
 
@@ -207,6 +224,8 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("AMAS_CACHE_PREFIX", default="amas"),
         "OPTIONS": {
+            # One connection pool per process (apps/core/cache.py), not one per request.
+            "pool_class": "apps.core.cache.SharedConnectionPool",
             "socket_connect_timeout": AMAS_REDIS_CONNECT_TIMEOUT,
             "socket_timeout": AMAS_REDIS_SOCKET_TIMEOUT,
             "health_check_interval": 10,  # pooled connections broken by a Redis restart are replaced
