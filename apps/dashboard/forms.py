@@ -13,6 +13,7 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
 from apps.agents.registry import agent_registry
+from apps.core.exceptions import ApplicationError
 from apps.core.vocabulary import Classification, TaskType, task_types
 from apps.tasks.models import TaskStatus
 
@@ -322,6 +323,16 @@ def mark_invalid(form: forms.Form) -> None:
         form.fields[name].widget.attrs.update(
             {"aria-invalid": "true", "aria-describedby": " ".join(described)}
         )
+
+
+def put_error(form: forms.Form, exc: ApplicationError, fallback: str | None = None) -> None:
+    """A service's refusal next to the field it names (`extra["field"]`), else at `fallback`, else
+    on the form; the field is then marked invalid like one Django's own validation refused."""
+    field = str(exc.extra.get("field") or "")
+    field = {"assignee_ids": "assignees"}.get(field, field)
+    target = field if field in form.fields else (fallback if fallback in form.fields else None)
+    form.add_error(target, exc.message)
+    mark_invalid(form)
 
 
 def error_summary(

@@ -54,6 +54,40 @@ def test_bad_input_is_refused_at_its_field_and_nothing_is_written(client, analys
     assert not Comment.objects.exists()
 
 
+def _field_html(page: str, name: str) -> str:
+    """The field's wrapper as rendered by _field.html: its input, help and errors."""
+    start = page.index(f'id="id_{name}"')
+    start = page.rindex('<div class="field', 0, start)
+    return page[start : page.index("</div>", start)]
+
+
+@pytest.mark.parametrize(
+    ("url", "data", "field", "message"),
+    [
+        # refused by the service (task_tags_set names the field)
+        ("tags", {"tags": "no/spaces? bad!"}, "tags", "Invalid tag"),
+        # refused by Django's own form validation before any service runs
+        ("comments", {"body": ""}, "body", "This field is required."),
+        ("comments", {"body": "x" * (COMMENT_MAX_CHARS + 1)}, "body", "at most"),
+        # refused by the service (comment_create refuses control characters)
+        ("comments", {"body": "bell \x07 here"}, "body", "contains control characters"),
+    ],
+)
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_a_refused_field_is_marked_invalid_with_its_message(
+    client, analyst, task, url, data, field, message, htmx
+):
+    client.force_login(analyst)
+    answer = client.post(f"/tasks/{task.pk}/notes/{url}/", data, **(HTMX if htmx else {}))
+    assert answer.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    html = _field_html(answer.content.decode(), field)
+    assert 'aria-invalid="true"' in html
+    assert f'aria-describedby="id_{field}_error' in html
+    assert f'<ul class="error" id="id_{field}_error"' in html and message in html
+    assert not Comment.objects.exists()
+    assert not TaskTags.objects.filter(task=task).exclude(tags=[]).exists()
+
+
 def test_a_viewer_reads_and_another_organisation_gets_not_found(client, user_factory, task):
     viewer = user_factory(role=Role.VIEWER)
     client.force_login(viewer)

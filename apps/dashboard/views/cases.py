@@ -25,7 +25,7 @@ from apps.cases import playbooks, selectors, services, stix
 from apps.cases.models import COMMENT_MAX_CHARS, TAG_MAX_CHARS, Investigation, InvestigationStatus
 from apps.core.exceptions import ApplicationError, NotFound, PermissionDenied
 from apps.core.vocabulary import Classification, task_types
-from apps.dashboard.forms import mark_invalid
+from apps.dashboard.forms import mark_invalid, put_error
 from apps.dashboard.presenters import event_detail
 from apps.dashboard.rendering import forbidden, requested_section, section_template
 from apps.users.decorators import login_required
@@ -149,15 +149,6 @@ def _tags_from_text(text: str) -> list[str]:
     return [t for t in text.replace(",", " ").split() if t]
 
 
-def _put_error(form: forms.Form, exc: ApplicationError, fallback: str | None = None) -> None:
-    """The service's message next to the field it names (or the form's fallback field)."""
-    field = str(exc.extra.get("field") or "")
-    field = {"assignee_ids": "assignees", "body": "body"}.get(field, field)
-    target = field if field in form.fields else (fallback if fallback in form.fields else None)
-    form.add_error(target, exc.message)
-    mark_invalid(form)
-
-
 # ------------------------------------------------------------------------------------ pages
 
 
@@ -204,7 +195,7 @@ def investigation_new(request: AuthenticatedRequest) -> HttpResponse:
             except PermissionDenied as exc:
                 return forbidden(request, exc.message)
             except ApplicationError as exc:
-                _put_error(form, exc)
+                put_error(form, exc)
             else:
                 url = reverse("investigation_detail", args=[investigation.pk])
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
@@ -348,7 +339,7 @@ def investigation_edit(request: AuthenticatedRequest, investigation_id: uuid.UUI
                 assignee_ids=list(data["assignees"]),
             )
         except ApplicationError as exc:
-            _put_error(form, exc)
+            put_error(form, exc)
     else:
         mark_invalid(form)
     return _after_write(request, investigation_id, "case-edit", failed=bool(form.errors), edit_form=form)
@@ -377,7 +368,7 @@ def investigation_tag(request: AuthenticatedRequest, investigation_id: uuid.UUID
     except ApplicationError as exc:
         bound = TagForm(request.POST)
         bound.is_valid()
-        _put_error(bound, exc, fallback="tag")
+        put_error(bound, exc, fallback="tag")
         return _after_write(request, investigation_id, "case-edit", failed=True, tag_form=bound)
     return _after_write(request, investigation_id, "case-edit", tag_form=form)
 
@@ -396,7 +387,7 @@ def investigation_comment(request: AuthenticatedRequest, investigation_id: uuid.
                 by=request.user, body=form.cleaned_data["body"], investigation=investigation
             )
         except ApplicationError as exc:
-            _put_error(form, exc, fallback="body")
+            put_error(form, exc, fallback="body")
         else:
             return _after_write(request, investigation_id, "case-comment-form", message="Comment added.")
     else:
@@ -439,7 +430,7 @@ def investigation_task_new(request: AuthenticatedRequest, investigation_id: uuid
         except ApplicationError as exc:
             # what names no field of this form is about the kind of task ("a custom task must
             # name its agents", no agent for this type)
-            _put_error(form, exc, fallback="task_type")
+            put_error(form, exc, fallback="task_type")
         else:
             return _after_write(request, investigation_id, "case-task-form", message="Task submitted.")
     else:
@@ -469,7 +460,7 @@ def investigation_task_add(request: AuthenticatedRequest, investigation_id: uuid
             form.add_error("task_id", "No task with this id in your organisation.")
             mark_invalid(form)
         except ApplicationError as exc:
-            _put_error(form, exc, fallback="task_id")
+            put_error(form, exc, fallback="task_id")
         else:
             return _after_write(request, investigation_id, "case-task-form", message="Task added.")
     else:

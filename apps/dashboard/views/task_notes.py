@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.cases import selectors, services
 from apps.cases.models import COMMENT_MAX_CHARS
 from apps.core.exceptions import ApplicationError, NotFound
-from apps.dashboard.forms import mark_invalid
+from apps.dashboard.forms import mark_invalid, put_error
 from apps.dashboard.rendering import forbidden
 from apps.tasks.models import Task
 from apps.users.decorators import login_required
@@ -62,11 +62,6 @@ def _panel(
     return render(request, "dashboard/tasks/_notes.html", context, status=status)
 
 
-def _refused(form: forms.Form, exc: ApplicationError, field: str) -> None:
-    form.add_error(field if exc.extra.get("field") in (None, field) else None, exc.message)
-    mark_invalid(form)
-
-
 @login_required
 @require_GET
 def task_notes(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpResponse:
@@ -85,7 +80,7 @@ def task_notes_tags(request: AuthenticatedRequest, task_id: uuid.UUID) -> HttpRe
             tags = [t for t in form.cleaned_data["tags"].replace(",", " ").split() if t]
             services.task_tags_set(task=task, by=request.user, tags=tags)
         except ApplicationError as exc:
-            _refused(form, exc, "tags")
+            put_error(form, exc, fallback="tags")
     return _answer(request, task, form, "tags_form", "Tags saved.")
 
 
@@ -100,9 +95,9 @@ def task_notes_comment(request: AuthenticatedRequest, task_id: uuid.UUID) -> Htt
         try:
             services.comment_create(by=request.user, task=task, body=form.cleaned_data["body"])
         except ApplicationError as exc:
-            _refused(form, exc, "body")
+            put_error(form, exc, fallback="body")
         else:
-            form = TaskCommentForm()  # posted: an empty box for the next one
+            # posted: the panel's default, an empty box for the next one
             return _answer(request, task, None, "comment_form", "Comment added.")
     return _answer(request, task, form, "comment_form", "")
 
@@ -110,11 +105,13 @@ def task_notes_comment(request: AuthenticatedRequest, task_id: uuid.UUID) -> Htt
 def _answer(
     request: AuthenticatedRequest, task: Task, form: forms.Form | None, name: str, done: str
 ) -> HttpResponse:
-    failed = form is not None and bool(form.errors)
-    if request.htmx:
-        status = HTTPStatus.UNPROCESSABLE_ENTITY if failed else HTTPStatus.OK
-        return _panel(request, task, status=status, **({name: form} if failed else {}))
-    if failed:
+    """A refused form comes back in the panel with 422, htmx or not; a write answers htmx with the
+    fresh panel and a plain post with a redirect to the task page."""
+    if form is not None and form.errors:
+        # Django's own validation refused it (put_error already marked what a service refused)
+        mark_invalid(form)
         return _panel(request, task, status=HTTPStatus.UNPROCESSABLE_ENTITY, **{name: form})
+    if request.htmx:
+        return _panel(request, task)
     messages.success(request, done)
     return redirect("task_detail", task_id=task.pk)
