@@ -27,13 +27,11 @@ if TYPE_CHECKING:
 # A transaction-scoped advisory lock per chain (two-key form: this class, the chain id): an
 # append takes its organisation's lock, reads that chain's head and writes the next row.
 # Organisations do not wait for each other; callers should still audit late in their
-# transaction, as the lock is held until it commits.
-AUDIT_LOCK_CLASS = 0x41554454  # "AUDT"
-_HEAD_SQL = (
-    "SELECT nextval('audit_event_seq'), head.chain_seq, head.hash FROM (SELECT 1) AS one "
-    "LEFT JOIN LATERAL (SELECT chain_seq, hash FROM audit_auditevent WHERE chain = %s "
-    "ORDER BY chain_seq DESC LIMIT 1) AS head ON true"
-)
+# transaction, as the lock is held until it commits. The lock, a `seq` and the head come from
+# one call of the database function audit_chain_next (migration 0004: a function, so the head is
+# read with a snapshot taken after the lock is granted); the row is the second statement.
+AUDIT_LOCK_CLASS = 0x41554454  # "AUDT"; migration 0004 spells it out as 1096107092
+_NEXT_SQL = "SELECT next_seq, head_seq, head_hash FROM audit_chain_next(%s)"
 
 
 class Trust(Protocol):
@@ -120,13 +118,10 @@ def audit_record(
         trust_factors=_jsonable(trust_factors),
     )
     event.chain = organization_id or 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The head is read by a statement after the lock's: its snapshot sees the row the
-        # previous holder committed.
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", [AUDIT_LOCK_CLASS, event.chain % 2**31]
-        )
-        cursor.execute(_HEAD_SQL, [event.chain])
+    # No savepoint: a failed append raises and so fails the caller's transaction anyway; outside
+    # one, atomic() opens the transaction the lock lives in.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_NEXT_SQL, [event.chain])
         event.seq, head_seq, head_hash = cursor.fetchone()
         event.chain_seq, event.prev_hash = (head_seq + 1, head_hash) if head_seq else (1, GENESIS_HASH)
         event.created_at = timezone.now()
