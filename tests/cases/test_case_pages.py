@@ -216,6 +216,25 @@ def test_an_unknown_playbook_is_refused_at_the_field(client, analyst, case):
     assert "No active playbook named &#x27;nope&#x27;" in picker.content.decode()
 
 
+def test_an_existing_task_joins_and_an_unknown_one_is_refused_at_the_field(client, analyst, case):
+    signed_in(client, analyst)
+    task = make_task(analyst.organization, user=analyst, title="earlier hunt")
+    joined = client.post(f"/investigations/{case.pk}/tasks/add/", {"task_id": str(task.pk)})
+    assert joined.status_code == HTTPStatus.FOUND
+    assert list(case.memberships.values_list("task_id", flat=True)) == [task.pk]
+
+    elsewhere = make_task(organization_get_or_create(name="Elsewhere"), title="their hunt")
+    for task_id in (str(elsewhere.pk), "00000000-0000-4000-8000-000000000000"):
+        refused = client.post(
+            f"/investigations/{case.pk}/tasks/add/", {"task_id": task_id}, **htmx("case-task-form")
+        )
+        assert refused.status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+        page = refused.content.decode()
+        assert 'id="id_task_id_error"' in page and "No task with this id in your organisation." in page
+        assert 'aria-invalid="true"' in page
+    assert list(case.memberships.values_list("task_id", flat=True)) == [task.pk]
+
+
 def test_a_task_and_a_playbook_run_join_the_investigation(client, analyst, admin, case):
     playbook_create(
         user=admin,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from functools import wraps
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -23,7 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.cases import playbooks, selectors, services, stix
 from apps.cases.models import COMMENT_MAX_CHARS, TAG_MAX_CHARS, Investigation, InvestigationStatus
-from apps.core.exceptions import ApplicationError, NotFound, PermissionDenied
+from apps.core.exceptions import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from apps.core.vocabulary import Classification, task_types
 from apps.dashboard.forms import mark_invalid, put_error
 from apps.dashboard.presenters import event_detail
@@ -135,6 +137,14 @@ class CaseTaskForm(forms.Form):
         ]
         cast(forms.ChoiceField, self.fields["task_type"]).choices = task_types.choices()
         self.fields["task_type"].initial = "investigation"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # an unknown playbook (a stale page, a crafted request) is named like any refused choice
+        if "playbook" in self.errors:
+            name = str(self.data.get("playbook", ""))[:100]
+            self.errors["playbook"] = self.error_class([f"No playbook named {name!r} in your organisation."])
+        return data
 
 
 class ExistingTaskForm(forms.Form):
@@ -311,171 +321,201 @@ def _after_write(
     return response
 
 
-def _writer(
-    request: AuthenticatedRequest, investigation_id: uuid.UUID
-) -> tuple[Investigation | None, HttpResponse | None]:
-    if not request.user.can_write:
-        return None, forbidden(request, READ_ONLY)
-    return _investigation_or_404(request, investigation_id), None
+InvestigationView = Callable[[AuthenticatedRequest, Investigation], HttpResponse]
+
+
+def _for_writers(view: InvestigationView) -> Callable[[AuthenticatedRequest, uuid.UUID], HttpResponse]:
+    """A write to an investigation: a reader is refused before anything is bound or looked up,
+    then the view gets the investigation (404 when it is not the user's organisation's)."""
+
+    @wraps(view)
+    def wrapper(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+        if not request.user.can_write:
+            return forbidden(request, READ_ONLY)
+        return view(request, _investigation_or_404(request, investigation_id))
+
+    return wrapper
+
+
+def _form_write(
+    request: AuthenticatedRequest,
+    investigation: Investigation,
+    form: forms.Form,
+    write: Callable[[dict[str, Any]], Any],
+    *,
+    section: str,
+    form_key: str,
+    fallback: str | None = None,
+    message: str | Callable[[Any], str] = "",
+    result_key: str = "",
+    keep_form: bool = False,
+) -> HttpResponse:
+    """The shape of every investigation form: the bound form checked, `write` (the service call)
+    given its cleaned data, a refusal put at the field it names (`fallback` when it names none of
+    this form's), and _after_write's answer in `section`. On success: `message` (a text, or made
+    from write's result), the result shown as `result_key`, the posted form kept if `keep_form`."""
+    if form.is_valid():
+        try:
+            result = write(form.cleaned_data)
+        except ApplicationError as exc:
+            put_error(form, exc, fallback=fallback)
+        else:
+            shown: dict[str, Any] = {form_key: form} if keep_form else {}
+            if result_key:
+                shown[result_key] = result
+            text = message(result) if callable(message) else message
+            return _after_write(request, investigation.pk, section, message=text, **shown)
+    mark_invalid(form)
+    refused: dict[str, Any] = {form_key: form}
+    return _after_write(request, investigation.pk, section, failed=True, **refused)
 
 
 @login_required
 @require_POST
-def investigation_edit(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+@_for_writers
+def investigation_edit(request: AuthenticatedRequest, investigation: Investigation) -> HttpResponse:
     """Status, TLP and assignees."""
-    investigation, refused = _writer(request, investigation_id)
-    if refused:
-        return refused
-    assert investigation is not None
     form = InvestigationEditForm(request.POST, members=selectors.investigation_assignable(user=request.user))
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.investigation_update(
+    return _form_write(
+        request,
+        investigation,
+        form,
+        lambda data: services.investigation_update(
+            investigation=investigation,
+            by=request.user,
+            status=data["status"],
+            classification=data["classification"],
+            assignee_ids=list(data["assignees"]),
+        ),
+        section="case-edit",
+        form_key="edit_form",
+        keep_form=True,
+    )
+
+
+@login_required
+@require_POST
+@_for_writers
+def investigation_tag(request: AuthenticatedRequest, investigation: Investigation) -> HttpResponse:
+    """Add the tag in `tag`, or remove the one named by `remove`."""
+    removing = request.POST.get("remove")
+    if removing is None:
+        return _form_write(
+            request,
+            investigation,
+            TagForm(request.POST),
+            lambda data: services.investigation_update(
                 investigation=investigation,
                 by=request.user,
-                status=data["status"],
-                classification=data["classification"],
-                assignee_ids=list(data["assignees"]),
-            )
-        except ApplicationError as exc:
-            put_error(form, exc)
-    else:
-        mark_invalid(form)
-    return _after_write(request, investigation_id, "case-edit", failed=bool(form.errors), edit_form=form)
-
-
-@login_required
-@require_POST
-def investigation_tag(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
-    """Add the tag in `tag`, or remove the one named by `remove`."""
-    investigation, refused = _writer(request, investigation_id)
-    if refused:
-        return refused
-    assert investigation is not None
-    form = TagForm(request.POST)
-    removing = request.POST.get("remove")
-    if removing is not None:
-        tags = [t for t in investigation.tags if t != removing]
-        form = TagForm()
-    elif form.is_valid():
-        tags = [*investigation.tags, *_tags_from_text(form.cleaned_data["tag"])]
-    else:
-        mark_invalid(form)
-        return _after_write(request, investigation_id, "case-edit", failed=True, tag_form=form)
+                tags=[*investigation.tags, *_tags_from_text(data["tag"])],
+            ),
+            section="case-edit",
+            form_key="tag_form",
+            fallback="tag",
+            keep_form=True,
+        )
+    # the × on a tag binds no form; a refusal is shown at the tag box all the same
+    tags = [t for t in investigation.tags if t != removing]
     try:
         services.investigation_update(investigation=investigation, by=request.user, tags=tags)
     except ApplicationError as exc:
         bound = TagForm(request.POST)
         bound.is_valid()
         put_error(bound, exc, fallback="tag")
-        return _after_write(request, investigation_id, "case-edit", failed=True, tag_form=bound)
-    return _after_write(request, investigation_id, "case-edit", tag_form=form)
+        return _after_write(request, investigation.pk, "case-edit", failed=True, tag_form=bound)
+    return _after_write(request, investigation.pk, "case-edit")
 
 
 @login_required
 @require_POST
-def investigation_comment(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
-    investigation, refused = _writer(request, investigation_id)
-    if refused:
-        return refused
-    assert investigation is not None
-    form = CommentForm(request.POST)
-    if form.is_valid():
-        try:
-            services.comment_create(
-                by=request.user, body=form.cleaned_data["body"], investigation=investigation
-            )
-        except ApplicationError as exc:
-            put_error(form, exc, fallback="body")
-        else:
-            return _after_write(request, investigation_id, "case-comment-form", message="Comment added.")
-    else:
-        mark_invalid(form)
-    return _after_write(request, investigation_id, "case-comment-form", failed=True, comment_form=form)
+@_for_writers
+def investigation_comment(request: AuthenticatedRequest, investigation: Investigation) -> HttpResponse:
+    return _form_write(
+        request,
+        investigation,
+        CommentForm(request.POST),
+        lambda data: services.comment_create(by=request.user, body=data["body"], investigation=investigation),
+        section="case-comment-form",
+        form_key="comment_form",
+        fallback="body",
+        message="Comment added.",
+    )
 
 
 @login_required
 @require_POST
-def investigation_task_new(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+@_for_writers
+def investigation_task_new(request: AuthenticatedRequest, investigation: Investigation) -> HttpResponse:
     """A new task in the investigation: a playbook's run, or one the decision engine plans."""
-    investigation, refused = _writer(request, investigation_id)
-    if refused:
-        return refused
-    assert investigation is not None
     user = request.user
     names = list(playbooks.playbook_list(user=user).filter(active=True).values_list("name", flat=True))
-    form = CaseTaskForm(request.POST, playbook_names=names)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            if data["playbook"]:
-                playbooks.playbook_run(
-                    playbook=playbooks.playbook_get(user=user, name=data["playbook"]),
-                    by=user,
-                    target=data["target"].strip(),
-                    title=data["title"],
-                    classification=data["classification"],
-                    investigation=investigation,
-                )
-            else:
-                services.investigation_task_create(
-                    investigation=investigation,
-                    by=user,
-                    title=data["title"] or f"{data['task_type']} {data['target'].strip()}"[:200],
-                    task_type=data["task_type"] or "investigation",
-                    target=data["target"].strip(),
-                    classification=data["classification"],
-                )
-        except ApplicationError as exc:
-            # what names no field of this form is about the kind of task ("a custom task must
-            # name its agents", no agent for this type)
-            put_error(form, exc, fallback="task_type")
-        else:
-            return _after_write(request, investigation_id, "case-task-form", message="Task submitted.")
-    else:
-        # an unknown playbook (a stale page, a crafted request) is named like any refused choice
-        if "playbook" in form.errors:
-            form.errors["playbook"] = form.error_class(
-                [f"No playbook named {request.POST.get('playbook', '')[:100]!r} in your organisation."]
+
+    def submit(data: dict[str, Any]) -> object:
+        target = data["target"].strip()
+        if data["playbook"]:
+            return playbooks.playbook_run(
+                playbook=playbooks.playbook_get(user=user, name=data["playbook"]),
+                by=user,
+                target=target,
+                title=data["title"],
+                classification=data["classification"],
+                investigation=investigation,
             )
-        mark_invalid(form)
-    return _after_write(request, investigation_id, "case-task-form", failed=True, task_form=form)
+        return services.investigation_task_create(
+            investigation=investigation,
+            by=user,
+            title=data["title"] or f"{data['task_type']} {target}"[:200],
+            task_type=data["task_type"] or "investigation",
+            target=target,
+            classification=data["classification"],
+        )
+
+    return _form_write(
+        request,
+        investigation,
+        CaseTaskForm(request.POST, playbook_names=names),
+        submit,
+        section="case-task-form",
+        form_key="task_form",
+        # what names no field of this form is about the kind of task ("a custom task must name
+        # its agents", no agent for this type)
+        fallback="task_type",
+        message="Task submitted.",
+    )
 
 
 @login_required
 @require_POST
-def investigation_task_add(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+@_for_writers
+def investigation_task_add(request: AuthenticatedRequest, investigation: Investigation) -> HttpResponse:
     """An existing task of the organisation joins the investigation."""
-    investigation, refused = _writer(request, investigation_id)
-    if refused:
-        return refused
-    assert investigation is not None
-    form = ExistingTaskForm(request.POST)
-    if form.is_valid():
+
+    def add(data: dict[str, Any]) -> None:
         try:
-            task = selectors.task_get(user=request.user, task_id=form.cleaned_data["task_id"])
-            services.investigation_add_task(investigation=investigation, task=task, by=request.user)
+            task = selectors.task_get(user=request.user, task_id=data["task_id"])
         except NotFound:
-            form.add_error("task_id", "No task with this id in your organisation.")
-            mark_invalid(form)
-        except ApplicationError as exc:
-            put_error(form, exc, fallback="task_id")
-        else:
-            return _after_write(request, investigation_id, "case-task-form", message="Task added.")
-    else:
-        mark_invalid(form)
-    return _after_write(request, investigation_id, "case-task-form", failed=True, existing_form=form)
+            raise ValidationFailed(
+                "No task with this id in your organisation.", extra={"field": "task_id"}
+            ) from None
+        services.investigation_add_task(investigation=investigation, task=task, by=request.user)
+
+    return _form_write(
+        request,
+        investigation,
+        ExistingTaskForm(request.POST),
+        add,
+        section="case-task-form",
+        form_key="existing_form",
+        fallback="task_id",
+        message="Task added.",
+    )
 
 
 @login_required
 @require_POST
-def investigation_follow_up(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
+@_for_writers
+def investigation_follow_up(request: AuthenticatedRequest, investigation: Investigation) -> HttpResponse:
     """ "Investigate this": a task on an entity a member task found, keeping its origin."""
-    investigation, refused = _writer(request, investigation_id)
-    if refused:
-        return refused
-    assert investigation is not None
     post = request.POST
     error = None
     try:
@@ -492,8 +532,8 @@ def investigation_follow_up(request: AuthenticatedRequest, investigation_id: uui
     except ApplicationError as exc:
         error = exc.message
     if error:
-        return _after_write(request, investigation_id, "case-entities", failed=True, follow_up_error=error)
-    return _after_write(request, investigation_id, "case-entities", message="Follow-up task submitted.")
+        return _after_write(request, investigation.pk, "case-entities", failed=True, follow_up_error=error)
+    return _after_write(request, investigation.pk, "case-entities", message="Follow-up task submitted.")
 
 
 @login_required
@@ -508,39 +548,36 @@ def investigation_stix_export(request: AuthenticatedRequest, investigation_id: u
 
 @login_required
 @require_POST
-def investigation_stix_import(request: AuthenticatedRequest, investigation_id: uuid.UUID) -> HttpResponse:
-    investigation, refused = _writer(request, investigation_id)
-    if refused:
-        return refused
-    assert investigation is not None
-    form = StixImportForm(request.POST, request.FILES)
-    result = None
-    if form.is_valid():
-        upload = form.cleaned_data["bundle"]
+@_for_writers
+def investigation_stix_import(request: AuthenticatedRequest, investigation: Investigation) -> HttpResponse:
+    def import_bundle(data: dict[str, Any]) -> dict[str, Any]:
+        upload = data["bundle"]
         try:
             if upload.size > STIX_UPLOAD_MAX_BYTES:
                 raise ValueError(f"the file is over {STIX_UPLOAD_MAX_BYTES // (1024 * 1024)} MB")
             bundle = json.loads(upload.read().decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
-            form.add_error("bundle", f"Not a JSON file: {str(exc)[:200]}")
-        else:
-            try:
-                result = stix.stix_import(investigation=investigation, by=request.user, bundle=bundle)
-            except ApplicationError as exc:
-                where = exc.extra.get("object")
-                field = exc.extra.get("field")
-                named = f" (at {where}{', field ' + str(field) if field else ''})" if where else ""
-                form.add_error("bundle", f"{exc.message}{named}")
-    if form.errors:
-        mark_invalid(form)
-        return _after_write(request, investigation_id, "case-stix", failed=True, stix_form=form)
-    assert result is not None
-    return _after_write(
+            raise ValidationFailed(f"Not a JSON file: {str(exc)[:200]}", extra={"field": "bundle"}) from None
+        try:
+            return stix.stix_import(investigation=investigation, by=request.user, bundle=bundle)
+        except ApplicationError as exc:
+            # the refusal names a bundle object and its field, not this form's: said at the upload
+            where = exc.extra.get("object")
+            field = exc.extra.get("field")
+            named = f" (at {where}{', field ' + str(field) if field else ''})" if where else ""
+            raise ValidationFailed(f"{exc.message}{named}", extra={"field": "bundle"}) from exc
+
+    return _form_write(
         request,
-        investigation_id,
-        "case-stix",
-        message=f"Imported {result['imported']} observables ({result['skipped']} already known).",
-        stix_result=result,
+        investigation,
+        StixImportForm(request.POST, request.FILES),
+        import_bundle,
+        section="case-stix",
+        form_key="stix_form",
+        message=lambda result: (
+            f"Imported {result['imported']} observables ({result['skipped']} already known)."
+        ),
+        result_key="stix_result",
     )
 
 
