@@ -1,16 +1,22 @@
 """Pipeline benchmark: no-op tasks submitted through the REST API (daphne) and run by a real
 Celery worker, against a bare Celery no-op round trip on the same Redis in the same run.
 
-    venv/bin/python bench/pipeline.py [--latency-n 200] [--throughput-n 1000] [--clients 8]
+    venv/bin/python bench/pipeline.py [--latency-n 200] [--throughput-n 1000] [--clients 8] [--cpu]
+
+--cpu adds the CPU each process of the stack spent per task during the throughput run (from
+/proc: utime + stime ticks of the process and its children, per role), which stays comparable
+when other work shares the machine, unlike the rates.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 
 from _stack import BenchStack, percentile
 
@@ -44,6 +50,64 @@ def session_client(base_url: str):
         headers={"X-CSRFToken": csrf, "Referer": base_url + "/", "Origin": base_url},
         timeout=30,
     )
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, CPU ticks used so far) for every process we can read."""
+    table: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return table
+
+
+def _pidfile(path: Path) -> int:
+    return int(path.read_text().split()[0])
+
+
+class CpuMeter:
+    """CPU ticks per role of the benchmark's own processes (found from their root pids)."""
+
+    def __init__(self, stack: BenchStack, *, worker_pid: int, web_pid: int) -> None:
+        self.roots = {
+            "worker main": worker_pid,
+            "web (daphne)": web_pid,
+            "postgres": _pidfile(stack.postgres.datadir / "postmaster.pid"),
+            "redis": _pidfile(stack.redis.pidfile),
+        }
+        self.before: dict[str, int] = {}
+
+    def sample(self) -> dict[str, int]:
+        table = _proc_table()
+        roles: dict[int, str] = {}
+        for role, pid in self.roots.items():
+            roles[pid] = role
+        changed = True
+        while changed:  # descendants take their root's role (worker pool children get their own)
+            changed = False
+            for pid, (ppid, _ticks) in table.items():
+                if pid not in roles and ppid in roles:
+                    parent = roles[ppid]
+                    roles[pid] = "worker children" if parent == "worker main" else parent
+                    changed = True
+        totals: dict[str, int] = dict.fromkeys([*self.roots, "worker children"], 0)
+        for pid, role in roles.items():
+            if pid in table:
+                totals[role] += table[pid][1]
+        return totals
+
+    def start(self) -> None:
+        self.before = self.sample()
+
+    def per_task_ms(self, tasks: int) -> dict[str, float]:
+        after = self.sample()
+        tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+        return {role: (after[role] - self.before.get(role, 0)) * tick_ms / tasks for role in after}
 
 
 def bare_celery(latency_n: int, throughput_n: int) -> dict[str, float]:
@@ -88,7 +152,9 @@ def wait_terminal(task_ids: list[str], timeout: float = 600) -> dict[str, dateti
     return finished
 
 
-def pipeline(client, latency_n: int, throughput_n: int, clients: int) -> dict[str, float]:
+def pipeline(
+    client, latency_n: int, throughput_n: int, clients: int, meter: CpuMeter | None = None
+) -> dict[str, float]:
     body = {"title": "noop", "task_type": "custom", "agents": ["bench_noop"]}
 
     post_ms: list[float] = []
@@ -113,6 +179,8 @@ def pipeline(client, latency_n: int, throughput_n: int, clients: int) -> dict[st
     post_p50 = percentile(post_ms, 50)
     recent = Task.objects.order_by("-created_at")[:latency_n]
     worker_ms = [(t.finished_at - t.queued_at).total_seconds() * 1000 for t in recent]
+    if meter is not None:
+        meter.start()
     started = datetime.now(UTC)
     with ThreadPoolExecutor(clients) as pool:
         submitted = list(pool.map(lambda _: submit(), range(throughput_n)))
@@ -120,7 +188,9 @@ def pipeline(client, latency_n: int, throughput_n: int, clients: int) -> dict[st
     finished = wait_terminal([task_id for task_id, _ in submitted])
     elapsed = (max(finished.values()) - started).total_seconds()
     under_load = [(finished[t] - at).total_seconds() * 1000 for t, at in submitted]
+    cpu = meter.per_task_ms(throughput_n) if meter is not None else {}
     return {
+        **{f"cpu:{role}": ms for role, ms in cpu.items()},
         "p50": percentile(latencies, 50),
         "p99": percentile(latencies, 99),
         "rate": throughput_n / elapsed,
@@ -140,6 +210,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--web-processes", type=int, default=1, help="daphne processes (amas.web)")
+    parser.add_argument(
+        "--cpu", action="store_true", help="print CPU ms per task per process during the throughput run"
+    )
     args = parser.parse_args()
 
     stack = BenchStack()
@@ -147,9 +220,11 @@ def main() -> None:
         stack.start()
         stack.start_worker(concurrency=args.worker_concurrency)
         base_url = stack.start_web(processes=args.web_processes)
+        worker, web = stack.processes[0].pid, stack.processes[1].pid
+        meter = CpuMeter(stack, worker_pid=worker, web_pid=web) if args.cpu else None
         bare = bare_celery(args.latency_n, args.throughput_n)
         with session_client(base_url) as client:
-            pipe = pipeline(client, args.latency_n, args.throughput_n, args.clients)
+            pipe = pipeline(client, args.latency_n, args.throughput_n, args.clients, meter)
     except Exception:
         print(stack.logs())
         raise
@@ -183,6 +258,14 @@ def main() -> None:
         f"| of one at a time: queued -> completed p50 (broker + worker) | {bare['p50']:.1f} ms | "
         f"{pipe['queued_to_finished_p50']:.1f} ms | {pipe['queued_to_finished_p50'] / bare['p50']:.2f}x |"
     )
+    cpu = {key.removeprefix("cpu:"): ms for key, ms in pipe.items() if key.startswith("cpu:")}
+    if cpu:
+        print(f"\nCPU per task during the throughput run ({args.throughput_n} tasks)\n")
+        print("| process | CPU ms per task |")
+        print("|---|---|")
+        for role, ms in cpu.items():
+            print(f"| {role} | {ms:.1f} |")
+        print(f"| total | {sum(cpu.values()):.1f} |")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ class InvestigationConsumer(MemberSocket, AsyncJsonWebsocketConsumer):
     async def task_event(self, message: dict) -> None:
         await self.send_json({"type": "event", "event": message["event"]})
 
+    async def task_events(self, message: dict) -> None:
+        for event in message["events"]:
+            await self.send_json({"type": "event", "event": event})
+
     async def investigation_event(self, message: dict) -> None:
         entry = message["entry"]
         task_id = entry.get("task_id") or ""

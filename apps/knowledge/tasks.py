@@ -10,8 +10,11 @@ from apps.knowledge import indexing
 from apps.knowledge.graph.ingest import batch_from_payload, graph_upsert
 
 
+# ignore_result: nobody waits for these; storing a result costs the worker a Redis write and
+# publish, and the sender a result-channel subscription, per message.
 @shared_task(
     name="knowledge.index_result",
+    ignore_result=True,
     acks_late=True,
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=True,
@@ -25,6 +28,7 @@ def index_result_task(result_id: str) -> int:
 
 @shared_task(
     name="knowledge.index_task",
+    ignore_result=True,
     acks_late=True,
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=True,
@@ -38,6 +42,7 @@ def index_task_task(task_id: str) -> int:
 
 @shared_task(
     name="knowledge.graph_upsert",
+    ignore_result=True,
     acks_late=True,
     autoretry_for=(Exception,),
     retry_backoff=True,

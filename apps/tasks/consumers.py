@@ -83,6 +83,11 @@ class TaskConsumer(MemberSocket, AsyncJsonWebsocketConsumer):
         self.last_seq = event["seq"]
         await self.send_json({"type": "event", "event": event})
 
+    async def task_events(self, message: dict) -> None:
+        """One transaction's events, in order (realtime.events_broadcast)."""
+        for event in message["events"]:
+            await self.task_event({"event": event})
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Clients may only ping (which also delivers any event whose broadcast was lost);
         everything else goes through the REST API."""
@@ -120,3 +125,7 @@ class MonitorConsumer(MemberSocket, AsyncJsonWebsocketConsumer):
 
     async def task_event(self, message: dict) -> None:
         await self.send_json({"type": "event", "event": message["event"]})
+
+    async def task_events(self, message: dict) -> None:
+        for event in message["events"]:
+            await self.send_json({"type": "event", "event": event})

@@ -24,7 +24,7 @@ from apps.agents.concurrency import agent_slot_acquire, agent_slot_release
 from apps.agents.context import contribute
 from apps.agents.registry import agent_registry
 from apps.tasks import cancellation, hooks
-from apps.tasks.events import EventType, event_append
+from apps.tasks.events import EventType, event_append, events_batched
 from apps.tasks.models import Result, StepStatus, Task, TaskStatus, TaskStep
 from apps.tasks.orchestrator import steps_progress, steps_resend, steps_send, task_advance
 from apps.tasks.state import step_transition, task_transition
@@ -56,19 +56,20 @@ def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] 
         return None
     if step.status != StepStatus.QUEUED:
         return None  # running elsewhere under a live lease, or finished: a duplicate delivery
-    if task.status == TaskStatus.QUEUED:
-        task_transition(task, TaskStatus.RUNNING)
-    now = timezone.now()
-    step_transition(
-        task,
-        step,
-        StepStatus.RUNNING,
-        attempt=step.attempt + 1,
-        lease_owner=owner,
-        heartbeat_at=now,
-        lease_expires_at=_lease_until(),
-        error_message="",
-    )
+    with events_batched(task):
+        if task.status == TaskStatus.QUEUED:
+            task_transition(task, TaskStatus.RUNNING)
+        now = timezone.now()
+        step_transition(
+            task,
+            step,
+            StepStatus.RUNNING,
+            attempt=step.attempt + 1,
+            lease_owner=owner,
+            heartbeat_at=now,
+            lease_expires_at=_lease_until(),
+            error_message="",
+        )
     return task, step
 
 
@@ -255,15 +256,26 @@ def _locked(step_id: int, owner: str, task_id: Any = None) -> tuple[Task, TaskSt
 
 
 def _result_upsert(task: Task, step: TaskStep, **fields: Any) -> Result:
-    """One Result per step: a re-run (retry, re-delivery) replaces it in place. The caller holds
-    the task lock, so nobody else inserts a Result for this step meanwhile."""
+    """One Result per step: a re-run (retry, re-delivery) replaces it in place (the given fields;
+    its id and created_at stay). One INSERT .. ON CONFLICT (step_id) statement; the caller holds
+    the task lock, so nobody else writes a Result for this step meanwhile."""
     row = Result(task=task, step=step, agent=step.agent_type, **fields)
-    existing = Result.objects.filter(step=step).values_list("id", flat=True).first()
-    if existing is None:
-        row.save(force_insert=True)
-    else:
-        row.id = existing
-        Result.objects.filter(pk=existing).update(**fields)
+    columns = Result._meta.concrete_fields
+    values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in columns]
+    quote = connection.ops.quote_name
+    update = ", ".join(f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in columns if f.name in fields)
+    names = ", ".join(quote(f.column) for f in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    # Identifiers come from the model's meta, values are parameters.
+    sql = (
+        f"INSERT INTO {quote(Result._meta.db_table)} ({names}) VALUES ({marks}) "  # noqa: S608
+        f'ON CONFLICT ("step_id") DO UPDATE SET {update} RETURNING "id"'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row.id = cursor.fetchone()[0]
+    row._state.adding = False
+    row._state.db = connection.alias
     return row
 
 
@@ -279,6 +291,11 @@ def step_complete(
     if locked is None:
         return StepOutcome("discarded", "lease lost before completion")
     task, step = locked
+    with events_batched(task):
+        return _step_complete(task, step, outcome, started=started)
+
+
+def _step_complete(task: Task, step: TaskStep, outcome: AgentResult, *, started: float) -> StepOutcome:
     elapsed = _elapsed_ms(started)
     status = "completed" if outcome.status == "completed" else "failed"
     result = _result_upsert(
@@ -331,14 +348,15 @@ def step_fail(
     result = _result_upsert(
         task, step, status=status, data={}, processing_time_ms=elapsed, error_message=message[:2000]
     )
-    step_transition(
-        task,
-        step,
-        status,
-        error_message=message[:2000],
-        payload={"result_id": str(result.id), "result_status": status, "processing_time_ms": elapsed},
-    )
-    task_advance(task)
+    with events_batched(task):
+        step_transition(
+            task,
+            step,
+            status,
+            error_message=message[:2000],
+            payload={"result_id": str(result.id), "result_status": status, "processing_time_ms": elapsed},
+        )
+        task_advance(task)
     return StepOutcome(status, message)
 
 

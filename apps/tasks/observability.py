@@ -14,14 +14,15 @@ STEP_TERMINAL_EVENTS = {"step.completed", "step.failed", "step.cancelled", "step
 
 
 def task_event_record(event: Any) -> None:
-    """Event hook (after commit, in whichever process made the change)."""
+    """Event hook (after commit, in whichever process made the change). An event's counters and
+    histogram go to Redis in one round trip (metrics.record)."""
     kind = event.type
     payload = event.payload or {}
     if kind == "task.created":
         metrics.TASKS_CREATED.inc(task_type=payload.get("task_type", ""))
     elif kind in TASK_TERMINAL_EVENTS:
         status = kind.split(".", 1)[1]
-        metrics.TASKS_COMPLETED.inc(status=status)
+        batches = [metrics.TASKS_COMPLETED.increments(status=status)]
         from apps.tasks.models import Task, TaskEvent
 
         times: Mapping[str, Any] | None
@@ -31,12 +32,16 @@ def task_event_record(event: Any) -> None:
             times = Task.objects.filter(pk=event.task_id).values("started_at", "finished_at").first()
         if times and times["started_at"] and times["finished_at"]:
             seconds = (times["finished_at"] - times["started_at"]).total_seconds()
-            metrics.TASK_DURATION.observe(max(0.0, seconds), status=status)
+            batches.append(metrics.TASK_DURATION.observations(max(0.0, seconds), status=status))
+        metrics.record(*batches)
     elif kind in STEP_TERMINAL_EVENTS:
         agent = payload.get("agent", "")
-        metrics.STEPS_FINISHED.inc(agent=agent, status=kind.split(".", 1)[1])
+        batches = [metrics.STEPS_FINISHED.increments(agent=agent, status=kind.split(".", 1)[1])]
         if "processing_time_ms" in payload:
-            metrics.STEP_DURATION.observe(payload["processing_time_ms"] / 1000.0, agent=agent)
+            batches.append(
+                metrics.STEP_DURATION.observations(payload["processing_time_ms"] / 1000.0, agent=agent)
+            )
+        metrics.record(*batches)
     elif kind == "step.retrying":
         metrics.STEPS_RETRIED.inc(agent=payload.get("agent", ""))
 

@@ -25,14 +25,23 @@ def event_message(event: Any) -> dict[str, Any]:
 
 def events_broadcast(events: list[tuple[Any, Any]]) -> None:
     """Send (event, organization_id) pairs to their task group and organisation monitor group,
-    in order, in one trip to the process's channel-layer loop."""
+    in order, in one trip to the process's channel-layer loop. A transaction's events for one
+    group go as one `task.events` message (a step's transaction appends two; each group_send
+    costs channels-redis two Redis round trips before delivering), a single one as `task.event`.
+    Every consumer of these groups handles both."""
     if not events:
         return
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for event, organization_id in events:
+        message = event_message(event)
+        by_group.setdefault(task_group(event.task_id), []).append(message)
+        by_group.setdefault(monitor_group(organization_id), []).append(message)
 
     async def send_all(layer: Any) -> None:
-        for event, organization_id in events:
-            message = {"type": "task.event", "event": event_message(event)}
-            await layer.group_send(task_group(event.task_id), message)
-            await layer.group_send(monitor_group(organization_id), message)
+        for group, messages in by_group.items():
+            if len(messages) == 1:
+                await layer.group_send(group, {"type": "task.event", "event": messages[0]})
+            else:
+                await layer.group_send(group, {"type": "task.events", "events": messages})
 
     layer_run(send_all)
