@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -202,6 +203,34 @@ def _run(action: Any) -> None:
         errors.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(int(exc.code)) from None
     raise typer.Exit(int(code or Exit.OK))
+
+
+def _listing(
+    rows: list[dict[str, Any]],
+    *,
+    as_json: bool,
+    columns: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], tuple[str, ...]],
+) -> Exit:
+    """What a listing command prints: the rows as JSON with --json, else a table, a line a row."""
+    if as_json:
+        _emit_json(rows)
+        return Exit.OK
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*cells(row))
+    console.print(table)
+    return Exit.OK
+
+
+def _answer(value: Any, *, as_json: bool, says: Callable[[Any], str]) -> Exit:
+    """What a command that changes something prints: the server's answer as JSON with --json,
+    else a line saying what happened."""
+    if as_json:
+        _emit_json(value)
+    else:
+        console.print(says(value))
+    return Exit.OK
 
 
 # --- following a task --------------------------------------------------------------------------
@@ -549,23 +578,15 @@ def tasks(
             **({"task_type": task_type} if task_type else {}),
         }
         page = Api.from_config().get("/api/v1/tasks", params=query)
-        items = page["items"] if isinstance(page, dict) else page
-        if as_json:
-            _emit_json(items)
-            return Exit.OK
-        table = Table("id", "title", "type", "status", "progress", "prio", "created")
-        for t in items:
-            table.add_row(
-                t["id"][:8],
-                t["title"],
-                t["task_type"],
-                t["status"],
-                f"{t['progress']}%",
-                str(t["priority"]),
-                t["created_at"][:19],
-            )
-        console.print(table)
-        return Exit.OK
+        return _listing(
+            page["items"] if isinstance(page, dict) else page,
+            as_json=as_json,
+            columns=("id", "title", "type", "status", "progress", "prio", "created"),
+            cells=lambda t: (
+                t["id"][:8], t["title"], t["task_type"], t["status"], f"{t['progress']}%",
+                str(t["priority"]), t["created_at"][:19],
+            ),
+        )  # fmt: skip
 
     _run(action)
 
@@ -575,20 +596,20 @@ def agents(as_json: JsonFlag = False) -> None:
     """Configured agents, their queue, load and health."""
 
     def action() -> Exit:
-        rows = Api.from_config().get("/api/v1/agents")
-        if as_json:
-            _emit_json(rows)
-            return Exit.OK
-        table = Table("name", "type", "enabled", "queue", "slots", "health")
-        for a in rows:
+        def cells(a: dict[str, Any]) -> tuple[str, ...]:
             ok = a["health"]["ok"]
             state = "-" if ok is None else ("ok" if ok else "failing")
-            table.add_row(
+            return (
                 a["name"], a["agent_type"], "yes" if a["enabled"] else "no", a["queue"],
                 f"{a['slots_in_use']}/{a['concurrency_limit']}", state,
             )  # fmt: skip
-        console.print(table)
-        return Exit.OK
+
+        return _listing(
+            Api.from_config().get("/api/v1/agents"),
+            as_json=as_json,
+            columns=("name", "type", "enabled", "queue", "slots", "health"),
+            cells=cells,
+        )
 
     _run(action)
 
@@ -598,18 +619,15 @@ def providers(as_json: JsonFlag = False) -> None:
     """AI providers, their circuit breakers and spend."""
 
     def action() -> Exit:
-        rows = Api.from_config().get("/api/v1/providers")
-        if as_json:
-            _emit_json(rows)
-            return Exit.OK
-        table = Table("name", "kind", "model", "enabled", "breaker", "calls 24h", "cost 24h")
-        for p in rows:
-            table.add_row(
+        return _listing(
+            Api.from_config().get("/api/v1/providers"),
+            as_json=as_json,
+            columns=("name", "kind", "model", "enabled", "breaker", "calls 24h", "cost 24h"),
+            cells=lambda p: (
                 p["name"], p["kind"], p["model"], "yes" if p["enabled"] else "no",
                 p["breaker_state"], str(p["calls_24h"]), str(p["cost_24h"]),
-            )  # fmt: skip
-        console.print(table)
-        return Exit.OK
+            ),
+        )  # fmt: skip
 
     _run(action)
 
@@ -619,18 +637,15 @@ def artefacts(task_id: Annotated[str, typer.Argument(help="Task id")], as_json: 
     """Files attached to a task or written by its agents (download them with `amas download`)."""
 
     def action() -> Exit:
-        rows = Api.from_config().get(f"/api/v1/tasks/{task_id}/artefacts")
-        if as_json:
-            _emit_json(rows)
-            return Exit.OK
-        table = Table("id", "name", "bytes", "type", "from", "sha256")
-        for a in rows:
-            table.add_row(
+        return _listing(
+            Api.from_config().get(f"/api/v1/tasks/{task_id}/artefacts"),
+            as_json=as_json,
+            columns=("id", "name", "bytes", "type", "from", "sha256"),
+            cells=lambda a: (
                 a["id"], a["name"], str(a["size"]), a["detected_type"],
                 a["produced_by_agent"] or "upload", a["sha256"][:16],
-            )  # fmt: skip
-        console.print(table)
-        return Exit.OK
+            ),
+        )  # fmt: skip
 
     _run(action)
 
@@ -719,18 +734,15 @@ def investigations_list(
         for key, value in (("status", status), ("tag", tag), ("assignee", assignee), ("q", search)):
             if value is not None:
                 query[key] = value
-        items = _items(Api.from_config().get("/api/v1/investigations", params=query))
-        if as_json:
-            _emit_json(items)
-            return Exit.OK
-        table = Table("id", "title", "status", "tlp", "tags", "tasks", "created")
-        for i in items:
-            table.add_row(
+        return _listing(
+            _items(Api.from_config().get("/api/v1/investigations", params=query)),
+            as_json=as_json,
+            columns=("id", "title", "status", "tlp", "tags", "tasks", "created"),
+            cells=lambda i: (
                 i["id"][:8], i["title"], i["status"], i["classification"], ", ".join(i["tags"]),
                 str(i["task_count"]), i["created_at"][:19],
-            )  # fmt: skip
-        console.print(table)
-        return Exit.OK
+            ),
+        )  # fmt: skip
 
     _run(action)
 
@@ -784,12 +796,11 @@ def investigations_create(
             "classification": classification,
             "tags": tag or [],
         }
-        case = Api.from_config().post("/api/v1/investigations", json=body)
-        if as_json:
-            _emit_json(case)
-        else:
-            console.print(f"Created investigation [bold]{case['id']}[/bold] ({case['classification']}).")
-        return Exit.OK
+        return _answer(
+            Api.from_config().post("/api/v1/investigations", json=body),
+            as_json=as_json,
+            says=lambda case: f"Created investigation [bold]{case['id']}[/bold] ({case['classification']}).",
+        )
 
     _run(action)
 
@@ -803,12 +814,11 @@ def investigations_add_task(
     """Add an existing task (the investigation's TLP rises to the task's if that is stricter)."""
 
     def action() -> Exit:
-        task = Api.from_config().post(_case_path(investigation_id, "/tasks"), json={"task_id": task_id})
-        if as_json:
-            _emit_json(task)
-        else:
-            console.print(f"Added task {task['id']} ({task['title']}).")
-        return Exit.OK
+        return _answer(
+            Api.from_config().post(_case_path(investigation_id, "/tasks"), json={"task_id": task_id}),
+            as_json=as_json,
+            says=lambda task: f"Added task {task['id']} ({task['title']}).",
+        )
 
     _run(action)
 
@@ -822,13 +832,15 @@ def investigations_comment(
     """Comment on an investigation."""
 
     def action() -> Exit:
-        comment = Api.from_config().post(_case_path(investigation_id, "/comments"), json={"body": body})
-        if as_json:
-            _emit_json(comment)
-        else:
-            mentions = f" (mentions {', '.join(comment['mentions'])})" if comment["mentions"] else ""
-            console.print(f"Commented{mentions}.")
-        return Exit.OK
+        return _answer(
+            Api.from_config().post(_case_path(investigation_id, "/comments"), json={"body": body}),
+            as_json=as_json,
+            says=lambda comment: (
+                f"Commented (mentions {', '.join(comment['mentions'])})."
+                if comment["mentions"]
+                else "Commented."
+            ),
+        )
 
     _run(action)
 
@@ -884,12 +896,13 @@ def investigations_import(
             bundle = json.loads(bundle_file.read_text())
         except (ValueError, UnicodeDecodeError) as exc:
             raise CliError(Exit.USAGE, f"{bundle_file} is not JSON: {exc}") from None
-        result = Api.from_config().post(_case_path(investigation_id, "/stix"), json=bundle)
-        if as_json:
-            _emit_json(result)
-        else:
-            console.print(f"Imported {result['imported']} observables ({result['skipped']} already known).")
-        return Exit.OK
+        return _answer(
+            Api.from_config().post(_case_path(investigation_id, "/stix"), json=bundle),
+            as_json=as_json,
+            says=lambda result: (
+                f"Imported {result['imported']} observables ({result['skipped']} already known)."
+            ),
+        )
 
     _run(action)
 
@@ -899,21 +912,15 @@ def playbooks_list(as_json: JsonFlag = False) -> None:
     """Your organisation's playbooks (run one: amas submit --playbook NAME TARGET)."""
 
     def action() -> Exit:
-        items = _items(Api.from_config().get("/api/v1/playbooks", params={"page_size": 100}))
-        if as_json:
-            _emit_json(items)
-            return Exit.OK
-        table = Table("name", "version", "task type", "agents", "active")
-        for p in items:
-            table.add_row(
-                p["name"],
-                str(p["version"]),
-                p["task_type"],
-                ", ".join(p["agents"]),
+        return _listing(
+            _items(Api.from_config().get("/api/v1/playbooks", params={"page_size": 100})),
+            as_json=as_json,
+            columns=("name", "version", "task type", "agents", "active"),
+            cells=lambda p: (
+                p["name"], str(p["version"]), p["task_type"], ", ".join(p["agents"]),
                 "yes" if p["active"] else "no",
-            )
-        console.print(table)
-        return Exit.OK
+            ),
+        )  # fmt: skip
 
     _run(action)
 

@@ -6,6 +6,8 @@ Included by apps/dashboard/urls.py under members/."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -19,7 +21,13 @@ from apps.core.exceptions import ApplicationError
 from apps.users import invitations, members, selectors
 from apps.users.decorators import login_required
 from apps.users.http import AuthenticatedRequest
-from apps.users.models import Role
+from apps.users.models import Invitation, Role, User
+
+# A button on a row of the page acts on a member or an invitation (Found): the action does it and
+# says what it did; the view is what the URL calls, with the row's id.
+Found = TypeVar("Found")
+RowAction = Callable[[AuthenticatedRequest, Found], str]
+RowView = Callable[[AuthenticatedRequest, int], HttpResponse]
 
 
 def _admin(request: AuthenticatedRequest) -> None:
@@ -69,79 +77,70 @@ def member_invite(request: AuthenticatedRequest) -> HttpResponse:
     return _act(request, invite)
 
 
-@login_required
-@require_POST
-def member_role(request: AuthenticatedRequest, member_id: int) -> HttpResponse:
-    _admin(request)
+def _admin_post(find: Callable[[AuthenticatedRequest, int], Found]) -> Callable[[RowAction[Found]], RowView]:
+    """A button on one row of the Members page: admins only; the member or invitation is found in
+    the admin's organisation (anyone else's is "not found", said like any refusal), the action
+    runs and returns what the page it redirects to says."""
 
-    def change() -> str:
-        member = selectors.member_get(user=request.user, member_id=member_id)
-        member = members.member_set_role(
-            member=member, role=request.POST.get("role", ""), by=request.user, request=request
-        )
-        return f"{member.email} is now {member.get_role_display().lower()}."
+    def decorate(action: RowAction[Found]) -> RowView:
+        @login_required
+        @require_POST
+        @wraps(action)
+        def view(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+            _admin(request)
+            return _act(request, lambda: action(request, find(request, pk)))
 
-    return _act(request, change)
+        return view
 
-
-@login_required
-@require_POST
-def member_deactivate(request: AuthenticatedRequest, member_id: int) -> HttpResponse:
-    _admin(request)
-
-    def deactivate() -> str:
-        member = selectors.member_get(user=request.user, member_id=member_id)
-        members.member_deactivate(member=member, by=request.user, request=request)
-        return f"{member.email} is deactivated: their API tokens are revoked and their sessions ended."
-
-    return _act(request, deactivate)
+    return decorate
 
 
-@login_required
-@require_POST
-def member_reactivate(request: AuthenticatedRequest, member_id: int) -> HttpResponse:
-    _admin(request)
-
-    def reactivate() -> str:
-        member = selectors.member_get(user=request.user, member_id=member_id)
-        members.member_reactivate(member=member, by=request.user, request=request)
-        return f"{member.email} can sign in again (with new API tokens)."
-
-    return _act(request, reactivate)
+def _member(request: AuthenticatedRequest, pk: int) -> User:
+    return selectors.member_get(user=request.user, member_id=pk)
 
 
-@login_required
-@require_POST
-def invitation_resend(request: AuthenticatedRequest, invitation_id: int) -> HttpResponse:
-    _admin(request)
-
-    def resend() -> str:
-        invitation = selectors.invitation_get(user=request.user, invitation_id=invitation_id)
-        invitations.invitation_resend(invitation=invitation, by=request.user, request=request)
-        return f"A new link was sent to {invitation.email}; the previous one no longer works."
-
-    return _act(request, resend)
+def _invitation(request: AuthenticatedRequest, pk: int) -> Invitation:
+    return selectors.invitation_get(user=request.user, invitation_id=pk)
 
 
-@login_required
-@require_POST
-def invitation_revoke(request: AuthenticatedRequest, invitation_id: int) -> HttpResponse:
-    _admin(request)
+@_admin_post(_member)
+def member_role(request: AuthenticatedRequest, member: User) -> str:
+    member = members.member_set_role(
+        member=member, role=request.POST.get("role", ""), by=request.user, request=request
+    )
+    return f"{member.email} is now {member.get_role_display().lower()}."
 
-    def revoke() -> str:
-        invitation = selectors.invitation_get(user=request.user, invitation_id=invitation_id)
-        invitations.invitation_revoke(invitation=invitation, by=request.user, request=request)
-        return f"The invitation of {invitation.email} is revoked."
 
-    return _act(request, revoke)
+@_admin_post(_member)
+def member_deactivate(request: AuthenticatedRequest, member: User) -> str:
+    members.member_deactivate(member=member, by=request.user, request=request)
+    return f"{member.email} is deactivated: their API tokens are revoked and their sessions ended."
+
+
+@_admin_post(_member)
+def member_reactivate(request: AuthenticatedRequest, member: User) -> str:
+    members.member_reactivate(member=member, by=request.user, request=request)
+    return f"{member.email} can sign in again (with new API tokens)."
+
+
+@_admin_post(_invitation)
+def invitation_resend(request: AuthenticatedRequest, invitation: Invitation) -> str:
+    invitations.invitation_resend(invitation=invitation, by=request.user, request=request)
+    return f"A new link was sent to {invitation.email}; the previous one no longer works."
+
+
+@_admin_post(_invitation)
+def invitation_revoke(request: AuthenticatedRequest, invitation: Invitation) -> str:
+    invitations.invitation_revoke(invitation=invitation, by=request.user, request=request)
+    return f"The invitation of {invitation.email} is revoked."
 
 
 urlpatterns = [
     path("", members_page, name="members"),
     path("invite/", member_invite, name="member_invite"),
-    path("<int:member_id>/role/", member_role, name="member_role"),
-    path("<int:member_id>/deactivate/", member_deactivate, name="member_deactivate"),
-    path("<int:member_id>/reactivate/", member_reactivate, name="member_reactivate"),
-    path("invitations/<int:invitation_id>/resend/", invitation_resend, name="invitation_resend"),
-    path("invitations/<int:invitation_id>/revoke/", invitation_revoke, name="invitation_revoke"),
+    path("<int:pk>/role/", member_role, name="member_role"),
+    path("<int:pk>/deactivate/", member_deactivate, name="member_deactivate"),
+    path("<int:pk>/reactivate/", member_reactivate, name="member_reactivate"),
+    path("invitations/<int:pk>/resend/", invitation_resend, name="invitation_resend"),
+    path("invitations/<int:pk>/revoke/", invitation_revoke, name="invitation_revoke"),
 ]
