@@ -169,7 +169,6 @@ def _disable(endpoint: WebhookEndpoint, reason: str, *, metric_reason: str) -> N
     log.warning("Webhook endpoint %s disabled: %s", endpoint.pk, reason)
 
 
-
 def backoff_seconds(attempt: int) -> float:
     """Delay after the `attempt`-th failed attempt: exponential, capped, with +-jitter."""
     base = settings.AMAS_WEBHOOK_BACKOFF_BASE * settings.AMAS_WEBHOOK_BACKOFF_FACTOR ** (attempt - 1)
