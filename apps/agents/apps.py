@@ -19,6 +19,19 @@ class AgentsConfig(AppConfig):
         load_entry_point_agents()
         register_context_contributor(add_config_secrets)
         observability.register()  # the agent utilisation gauge
+        _connect_decision_cache()
+
+
+def _connect_decision_cache() -> None:
+    """The decision engine's per-process cache forgets configs and settings when they change."""
+    from django.db.models.signals import post_delete, post_save
+
+    from apps.agents.models import AgentConfig, DecisionSettings
+    from apps.agents.selectors import decision_cache_drop
+
+    for model in (AgentConfig, DecisionSettings):
+        for signal in (post_save, post_delete):
+            signal.connect(decision_cache_drop, sender=model, dispatch_uid=f"decision-cache-{model.__name__}")
 
 
 def _register_network_agents(registry) -> None:

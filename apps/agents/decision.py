@@ -30,7 +30,7 @@ from apps.agents.concurrency import agent_slots_in_use_many
 from apps.agents.history import SUCCESS, Outcome, agent_history
 from apps.agents.models import AgentConfig
 from apps.agents.registry import agent_registry
-from apps.agents.selectors import decision_settings_get
+from apps.agents.selectors import agent_configs_for_decision, decision_settings_current
 from apps.agents.targets import accepts_target, parse_target, task_target_kinds
 from apps.core.exceptions import ValidationFailed
 from apps.core.vocabulary import Classification
@@ -117,7 +117,7 @@ def decision_weights(task: Task) -> tuple[dict[str, float], dict[str, Any]]:
     """Weights for the three objectives, normalised to sum 1, and where each layer came from."""
     sources: dict[str, Any] = {"settings": dict(settings.AMAS_DECISION_WEIGHTS)}
     weights = {k: float(settings.AMAS_DECISION_WEIGHTS.get(k, 0.0)) for k in OBJECTIVES}
-    admin = decision_settings_get()
+    admin = decision_settings_current()
     if admin is not None and admin.weights():
         sources["admin"] = admin.weights()
         weights.update(admin.weights())
@@ -142,8 +142,7 @@ def decision_weights(task: Task) -> tuple[dict[str, float], dict[str, Any]]:
 def _candidates(types: list[str] | None) -> list[Candidate]:
     """Enabled configs of registered, non-aggregating agents (of `types`, when given); an agent type
     with no config row at all is a candidate with its defaults."""
-    configs = AgentConfig.objects.filter(enabled=True)
-    configured_types = set(AgentConfig.objects.values_list("agent_type", flat=True).distinct())
+    configs, configured_types = agent_configs_for_decision()
     by_type: dict[str, list[AgentConfig]] = {}
     for config in configs:
         by_type.setdefault(config.agent_type, []).append(config)
@@ -275,7 +274,7 @@ def _select(eligible: list[Candidate], by_type: bool) -> None:
 def decide(task: Task, *, rng: random.Random | None = None) -> Decision:
     rng = rng or _rng
     weights, sources = decision_weights(task)
-    admin = decision_settings_get()
+    admin = decision_settings_current()
     explore = admin.explore if admin is not None else True
     requested = list(dict.fromkeys(task.requested_agents or []))
     for agent_type in requested:

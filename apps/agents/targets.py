@@ -78,7 +78,11 @@ def task_target_kinds(task: Task) -> set[str]:
     """The kinds a task offers to agents: its target's kind, plus `file` when it has attachments."""
     kinds = {parse_target(task.target).kind}
     # preview_has_files: the New task form's plan preview, before the files are stored.
-    if getattr(task, "preview_has_files", False) or (task.pk and task.artefacts.exists()):
+    # files_attached: set by task_create, which has just stored the files (or none): no query.
+    attached = getattr(task, "files_attached", None)
+    if attached is None:
+        attached = getattr(task, "preview_has_files", False) or bool(task.pk and task.artefacts.exists())
+    if attached:
         kinds.add("file")
         kinds.discard("none")
     return kinds

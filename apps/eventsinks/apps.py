@@ -7,8 +7,14 @@ class EventSinksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.eventsinks import deliveries, inbound, observability
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.eventsinks import deliveries, inbound, observability, selectors
+        from apps.eventsinks.models import EventSink
         from apps.tasks.hooks import register_event_hook
+
+        for signal in (post_save, post_delete):  # the fan-out's per-process cache of sinks
+            signal.connect(selectors.sinks_cache_drop, sender=EventSink, dispatch_uid="eventsinks-active")
 
         # Fed from the same after-commit event outbox as webhooks (apps/tasks/outbox.py).
         register_event_hook(deliveries.deliveries_create_for_event)

@@ -21,6 +21,7 @@ from apps.core import metrics
 from apps.core.vocabulary import Classification
 from apps.eventsinks import transport
 from apps.eventsinks.models import EventSink, SinkDelivery, SinkDeliveryStatus
+from apps.eventsinks.selectors import sinks_active
 from apps.tasks.models import Task, TaskEvent
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,17 @@ def deliveries_create_for_event(event: TaskEvent) -> list[SinkDelivery]:
         return []
 
 
+def _organization_id(event: TaskEvent) -> int | None:
+    if TaskEvent.task.is_cached(event):  # the pipeline's events carry their task
+        return event.task.organization_id
+    return Task.objects.filter(pk=event.task_id).values_list("organization_id", flat=True).first()
+
+
 def _deliveries_create(event: TaskEvent) -> list[SinkDelivery]:
-    sinks = [
-        s
-        for s in EventSink.objects.filter(organization__tasks=event.task_id, active=True)
-        if subscribed(s, event.type)
-    ]
+    organization_id = _organization_id(event)
+    if organization_id is None:  # the task is gone
+        return []
+    sinks = [s for s in sinks_active(organization_id=organization_id) if subscribed(s, event.type)]
     if not sinks:
         return []
     task = Task.objects.get(pk=event.task_id)

@@ -1,9 +1,11 @@
 """Reads for event sinks, scoped to the user's organisation (admins only)."""
 
+from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 
+from apps.core.config_cache import ConfigCache, config_changed
 from apps.core.exceptions import NotFound, PermissionDenied
 from apps.eventsinks.models import EventSink, SinkDelivery
 from apps.users.models import User
@@ -49,3 +51,24 @@ def delivery_get(*, user: User, delivery_id: UUID | str) -> SinkDelivery:
     if delivery is None:
         raise NotFound("Event-sink delivery not found.")
     return delivery
+
+
+# Every task event asks which sinks the task's organisation has, and almost none has any: kept per
+# organisation in process memory, dropped whenever a sink is saved or deleted (sinks_cache_drop,
+# connected in EventSinksConfig.ready(); cross-process through the configuration version,
+# apps/core/config_cache.py). Delivery counters are written with QuerySet.update() and leave it
+# alone: the fan-out reads only id, active, event_types and max_classification.
+_active: ConfigCache[tuple[EventSink, ...]] = ConfigCache("eventsinks.active")
+
+
+def sinks_active(*, organization_id: int) -> tuple[EventSink, ...]:
+    """The organisation's active sinks (cached; see above; shared: do not mutate)."""
+    return _active.get(
+        organization_id,
+        lambda: tuple(EventSink.objects.filter(organization_id=organization_id, active=True)),
+    )
+
+
+def sinks_cache_drop(sender: Any, **kwargs: Any) -> None:
+    """post_save/post_delete receiver for EventSink."""
+    config_changed(sender, **kwargs)

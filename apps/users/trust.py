@@ -91,10 +91,6 @@ def trust_activity_counter(*, user_id: int) -> tuple[str, int]:
     return _activity_key(user_id, int(time.time() // 60)), 180
 
 
-def _activity_last_minute(user_id: int) -> int:
-    return int(cache.get(_activity_key(user_id, int(time.time() // 60))) or 0)
-
-
 def _failed_key(user_id: int) -> str:
     return f"trust:failed:{user_id}"
 
@@ -126,15 +122,27 @@ def _known_key(user_id: int, kind: str, value: str) -> str:
     return f"trust:known:{user_id}:{kind}:{value}"
 
 
-def _is_known(user_id: int, kind: str, value: str) -> bool:
+# "Not known" is cached too (every request of a user on a new IP asked the database): with
+# cache.add, so a trust_remember_client that stored 1 in the meantime wins; remembering a client
+# overwrites the key, so the answer changes at once. Rows are only ever added by
+# trust_remember_client (and go only with their user), so nothing else can make a cached answer wrong.
+_KNOWN_TTL = 3600
+
+
+def _is_known(user_id: int, kind: str, value: str, cached: dict[str, object] | None = None) -> bool:
+    """Whether the user completed a login or step-up from this device/IP. `cached`: the cache's
+    answers already fetched for this request (trust_evaluate reads all its keys in one round trip)."""
     if not value:
         return False
     key = _known_key(user_id, kind, value)
-    if cache.get(key):
-        return True
+    hit = cached.get(key) if cached is not None else cache.get(key)
+    if hit is not None:
+        return bool(hit)
     known = KnownClient.objects.filter(user_id=user_id, kind=kind, value=value).exists()
     if known:
-        cache.set(key, 1, timeout=3600)
+        cache.set(key, 1, timeout=_KNOWN_TTL)
+    else:
+        cache.add(key, 0, timeout=_KNOWN_TTL)
     return known
 
 
@@ -176,6 +184,7 @@ def trust_evaluate(request: HttpRequest) -> TrustScore:
     penalties: dict[str, int] = {}
     factors: dict[str, object] = {}
     token = getattr(request, "auth_token", None)
+    device = ""
     if token is not None:
         factors["auth"] = "token"
         penalties["auth"] = PENALTY_TOKEN
@@ -185,28 +194,37 @@ def trust_evaluate(request: HttpRequest) -> TrustScore:
             factors["mfa"] = "not used"
             penalties["mfa"] = PENALTY_NO_MFA_SESSION
         device = device_id(request)
+    ip = client_address(request)
+    # Every Redis answer the score needs, in one round trip.
+    now_minute = int(time.time() // 60)
+    keys = [_activity_key(user.pk, now_minute), _failed_key(user.pk)]
+    if ip:
+        keys.append(_known_key(user.pk, KnownClient.Kind.IP, ip))
+    if token is None and device:
+        keys.append(_known_key(user.pk, KnownClient.Kind.DEVICE, device))
+    answers = cache.get_many(keys)
+    if token is None:
         if not device:
             factors["device"] = "missing"
             penalties["device"] = PENALTY_DEVICE_MISSING
-        elif not _is_known(user.pk, KnownClient.Kind.DEVICE, device):
+        elif not _is_known(user.pk, KnownClient.Kind.DEVICE, device, answers):
             factors["device"] = "unknown"
             penalties["device"] = PENALTY_DEVICE_UNKNOWN
         else:
             factors["device"] = "known"
-    ip = client_address(request)
-    if _is_known(user.pk, KnownClient.Kind.IP, ip):
+    if _is_known(user.pk, KnownClient.Kind.IP, ip, answers):
         factors["ip"] = "known"
     else:
         factors["ip"] = "new"
         penalties["ip"] = PENALTY_NEW_IP
-    rate = _activity_last_minute(user.pk)
+    rate = int(answers.get(keys[0]) or 0)
     baseline = settings.AMAS_TRUST_RATE_BASELINE
     factors["rate_per_minute"] = rate
     if rate > 3 * baseline:
         penalties["rate"] = PENALTY_RATE_SEVERE
     elif rate > baseline:
         penalties["rate"] = PENALTY_RATE
-    failed = trust_failed_auth_count(user_id=user.pk)
+    failed = int(answers.get(keys[1]) or 0)
     factors["failed_auth"] = failed
     if failed:
         penalties["failed_auth"] = min(PENALTY_FAILED_AUTH_MAX, failed * PENALTY_PER_FAILED_AUTH)

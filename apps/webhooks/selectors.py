@@ -3,10 +3,9 @@
 from typing import Any
 from uuid import UUID
 
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Count, QuerySet
 
+from apps.core.config_cache import ConfigCache, config_changed
 from apps.core.exceptions import NotFound, PermissionDenied
 from apps.users.models import User
 from apps.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -25,29 +24,24 @@ def endpoint_list(*, user: User) -> QuerySet[WebhookEndpoint]:
 
 
 # Every task event (six per no-op task) asks which endpoints want it, and almost no organisation
-# has any: the answer is cached per organisation and dropped whenever an endpoint is saved or
-# deleted (endpoints_cache_drop, connected in WebhooksConfig.ready()). Counter updates done with
+# has any: the answer is kept per organisation in process memory and dropped whenever an endpoint
+# is saved or deleted (endpoints_cache_drop, connected in WebhooksConfig.ready(); cross-process
+# through the configuration version, apps/core/config_cache.py). Counter updates done with
 # QuerySet.update() leave it alone: the fan-out reads only id, active, events and classification.
-_ENDPOINTS_KEY = "webhooks:active-endpoints:{}"
-_ENDPOINTS_TTL = 300
+_endpoints: ConfigCache[tuple[WebhookEndpoint, ...]] = ConfigCache("webhooks.active-endpoints")
 
 
-def endpoints_active(*, organization_id: int) -> list[WebhookEndpoint]:
-    """The organisation's active endpoints (cached; see above)."""
-    key = _ENDPOINTS_KEY.format(organization_id)
-    endpoints = cache.get(key)
-    if endpoints is None:
-        endpoints = list(WebhookEndpoint.objects.filter(organization_id=organization_id, active=True))
-        cache.set(key, endpoints, _ENDPOINTS_TTL)
-    return endpoints
+def endpoints_active(*, organization_id: int) -> tuple[WebhookEndpoint, ...]:
+    """The organisation's active endpoints (cached; see above; shared: do not mutate)."""
+    return _endpoints.get(
+        organization_id,
+        lambda: tuple(WebhookEndpoint.objects.filter(organization_id=organization_id, active=True)),
+    )
 
 
 def endpoints_cache_drop(sender: Any, instance: WebhookEndpoint, **kwargs: Any) -> None:
-    """post_save/post_delete receiver. Dropped now and again after commit, so a reader that
-    refilled it from the old rows in between does not keep them."""
-    key = _ENDPOINTS_KEY.format(instance.organization_id)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+    """post_save/post_delete receiver."""
+    config_changed(sender, instance=instance, **kwargs)
 
 
 def endpoint_get(*, user: User, endpoint_id: int) -> WebhookEndpoint:
