@@ -46,16 +46,38 @@ def _lease_until() -> Any:
     return timezone.now() + timedelta(seconds=settings.AMAS_STEP_LEASE_SECONDS)
 
 
+DEFERRED = "deferred"
+
+
+def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] | str | None:
+    """Move a queued step to running under our lease, holding one of its agent's concurrency
+    slots (limits hold across all workers). None if there is nothing to do: the step ended
+    already, was cancelled, or another worker holds a live lease on it. DEFERRED when the agent
+    is at its limit: the step stays queued and is sent again later. A slot taken by a claim that
+    then fails (even at commit) is given back."""
+    held: list[int | None] = []
+    try:
+        return _step_claim(step_id, task_id, owner, held)
+    except BaseException:
+        for config_id in held:
+            agent_slot_release(config_id, step_id)
+        raise
+
+
 @transaction.atomic
-def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] | None:
-    """Move a queued step to running under our lease. None if there is nothing to do: the step
-    ended already, was cancelled, or another worker holds a live lease on it."""
+def _step_claim(
+    step_id: int, task_id: Any, owner: str, held: list[int | None]
+) -> tuple[Task, TaskStep] | str | None:
     task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
     step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
     if task.is_terminal:
         return None
     if step.status != StepStatus.QUEUED:
         return None  # running elsewhere under a live lease, or finished: a duplicate delivery
+    if not agent_slot_acquire(step.agent_config_id, step_id):
+        steps_resend(task, [step], countdown=settings.AMAS_CONCURRENCY_RETRY_SECONDS)
+        return DEFERRED
+    held.append(step.agent_config_id)
     with events_batched(task):
         if task.status == TaskStatus.QUEUED:
             task_transition(task, TaskStatus.RUNNING)
@@ -144,39 +166,29 @@ def _agent_thread(agent: Any, ctx: AgentContext, box: dict[str, Any]) -> None:
         connection.close()  # the agent thread's own connection
 
 
-@transaction.atomic
-def step_defer(step_id: int, *, countdown: float) -> None:
-    """The agent is at its concurrency limit: send the step again later (it stays queued)."""
-    task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
+def step_execute(step_id: int, celery_task_id: str, *, task_id: Any = None) -> StepOutcome:
+    """Claim the step (and a slot of its agent's concurrency limit), run it, record the outcome.
+    The step's message carries its task's id; a message without it costs one query."""
     if task_id is None:
-        return
-    task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
-    step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
-    if step.status == StepStatus.QUEUED and not task.is_terminal:
-        steps_resend(task, [step], countdown=countdown)
-
-
-def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
-    """Run a step if its agent has a free concurrency slot (limits hold across all workers)."""
-    row = TaskStep.objects.filter(pk=step_id).values("agent_config_id", "status", "task_id").first()
-    if row is None or row["status"] != StepStatus.QUEUED:
-        return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
-    config_id = row["agent_config_id"]
-    if not agent_slot_acquire(config_id, step_id):
-        step_defer(step_id, countdown=settings.AMAS_CONCURRENCY_RETRY_SECONDS)
-        return StepOutcome("deferred", "agent at its concurrency limit")
-    try:
-        return _step_execute(step_id, row["task_id"], celery_task_id)
-    finally:
-        agent_slot_release(config_id, step_id)
-
-
-def _step_execute(step_id: int, task_id: Any, celery_task_id: str) -> StepOutcome:
+        task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
+        if task_id is None:
+            return StepOutcome("skipped", "nothing to do (the step is gone)")
     owner = lease_owner(celery_task_id)
     claimed = step_claim(step_id, task_id, owner)
     if claimed is None:
         return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
+    if claimed == DEFERRED:
+        return StepOutcome("deferred", "agent at its concurrency limit")
+    assert not isinstance(claimed, str)
     task, step = claimed
+    try:
+        return _step_run(task, step, owner)
+    finally:
+        agent_slot_release(step.agent_config_id, step_id)
+
+
+def _step_run(task: Task, step: TaskStep, owner: str) -> StepOutcome:
+    step_id = step.pk
     started = time.monotonic()
     try:
         agent_class = agent_registry.get(step.agent_type)

@@ -51,6 +51,8 @@ def step_log_context(args: tuple, kwargs: dict) -> dict[str, Any]:
     step = args[0] if args else kwargs.get("step_id")
     if step is None:
         return {}
+    if kwargs.get("task_id"):  # messages carry their task (orchestrator._dispatch)
+        return {"step_id": step, "task_id": kwargs["task_id"]}
     from apps.tasks.models import TaskStep
 
     task = TaskStep.objects.filter(pk=step).values_list("task_id", flat=True).first()

@@ -99,6 +99,7 @@ def steps_resend(task: Task, steps: Iterable[TaskStep], *, countdown: float | No
 
 def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = None) -> None:
     to_send = [(s.id, s.celery_task_id, s.queue, s.timeout_seconds) for s in steps]
+    task_id = str(task.pk)
     priority = celery_priority(task.priority)
 
     def send() -> None:
@@ -107,6 +108,7 @@ def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = No
         signatures = [
             step_run_task.signature(
                 (step_id,),
+                {"task_id": task_id},  # saves the worker (and its log context) a lookup
                 task_id=celery_id,
                 queue=queue,
                 priority=priority,
