@@ -437,6 +437,9 @@ AMAS_PROVIDER_CONFIG_TTL = env.float("AMAS_PROVIDER_CONFIG_TTL", default=5.0)  #
 AMAS_PROVIDER_DEFAULT_CLASSIFICATION = env.str("AMAS_PROVIDER_DEFAULT_CLASSIFICATION", default="amber")
 AMAS_OLLAMA_URL = env.str("AMAS_OLLAMA_URL", default="http://127.0.0.1:11434")
 # Budgets in USD, 0 = unlimited; admin-managed Budget rows override them per organisation/user.
+# Ledger rows and success outcomes written behind the call by one thread per process
+# (apps/providers/bookkeeping.py: what that costs on SIGKILL); false: the caller writes them.
+AMAS_PROVIDER_BOOKKEEPING_BEHIND = env.bool("AMAS_PROVIDER_BOOKKEEPING_BEHIND", default=True)
 AMAS_BUDGET_PER_TASK_USD = env.float("AMAS_BUDGET_PER_TASK_USD", default=0.0)
 AMAS_BUDGET_PER_USER_DAY_USD = env.float("AMAS_BUDGET_PER_USER_DAY_USD", default=0.0)
 AMAS_BUDGET_PER_DAY_USD = env.float("AMAS_BUDGET_PER_DAY_USD", default=0.0)

@@ -34,3 +34,10 @@ class ProvidersConfig(AppConfig):
         post_save.connect(config.providers_changed, sender=Provider, dispatch_uid="providers.saved")
         post_delete.connect(config.providers_changed, sender=Provider, dispatch_uid="providers.deleted")
         post_migrate.connect(config.providers_changed, sender=self, dispatch_uid="providers.migrated")
+
+        # A Celery pool child may leave without running atexit: write what it queued first.
+        from celery.signals import worker_process_shutdown
+
+        from apps.providers import bookkeeping
+
+        worker_process_shutdown.connect(bookkeeping.on_shutdown, dispatch_uid="providers.bookkeeping")

@@ -138,6 +138,9 @@ def state(provider_id: int) -> BreakerState:
 
 
 def states(provider_ids: list[int]) -> dict[int, BreakerState]:
+    from apps.providers import bookkeeping
+
+    bookkeeping.flush(timeout=1.0)  # this process's outcomes written behind its calls
     conn = redis_client.client()
     pipe = conn.pipeline(transaction=False)
     for provider_id in provider_ids:

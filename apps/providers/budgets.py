@@ -181,6 +181,8 @@ def _backfill(limits: list[BudgetLimit]) -> None:
         exists.exists(limit.counter)
     for limit, present in zip(limits, exists.execute(), strict=True):
         if not present:
+            # The ledger manager flushes this process's queued rows first; another process's
+            # (queued for milliseconds) are missed as its calls in flight are.
             spent = ProviderCall.objects.filter(**limit.ledger_filter).aggregate(total=Sum("cost"))["total"]
             conn.set(limit.counter, to_micro(spent or 0), nx=True, ex=limit.ttl)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apps.providers import breaker, config, ratelimit, redis_client, stats
+from apps.providers import bookkeeping, breaker, config, ratelimit, redis_client, stats
 from apps.providers.models import Provider
 
 _ADMIT = (
@@ -92,28 +92,37 @@ def outcome(
     tokens_back: int = 0,
     budget_keys: list[str] | None = None,
     budget_delta: int = 0,
+    behind: bool = False,
 ) -> None:
     """Record an attempt: EWMA stats, the circuit (`breaker_op` success|failure|'' for neither),
     `tokens_back` returned to the tpm bucket (estimate minus real usage), and `budget_delta`
-    (micro-USD: real cost minus reserved) added to the budget counters `budget_keys`."""
+    (micro-USD: real cost minus reserved) added to the budget counters `budget_keys`.
+
+    `behind`: the caller does not wait; the script goes to this process's bookkeeping writer
+    (router.py decides when that is safe: a success in a closed circuit that adds no spend).
+    Otherwise what this process queued before is written first, so its outcomes reach the
+    circuit in the order they happened."""
     threshold, cooldown, needed = breaker.args(breaker_op or "success")[1:4]
-    redis_client.script(_OUTCOME)(
-        keys=[
-            breaker.key(provider.id),
-            stats.key(provider.id),
-            redis_client.key("tpm", provider.id),
-            *(budget_keys or []),
-        ],
-        args=[
-            threshold,
-            cooldown,
-            needed,
-            error[:500],
-            stats.latency_arg(latency_ms),
-            1 if ok else 0,
-            stats.ALPHA,
-            breaker_op,
-            tokens_back if provider.tpm_limit else 0,
-            budget_delta if budget_keys else 0,
-        ],
-    )
+    keys = [
+        breaker.key(provider.id),
+        stats.key(provider.id),
+        redis_client.key("tpm", provider.id),
+        *(budget_keys or []),
+    ]
+    args = [
+        threshold,
+        cooldown,
+        needed,
+        error[:500],
+        stats.latency_arg(latency_ms),
+        1 if ok else 0,
+        stats.ALPHA,
+        breaker_op,
+        tokens_back if provider.tpm_limit else 0,
+        budget_delta if budget_keys else 0,
+    ]
+    script = redis_client.script(_OUTCOME)
+    if behind and bookkeeping.defer_outcome(script, keys, args):
+        return
+    bookkeeping.flush(timeout=1.0)
+    script(keys=keys, args=args)

@@ -125,6 +125,17 @@ class CallOutcome(models.TextChoices):
     REFUSED_POLICY = "refused_policy"
 
 
+class LedgerManager(models.Manager["ProviderCall"]):
+    """Reads of the ledger see this process's own rows: rows written behind a call
+    (apps.providers.bookkeeping) are flushed before a query is built."""
+
+    def get_queryset(self) -> "models.QuerySet[ProviderCall]":
+        from apps.providers import bookkeeping
+
+        bookkeeping.flush()
+        return super().get_queryset()
+
+
 class ProviderCall(models.Model):
     """The ledger: one row per router call (generate or embed), whatever its outcome."""
 
@@ -157,6 +168,8 @@ class ProviderCall(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+
+    objects = LedgerManager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -171,25 +171,31 @@ def _backoff(attempt: int) -> float:
     return random.uniform(0, ceiling)
 
 
-def _admit(call: _Call, provider: Provider) -> tuple[bool, str, str]:
+def _admit(call: _Call, provider: Provider) -> tuple[bool, str, str, str]:
     """May this provider be called now? Its circuit breaker and its rate limits (incl. a vendor's
     Retry-After block) answer in one Redis round trip; a short wait for rate-limit tokens is
-    taken (AMAS_PROVIDER_RATE_LIMIT_WAIT at most). Returns (admitted, status, reason)."""
+    taken (AMAS_PROVIDER_RATE_LIMIT_WAIT at most). Returns (admitted, status, reason, circuit
+    state)."""
     tokens = call.tokens_in_estimate + call.tokens_out_estimate
     admission = gate.admit(provider, tokens=tokens, current=call.view())
     if not admission.allowed:
-        return False, "skipped", f"circuit {admission.state}"
+        return False, "skipped", f"circuit {admission.state}", admission.state
     wait = admission.wait
     deadline = time.monotonic() + settings.AMAS_PROVIDER_RATE_LIMIT_WAIT
     while wait > 0:
         if time.monotonic() + wait > deadline:
             breaker.release(provider.id)
-            return False, "rate_limited", "rate limit (rpm/tpm or Retry-After) would need a longer wait"
+            return (
+                False,
+                "rate_limited",
+                "rate limit (rpm/tpm or Retry-After) would need a longer wait",
+                admission.state,
+            )
         time.sleep(wait)
         wait = ratelimit.try_acquire(
             provider.id, rpm=provider.rpm_limit, tpm=provider.tpm_limit, tokens=tokens
         )
-    return True, "", ""
+    return True, "", "", admission.state
 
 
 def _attempt_provider(
@@ -201,10 +207,11 @@ def _attempt_provider(
 ) -> tuple[Any, int, int, str, Decimal] | None:
     """Try one provider (with its retries). The answer, or None to move on to the next one."""
     local = provider.kind == ProviderKind.BUILTIN
+    circuit = ""
     if local:
         config.confirm(call.view())  # no admission confirmed the rows: one GET (raises Stale)
     else:
-        admitted, status, reason = _admit(call, provider)
+        admitted, status, reason, circuit = _admit(call, provider)
         if not admitted:
             call.note(provider, status, error=reason)
             return None
@@ -275,6 +282,15 @@ def _attempt_provider(
                 tokens_back=taken - tokens_in - tokens_out,
                 budget_keys=budget_keys,
                 budget_delta=budget_delta,
+                # Not waited for when no admission reads what it changes: a closed circuit's
+                # success only resets its failure count; a budget refund of an over-reservation
+                # may come milliseconds late (the counter over-counts meanwhile, never under).
+                # Waited for: a half-open probe's success, spend above the reservation, and
+                # tokens given back to a tpm bucket (small windows: a late refund would make
+                # this process's next call wait or fall back for nothing).
+                behind=circuit == breaker.CLOSED
+                and budget_delta <= 0
+                and not (provider.tpm_limit and taken != tokens_in + tokens_out),
             )
         elif reservation:
             reservation.reconcile(cost)

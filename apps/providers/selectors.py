@@ -11,7 +11,7 @@ from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from apps.core.exceptions import NotFound
-from apps.providers import breaker, stats
+from apps.providers import bookkeeping, breaker, stats
 from apps.providers.models import CallOutcome, Provider, ProviderCall
 
 
@@ -50,6 +50,7 @@ def provider_overview(
     ledger totals; totals cover one organisation unless `all_organizations`."""
     providers = list(provider_list())
     ids = [p.id for p in providers]
+    bookkeeping.flush()  # the outcomes this process wrote behind its calls, for the live state
     breakers = breaker.states(ids)
     live = stats.read(ids)
     calls = ProviderCall.objects.filter(provider_id__in=ids)

@@ -37,56 +37,82 @@ def provider_call_record(
     error: str,
     attempts: list[dict[str, Any]],
     provider_name: str = "",
-) -> ProviderCall:
+) -> ProviderCall | None:
     """One ledger row per router call.
 
-    Outside a caller's transaction the row commits with synchronous_commit off: Postgres still
-    writes it atomically and in order, it only stops waiting for the WAL flush (a crash of the
-    database server, not of AMAS, can lose the last few hundred milliseconds of ledger rows, never
-    corrupt them). The flush wait would otherwise be most of the router's own latency."""
-    row = ProviderCall(
-        operation=operation,
-        task=task,
-        step=step,
-        agent=agent[:64],
-        user=user if getattr(user, "pk", None) else None,
-        organization_id=organization_id,
-        provider=provider,
-        provider_name=(provider.name if provider else provider_name)[:100],
-        model=model[:200],
-        purpose=purpose[:64],
-        classification=classification,
-        tokens_in=max(0, tokens_in),
-        tokens_out=max(0, tokens_out),
-        cost=cost,
-        latency_ms=max(0, latency_ms),
-        outcome=outcome,
-        error=error,
-        attempts=attempts,
-    )
+    Inside a caller's transaction the row is saved in it (the transaction decides about it).
+    Outside one, it is handed to this process's bookkeeping writer (apps.providers.bookkeeping:
+    written behind the call, batched, within milliseconds; None is returned) or, when its queue
+    is full, inserted here. Either way the INSERT commits with synchronous_commit off: Postgres
+    still writes it atomically and in order, it only stops waiting for the WAL flush (a crash of
+    the database server, not of AMAS, can lose the last few hundred milliseconds of ledger rows,
+    never corrupt them)."""
+    fields = {
+        "operation": operation,
+        "task_id": getattr(task, "pk", None),
+        "step_id": getattr(step, "pk", None),
+        "agent": agent[:64],
+        "user_id": getattr(user, "pk", None),
+        "organization_id": organization_id,
+        "provider_id": provider.pk if provider else None,
+        "provider_name": (provider.name if provider else provider_name)[:100],
+        "model": model[:200],
+        "purpose": purpose[:64],
+        "classification": classification,
+        "tokens_in": max(0, tokens_in),
+        "tokens_out": max(0, tokens_out),
+        "cost": cost,
+        "latency_ms": max(0, latency_ms),
+        "outcome": outcome,
+        "error": error,
+        "attempts": attempts,
+    }
     if connection.in_atomic_block:  # the caller's transaction decides about durability
+        row = ProviderCall(**fields)
         row.save(force_insert=True)
-    else:
-        _insert_without_flush_wait(row)
-    return row
+        return row
+    fields["created_at"] = timezone.now()
+    from apps.providers import bookkeeping
+
+    if bookkeeping.defer_row(fields):
+        return None
+    return provider_calls_insert([fields])[0]
 
 
-def _insert_without_flush_wait(row: ProviderCall) -> None:
-    """INSERT in one round trip whose own transaction commits with synchronous_commit off
-    (set_config(..., true) in the statement applies to the statement's implicit transaction)."""
-    fields = [f for f in ProviderCall._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+def provider_calls_insert(rows: list[dict[str, Any]]) -> list[ProviderCall]:
+    """Ledger rows (ProviderCall field values) in one INSERT whose own transaction commits with
+    synchronous_commit off, then their metrics in one Redis round trip (what post_save of a
+    saved row records)."""
+    from django.db import transaction
+
+    from apps.providers import observability
+
+    calls = [ProviderCall(**fields) for fields in rows]
+    columns = [f for f in ProviderCall._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(call, False), connection) for call in calls for f in columns]
     table = connection.ops.quote_name(ProviderCall._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = (
-        f"INSERT INTO {table} ({columns}) SELECT {placeholders} "  # noqa: S608 - names from the model
-        "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability RETURNING id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row.pk = cursor.fetchone()[0]
-    row._state.adding = False
+    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+    one = ", ".join(["%s"] * len(columns))
+    if len(calls) == 1:  # one round trip: set_config(..., true) applies to the statement's own transaction
+        sql = (
+            f"INSERT INTO {table} ({names}) SELECT {one} "  # noqa: S608 - names from the model
+            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability RETURNING id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, values)
+            ids = [r[0] for r in cursor.fetchall()]
+    else:
+        rows_sql = ", ".join([f"({one})"] * len(calls))
+        sql = f"INSERT INTO {table} ({names}) VALUES {rows_sql} RETURNING id"  # noqa: S608 - as above
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
+            cursor.execute(sql, values)
+            ids = [r[0] for r in cursor.fetchall()]
+    for call, pk in zip(calls, ids, strict=True):
+        call.pk = pk
+        call._state.adding = False
+    observability.ledger_metrics(calls)
+    return calls
 
 
 def provider_health_check(*, provider: Provider) -> HealthResult:
