@@ -434,12 +434,12 @@ AMAS_PROVIDER_RATE_LIMIT_WAIT = env.float("AMAS_PROVIDER_RATE_LIMIT_WAIT", defau
 AMAS_PROVIDER_CACHE_TTL = env.int("AMAS_PROVIDER_CACHE_TTL", default=3600)  # 0 disables
 AMAS_PROVIDER_CACHE_L1_SIZE = env.int("AMAS_PROVIDER_CACHE_L1_SIZE", default=1024)
 AMAS_PROVIDER_CONFIG_TTL = env.float("AMAS_PROVIDER_CONFIG_TTL", default=5.0)  # provider rows, per process
-AMAS_PROVIDER_DEFAULT_CLASSIFICATION = env.str("AMAS_PROVIDER_DEFAULT_CLASSIFICATION", default="amber")
-AMAS_OLLAMA_URL = env.str("AMAS_OLLAMA_URL", default="http://127.0.0.1:11434")
-# Budgets in USD, 0 = unlimited; admin-managed Budget rows override them per organisation/user.
 # Ledger rows and success outcomes written behind the call by one thread per process
 # (apps/providers/bookkeeping.py: what that costs on SIGKILL); false: the caller writes them.
 AMAS_PROVIDER_BOOKKEEPING_BEHIND = env.bool("AMAS_PROVIDER_BOOKKEEPING_BEHIND", default=True)
+AMAS_PROVIDER_DEFAULT_CLASSIFICATION = env.str("AMAS_PROVIDER_DEFAULT_CLASSIFICATION", default="amber")
+AMAS_OLLAMA_URL = env.str("AMAS_OLLAMA_URL", default="http://127.0.0.1:11434")
+# Budgets in USD, 0 = unlimited; admin-managed Budget rows override them per organisation/user.
 AMAS_BUDGET_PER_TASK_USD = env.float("AMAS_BUDGET_PER_TASK_USD", default=0.0)
 AMAS_BUDGET_PER_USER_DAY_USD = env.float("AMAS_BUDGET_PER_USER_DAY_USD", default=0.0)
 AMAS_BUDGET_PER_DAY_USD = env.float("AMAS_BUDGET_PER_DAY_USD", default=0.0)
