@@ -2,6 +2,7 @@
 their attempt limit, else failed with a clear error, so every task reaches a terminal state."""
 
 import logging
+import math
 import random
 import threading
 from datetime import timedelta
@@ -40,7 +41,13 @@ def steps_resend_stale(*, limit: int = 200) -> int:
 def steps_resend_lost(*, limit: int = 500) -> int:
     """Queued steps (queued for AMAS_STEP_LOST_AFTER_SECONDS or more) whose message the broker no
     longer holds are sent again now, instead of after the AMAS_STEP_RESEND_AFTER_SECONDS backstop.
-    See apps/tasks/broker.py for why this check rather than an outbox table."""
+    See apps/tasks/broker.py for why this check rather than an outbox table.
+
+    A message a worker took long ago and has not acknowledged is lost only if that worker is dead:
+    a busy live worker may hold a prefetched message for as long as its pool is busy, and sending
+    it again would only deliver a duplicate (a no-op thanks to the step claim). Live workers are
+    asked which of those they hold; a dead worker's entry would only come back when kombu's
+    visibility timeout restores it, so its step is sent again now."""
     if not broker.is_redis_broker():
         return 0
     lost_after = settings.AMAS_STEP_LOST_AFTER_SECONDS
@@ -52,18 +59,42 @@ def steps_resend_lost(*, limit: int = 500) -> int:
     )
     if not candidates:
         return 0
-    held = broker.held_message_ids({c[3] for c in candidates}, reserved_for=lost_after)
+    queues = {c[3] for c in candidates}
+    # Every message still in the broker (a queue, or `unacked` at any age) first, then those it
+    # will deliver anyway (a queue, or taken just now or due later): in this order, a message
+    # moving from a queue to `unacked` between the two reads counts as held, never as lost.
+    in_broker = broker.held_message_ids(queues, reserved_for=math.inf)
+    held = broker.held_message_ids(queues, reserved_for=lost_after)
+    taken_long_ago = {c[2] for c in candidates if c[2] in in_broker and c[2] not in held}
+    if taken_long_ago:
+        held |= held_by_live_workers(taken_long_ago)
     lost = [(pk, task_id) for pk, task_id, celery_id, _queue in candidates if celery_id not in held]
     for step_id, task_id in lost:
         with transaction.atomic():
             task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
             step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
             if step.status == StepStatus.QUEUED and step.queued_at and step.queued_at < cutoff:
+                where = (
+                    "held by no live worker" if step.celery_task_id in taken_long_ago else "not in the broker"
+                )
                 log.warning(
-                    "Step %s of task %s: its message is not in the broker; sending it again", step_id, task_id
+                    "Step %s of task %s: its message is %s; sending it again", step_id, task_id, where
                 )
                 steps_resend(task, [step])
     return len(lost)
+
+
+def held_by_live_workers(message_ids: set[str]) -> set[str]:
+    """Which of these messages a live worker holds (reserved, waiting for its countdown, or
+    handed to its pool), by asking every worker (Celery's query_task broadcast). A worker answers
+    from its main process, so a busy prefork or threads pool answers too; a worker that cannot
+    answer within AMAS_HEALTH_WORKER_TIMEOUT (a solo pool busy with a task, remote control off)
+    counts as holding nothing, as it did before this check."""
+    from amas.celery import app
+
+    inspect = app.control.inspect(timeout=settings.AMAS_HEALTH_WORKER_TIMEOUT)
+    replies = inspect.query_task(*sorted(message_ids)) or {}
+    return {message_id for held in replies.values() for message_id in held or {}} & message_ids
 
 
 def reaper_pass() -> int:
