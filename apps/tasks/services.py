@@ -15,10 +15,11 @@ from pydantic import ValidationError as PydanticValidationError
 from apps.agents.planner import plan_for_task
 from apps.agents.registry import agent_registry
 from apps.audit.services import audit_record
+from apps.core.config_cache import config_version_pinned
 from apps.core.exceptions import PermissionDenied, ValidationFailed
 from apps.core.vocabulary import Classification, TaskType, task_types
 from apps.tasks import cancellation
-from apps.tasks.events import EventType, event_append
+from apps.tasks.events import EventType, event_append, events_batched
 from apps.tasks.hooks import attachment_store
 from apps.tasks.models import (
     STEP_TERMINAL_STATUSES,
@@ -129,6 +130,9 @@ def _snapshot(task: Task) -> dict[str, Any]:
     }
 
 
+# Pinned: the configuration the planner and the after-commit event hooks read (agent configs,
+# decision settings, sinks, endpoints; apps/core/config_cache.py) is checked once per submission.
+@config_version_pinned()
 @transaction.atomic
 def task_create(
     *,
@@ -178,15 +182,17 @@ def task_create(
         parent=parent,
     )
     # No select_for_update: a row inserted by this transaction is invisible, so unlockable, to
-    # every other one until it commits.
-    event_append(task, EventType.TASK_CREATED, _snapshot(task))
-    for upload in files or []:
-        attachment_store().create(task=task, file=upload, uploaded_by=user)
-    if schedule:
-        task.schedule = _schedule_create(task, schedule)
-        task.save(update_fields=["schedule"])
-    else:
-        task_plan_and_queue(task)
+    # every other one until it commits. task.created and task.queued go in one INSERT.
+    with events_batched(task):
+        event_append(task, EventType.TASK_CREATED, _snapshot(task))
+        for upload in files or []:
+            attachment_store().create(task=task, file=upload, uploaded_by=user)
+        task.files_attached = bool(files)  # type: ignore[attr-defined]  # the planner need not ask
+        if schedule:
+            task.schedule = _schedule_create(task, schedule)
+            task.save(update_fields=["schedule"])
+        else:
+            task_plan_and_queue(task)
     # Last: the audit chain's lock is held until commit, so take it as late as possible.
     _audit("task.create", task, user)
     return task
