@@ -220,7 +220,8 @@ AMAS_OUTAGE_HOLD_SECONDS = env.float("AMAS_OUTAGE_HOLD_SECONDS", default=2.0)
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's RedisCache with one redis-py client per pool (apps/core/cache.py).
+        "BACKEND": "apps.core.cache.SharedClientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("AMAS_CACHE_PREFIX", default="amas"),
         "OPTIONS": {

@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 import redis
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 _pools: dict[tuple[int, str, tuple], redis.ConnectionPool] = {}
 _lock = threading.Lock()
@@ -34,3 +35,27 @@ class SharedConnectionPool(redis.ConnectionPool):
                     pool = redis.ConnectionPool.from_url(url, **kwargs)
                     _pools[key] = pool
         return pool
+
+
+_clients: dict[int, redis.Redis] = {}
+
+
+class _SharedClientCacheClient(RedisCacheClient):
+    def get_client(self, key: Any = None, *, write: bool = False) -> redis.Redis:
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+        client = _clients.get(id(pool))
+        if client is None or client.connection_pool is not pool:
+            client = self._client(connection_pool=pool)  # type: ignore[attr-defined]
+            _clients[id(pool)] = client
+        return client
+
+
+class SharedClientRedisCache(RedisCache):
+    """Django's RedisCache, but the redis-py client over the process's pool is built once per
+    pool: Django builds a new redis.Redis for every cache call, and its constructor copies ~170
+    response callbacks (a task submission made fourteen; ~12 % of its CPU under yappi). A
+    redis.Redis is safe to share between threads: each command borrows a connection from the pool."""
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _SharedClientCacheClient
