@@ -10,6 +10,7 @@ from django.db import transaction
 
 from apps.knowledge.graph import get_graph_store
 from apps.knowledge.graph.ingest import batch_to_payload, graph_batch_for_result
+from apps.knowledge.index_queue import index_later
 
 
 def on_result_written(result: Any, agent_result: Any) -> None:
@@ -32,7 +33,12 @@ def on_result_written(result: Any, agent_result: Any) -> None:
             )
     result_id = str(result.pk)
     transaction.on_commit(
-        lambda: index_result_task.apply_async(args=[result_id], queue=settings.AMAS_KNOWLEDGE_QUEUE)
+        lambda: index_later(
+            f"result:{result_id}",
+            fallback=lambda: index_result_task.apply_async(
+                args=[result_id], queue=settings.AMAS_KNOWLEDGE_QUEUE
+            ),
+        )
     )
 
 
@@ -42,4 +48,8 @@ def on_task_event(event: Any) -> None:
     from apps.knowledge.tasks import index_task_task
 
     if event.type == "task.created":
-        index_task_task.apply_async(args=[str(event.task_id)], queue=settings.AMAS_KNOWLEDGE_QUEUE)
+        task_id = str(event.task_id)
+        index_later(
+            f"task:{task_id}",
+            fallback=lambda: index_task_task.apply_async(args=[task_id], queue=settings.AMAS_KNOWLEDGE_QUEUE),
+        )

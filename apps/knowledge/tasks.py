@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
-from apps.knowledge import indexing
+from apps.knowledge import index_queue, indexing
 from apps.knowledge.graph.ingest import batch_from_payload, graph_upsert
 
 
@@ -38,6 +40,22 @@ def index_result_task(result_id: str) -> int:
 )
 def index_task_task(task_id: str) -> int:
     return indexing.task_index(task_id=task_id)
+
+
+@shared_task(
+    name="knowledge.index_pending",
+    bind=True,
+    ignore_result=True,
+    acks_late=True,
+    reject_on_worker_lost=True,  # re-delivered with the same id: the re-run finds what it took
+    autoretry_for=(OperationalError, InterfaceError, redis.RedisError, ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=None,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def index_pending_task(self) -> int:
+    return index_queue.drain(self.request.id or "")
 
 
 @shared_task(

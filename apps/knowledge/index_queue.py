@@ -1,0 +1,103 @@
+"""Coalesced indexing: sources to index wait in a Redis list, and one Celery message drains
+whatever has gathered, instead of one message per new task and one per result.
+
+Each no-op task used to cost the worker three Celery messages (its step, then indexing its
+description, then indexing its result); under load the two indexing messages were a large share
+of the worker's CPU (broker round trips, prefork hand-over, per-message signals). Now a source is
+pushed onto `PENDING` and a drain message is sent only when none is scheduled (`SCHEDULED`, set
+with NX and an expiry): at low load every source still gets its own prompt drain, under load one
+drain takes many.
+
+Nothing is lost when a worker dies: a drain moves what it takes into a list of its own, named by
+its Celery message id, and removes that list only after indexing it; the message is acked late
+and re-delivered with the same id after a worker loss, so the re-run finds the list and finishes
+it. If Redis cannot be reached when a source is pushed, the source is indexed by its own message
+as before."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import redis
+from django.conf import settings
+
+from apps.core.redis import redis_client
+
+log = logging.getLogger(__name__)
+
+PENDING = "amas:index:pending"
+SCHEDULED = "amas:index:scheduled"
+TAKEN = "amas:index:taken:"  # + the drain's Celery message id
+SCHEDULED_TTL = 60  # a drain that was lost before it ran is re-sent by the next push after this
+BATCH = 100
+
+
+def index_later(source: str, *, fallback: Callable[[], None]) -> None:
+    """Queue `source` ("task:<id>" or "result:<id>") for the next drain (call after commit)."""
+    from apps.knowledge.tasks import index_pending_task
+
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.rpush(PENDING, source)
+        pipe.set(SCHEDULED, 1, nx=True, ex=SCHEDULED_TTL)
+        _, schedule = pipe.execute()
+    except redis.RedisError:
+        log.warning("Index queue unreachable; indexing %s by its own message", source)
+        fallback()
+        return
+    if schedule:
+        index_pending_task.apply_async(queue=settings.AMAS_KNOWLEDGE_QUEUE)
+
+
+def drain(message_id: str, *, limit: int = 1000) -> int:
+    """Index what is pending, in batches, up to `limit` sources (then another drain is sent, so
+    one message stays well inside its time limit). Returns how many sources were indexed."""
+    from apps.knowledge.tasks import index_pending_task
+
+    client = redis_client()
+    taken = TAKEN + message_id
+    # From now on a push schedules another drain: nothing pushed after our last look is missed.
+    client.delete(SCHEDULED)
+    done = 0
+    while done < limit:
+        sources = [_text(s) for s in client.lrange(taken, 0, -1)]  # left over by a killed run
+        if not sources:
+            pipe = client.pipeline(transaction=False)
+            for _ in range(BATCH):
+                pipe.lmove(PENDING, taken, "LEFT", "RIGHT")
+            sources = [_text(s) for s in pipe.execute() if s is not None]
+        if not sources:
+            return done
+        for source in dict.fromkeys(sources):  # a source pushed twice is indexed once
+            _index_one(source)
+            done += 1
+        client.delete(taken)
+    if client.llen(PENDING) and client.set(SCHEDULED, 1, nx=True, ex=SCHEDULED_TTL):
+        index_pending_task.apply_async(queue=settings.AMAS_KNOWLEDGE_QUEUE)
+    return done
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _index_one(source: str) -> None:
+    """Index one source. Postgres or Redis away: raise, so the message is retried and finds its
+    taken list again. Anything else concerns this source only: logged, and the others go on."""
+    from django.db import DatabaseError, InterfaceError, OperationalError
+
+    from apps.knowledge import indexing
+
+    kind, _, pk = source.partition(":")
+    try:
+        if kind == "task":
+            indexing.task_index(task_id=pk)
+        elif kind == "result":
+            indexing.result_index_and_embed(result_id=pk)
+        else:
+            log.warning("Unknown index source %r dropped", source)
+    except (OperationalError, InterfaceError, redis.RedisError):
+        raise
+    except DatabaseError:
+        log.exception("Could not index %s", source)
