@@ -153,11 +153,20 @@ def build_index(conn: psycopg.Connection, method: str, args: argparse.Namespace)
 
 
 def query_sql(method: str, candidates: int) -> str:
-    """The query for a method; the binary one re-ranks `candidates` rows by exact cosine distance."""
+    """The query for a method; the binary one re-ranks `candidates` rows by exact cosine distance,
+    and so does halfvec when `candidates` > 0 (AMAS's query: AMAS_SEARCH_CANDIDATES halfvec-nearest
+    rows re-sorted by exact distance)."""
     if method == "exact":
         return f"SELECT id FROM bench_embedding WHERE space_id = 1 ORDER BY {VEC} <=> %(q)s::vector(384) LIMIT 10"
     if method == "vector":
         return f"SELECT id FROM bench_embedding WHERE space_id = 1 ORDER BY {VEC} <=> %(q)s::vector(384) LIMIT 10"
+    if method == "halfvec" and candidates > 0:
+        return (
+            "SELECT id FROM ("
+            f" SELECT id, vector FROM bench_embedding WHERE space_id = 1"
+            f" ORDER BY {HALF} <=> %(q)s::vector(384)::halfvec(384) LIMIT {int(candidates)}"
+            f") c ORDER BY {VEC} <=> %(q)s::vector(384) LIMIT 10"
+        )
     if method == "halfvec":
         return (
             f"SELECT id FROM bench_embedding WHERE space_id = 1 "
@@ -215,18 +224,27 @@ def table_rows(conn: psycopg.Connection) -> int:
 
 def bench_size(conn: psycopg.Connection, n: int, args: argparse.Namespace) -> list[dict]:
     print(f"\n== {n:,} vectors x {DIM} dims ==", flush=True)
-    t0 = time.perf_counter()
-    everything = generate(n + args.queries, DIM, clusters=max(100, n // 1000), seed=n)
-    data, queries = everything[:n], everything[n:]
-    print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
-    if table_rows(conn) == n:
-        print("table already loaded (--datadir): reusing it and the indexes built before", flush=True)
+    cached = Path(args.datadir) / f"truth_{n}_{args.queries}.npz" if args.datadir else None
+    if cached is not None and cached.exists() and table_rows(conn) == n:
+        # Same seed, same data: the table, the queries and their exact answers of a run before
+        # (generating 1M vectors again would take most of a minute of CPU for nothing).
+        saved = np.load(cached)
+        queries, truth, numpy_ms = saved["queries"], saved["truth"], list(saved["ms"])
+        print(f"table, queries and exact answers (with numpy times) from {args.datadir}", flush=True)
     else:
-        loaded = load(conn, data)
-        print(f"loaded in {loaded:.1f} s", flush=True)
-
-    truth, numpy_ms = exact_numpy(data, queries)
-    del data, everything
+        t0 = time.perf_counter()
+        everything = generate(n + args.queries, DIM, clusters=max(100, n // 1000), seed=n)
+        data, queries = everything[:n], everything[n:]
+        print(f"generated in {time.perf_counter() - t0:.1f} s", flush=True)
+        if table_rows(conn) == n:
+            print("table already loaded (--datadir): reusing it and the indexes built before", flush=True)
+        else:
+            loaded = load(conn, data)
+            print(f"loaded in {loaded:.1f} s", flush=True)
+        truth, numpy_ms = exact_numpy(data, queries)
+        if cached is not None:
+            np.savez(cached, queries=queries, truth=truth, ms=np.array(numpy_ms))
+        del data, everything
     base = {"n": n, "build": None, "size": "", "index": ""}
     rows = [
         {
@@ -238,21 +256,34 @@ def bench_size(conn: psycopg.Connection, n: int, args: argparse.Namespace) -> li
         }
     ]
     exact_q = queries[: args.exact_queries]
-    found, ms, used = run_queries(conn, exact_q, query_sql("exact", 0), settings={"enable_indexscan": "off"})
-    rows.append(
-        {
-            **base,
-            "method": f"pgvector exact, seq scan ({len(exact_q)} q)",
-            "p50": statistics.median(ms),
-            "p95": percentile(ms, 95),
-            "recall": recall(found, truth[: len(exact_q)]),
-            "index": used,
-        }
-    )
-    print_row(rows[-1])
+    if len(exact_q):
+        found, ms, used = run_queries(
+            conn, exact_q, query_sql("exact", 0), settings={"enable_indexscan": "off"}
+        )
+        rows.append(
+            {
+                **base,
+                "method": f"pgvector exact, seq scan ({len(exact_q)} q)",
+                "p50": statistics.median(ms),
+                "p95": percentile(ms, 95),
+                "recall": recall(found, truth[: len(exact_q)]),
+                "index": used,
+            }
+        )
+        print_row(rows[-1])
     for method in args.methods:
         name, built, size = build_index(conn, method, args)
         print(f"{name}: built in {built:.1f} s, {size}", flush=True)
+        if args.prewarm:
+            # The index in shared buffers before the first timed query: otherwise the first
+            # configuration pays the disk reads and the later ones do not.
+            t0 = time.perf_counter()
+            try:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+                blocks = conn.execute("SELECT pg_prewarm(%s::regclass)", (name,)).fetchone()[0]
+                print(f"  prewarmed {blocks} blocks in {time.perf_counter() - t0:.1f} s", flush=True)
+            except psycopg.Error as exc:
+                print(f"  no pg_prewarm ({exc.__class__.__name__}); the warm-up queries only", flush=True)
         if method == "bit":
             # Candidates re-ranked by exact distance: ef_search has to cover them (pgvector
             # returns at most ef_search rows from a plain scan; the iterative scan goes on).
@@ -263,11 +294,27 @@ def bench_size(conn: psycopg.Connection, n: int, args: argparse.Namespace) -> li
             for _label, c, settings in variants:
                 if c > 1000:  # ef_search tops out at 1,000: past it only an iterative scan goes on
                     settings["hnsw.iterative_scan"] = "relaxed_order"
+        elif method == "halfvec":
+            # Re-rank depth 0: the index's own top 10; > 0: that many halfvec-nearest rows
+            # re-sorted by exact distance (ef_search below the depth relies on the iterative scan).
+            variants = [
+                (
+                    f"halfvec HNSW ef_search={ef}" + (f" + re-rank {c}" if c else ""),
+                    c,
+                    {"hnsw.ef_search": str(ef)},
+                )
+                for ef in args.ef
+                for c in args.halfvec_rerank
+            ]
         else:
             variants = [(f"{method} HNSW ef_search={ef}", 0, {"hnsw.ef_search": str(ef)}) for ef in args.ef]
         for label, candidates, settings in variants:
             if args.iterative:
                 settings["hnsw.iterative_scan"] = args.iterative
+            if args.max_scan_tuples:
+                settings["hnsw.max_scan_tuples"] = str(args.max_scan_tuples)
+            # Parallel query off by default: one query per backend, as AMAS serves them.
+            settings["max_parallel_workers_per_gather"] = str(args.gather_workers)
             found, ms, used = run_queries(conn, queries, query_sql(method, candidates), settings=settings)
             rows.append(
                 {
@@ -336,6 +383,20 @@ def main() -> None:
     )
     parser.add_argument("--ef", default="40,80,160,320", help="hnsw.ef_search values (vector, halfvec)")
     parser.add_argument("--rerank", default="100,200,400,800", help="candidates re-ranked (bit)")
+    parser.add_argument(
+        "--halfvec-rerank",
+        default="0",
+        help="halfvec: comma-separated re-rank depths (0 = the index's own top 10, no re-sort)",
+    )
+    parser.add_argument(
+        "--max-scan-tuples", type=int, default=0, help="hnsw.max_scan_tuples (iterative scan), 0 = default"
+    )
+    parser.add_argument(
+        "--gather-workers", type=int, default=0, help="max_parallel_workers_per_gather for the queries"
+    )
+    parser.add_argument(
+        "--prewarm", type=int, default=1, help="1: load each index into shared buffers first (pg_prewarm)"
+    )
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--iterative", default="", help="hnsw.iterative_scan for the index queries")
@@ -350,6 +411,7 @@ def main() -> None:
     args = parser.parse_args()
     args.ef = [int(x) for x in args.ef.split(",")]
     args.rerank = [int(x) for x in args.rerank.split(",")]
+    args.halfvec_rerank = [int(x) for x in args.halfvec_rerank.split(",")]
     args.methods = [x for x in args.methods.split(",") if x]
     sizes = [int(x) for x in args.sizes.split(",")]
     if args.datadir and len(sizes) > 1:

@@ -357,8 +357,10 @@ AMAS_INDEX_MAX_ARTEFACT_BYTES = env.int("AMAS_INDEX_MAX_ARTEFACT_BYTES", default
 AMAS_KNOWLEDGE_QUEUE = env.str("AMAS_KNOWLEDGE_QUEUE", default="default")
 AMAS_SEARCH_CANDIDATES = env.int("AMAS_SEARCH_CANDIDATES", default=100)  # per ranking, before fusion
 AMAS_SEARCH_RRF_K = env.int("AMAS_SEARCH_RRF_K", default=60)
-# pgvector hnsw.ef_search: 640 gave recall@10 0.957 at 1M x 384 (bench/search.py, docs/benchmarks.md).
-AMAS_SEARCH_EF_SEARCH = env.int("AMAS_SEARCH_EF_SEARCH", default=640)
+# pgvector hnsw.ef_search: the lowest with recall@10 >= 0.95 and two standard errors to spare at
+# 1M x 384 (580: 0.956 with the 100 candidates re-sorted; 500-540: 0.951-0.952; 640: 0.958), 10 %
+# less graph walk than 640 (bench/search.py, docs/benchmarks.md "Issue 19, round 4").
+AMAS_SEARCH_EF_SEARCH = env.int("AMAS_SEARCH_EF_SEARCH", default=580)
 
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None

@@ -8,9 +8,10 @@ with, take the nearest rows through that index (`ann_sql`, exactly the indexed e
 sort those by exact cosine distance on the stored vectors (`distance_sql`).
 
 Why halfvec (bench/search.py, docs/benchmarks.md "Search and router (issue 19)"): at 1M x 384 it
-reached recall@10 0.957 at ef_search 640 where the full-vector index with the same build
-parameters topped out at 0.915 (earlier run) and binary quantisation with 2,000 candidates
-re-ranked at 0.947; its index is 1.1 GB against 1.95 GB for full vectors.
+reached recall@10 0.957 at ef_search 640 (0.956 at 580, the default since round 4) where the
+full-vector index with the same build parameters topped out at 0.915 (earlier run) and binary
+quantisation with 2,000 candidates re-ranked at 0.947; its index is 1.1 GB against 1.95 GB for
+full vectors.
 """
 
 from __future__ import annotations
