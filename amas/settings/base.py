@@ -178,6 +178,8 @@ AMAS_TOKEN_DEFAULT_DAYS = env.int("AMAS_TOKEN_DEFAULT_DAYS", default=90)
 AMAS_TOKEN_MAX_DAYS = env.int("AMAS_TOKEN_MAX_DAYS", default=365)
 AMAS_API_RATE_LIMIT = env.str("AMAS_API_RATE_LIMIT", default="120/m")  # per user, all their clients
 AMAS_API_TOKEN_RATE_LIMIT = env.str("AMAS_API_TOKEN_RATE_LIMIT", default=AMAS_API_RATE_LIMIT)
+# Resolved API tokens cached per process; revocation stays immediate (apps.users.token_cache).
+AMAS_TOKEN_CACHE_SECONDS = env.int("AMAS_TOKEN_CACHE_SECONDS", default=60)
 AMAS_TRUST_STEP_UP_THRESHOLD = env.int("AMAS_TRUST_STEP_UP_THRESHOLD", default=60)
 AMAS_TRUST_RATE_BASELINE = env.int("AMAS_TRUST_RATE_BASELINE", default=60)  # requests/min before penalty
 # Client addresses (apps/core/client_address.py): X-Forwarded-For is read only when the peer is in

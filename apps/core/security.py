@@ -168,43 +168,81 @@ def rate_limit_enforce(key: str, rate: Rate | str) -> None:
         raise RateLimited(retry_after)
 
 
-def counters_bump(counters: list[tuple[str, int]]) -> list[int]:
+_redis_clients: dict[int, tuple[Any, Any]] = {}
+
+
+def cache_redis_client(backend: RedisCache) -> Any:
+    """The redis-py client over the cache's (per-process, shared) pool, built once: Django's
+    get_client() builds a new redis.Redis on every call, which copies its ~170 response callbacks
+    (a measurable share of a token request). Private attributes of Django's RedisCache: it has no
+    public accessor for the client."""
+    cache_client = backend._cache  # type: ignore[attr-defined]
+    pool = cache_client._get_connection_pool(True)
+    found = _redis_clients.get(id(pool))
+    if found is None or found[0] is not pool:
+        found = (pool, cache_client._client(connection_pool=pool))
+        _redis_clients[id(pool)] = found
+    return found[1]
+
+
+def counters_bump(counters: Sequence[tuple[str, int]], *, reads: Sequence[str] = ()) -> list[int]:
     """Add one to each (cache key, timeout) counter and return the new values: one Redis round
     trip (INCR + EXPIRE per key, pipelined) where add + incr cost three per key. The values read
-    back with cache.get (Django's Redis serializer stores integers as they are)."""
+    back with cache.get (Django's Redis serializer stores integers as they are). `reads`: cache
+    keys to GET in the same round trip; their raw values follow the counters' in the result."""
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
-        values = []
+        values: list[Any] = []
         for key, timeout in counters:
             backend.add(key, 0, timeout=timeout)
             values.append(backend.incr(key))
-        return values
+        return values + [backend.get(key) for key in reads]
     keys = [backend.make_and_validate_key(key) for key, _ in counters]
-    # Django's RedisCache keeps its redis-py client behind _cache (no public accessor).
-    client = backend._cache.get_client(keys[0], write=True)  # type: ignore[attr-defined]
-    pipe = client.pipeline(transaction=False)
+    pipe = cache_redis_client(backend).pipeline(transaction=False)
     for key, (_, timeout) in zip(keys, counters, strict=True):
         pipe.incr(key)
         pipe.expire(key, timeout)
-    return [int(value) for value in pipe.execute()[::2]]
+    for key in reads:
+        pipe.get(backend.make_and_validate_key(key))
+    results = pipe.execute()
+    split = 2 * len(counters)
+    return [int(value) for value in results[:split:2]] + results[split:]
 
 
-def rate_limits_enforce(
-    limits: list[tuple[str, Rate | str]], *, counters: Sequence[tuple[str, int]] = ()
-) -> None:
-    """rate_limit_enforce for several limits at once (the first one exceeded raises), together
-    with other `counters` to bump, in one Redis round trip (an API request checks two limits and
-    counts the user's activity)."""
+def rate_limits_count(
+    limits: Sequence[tuple[str, Rate | str]],
+    *,
+    counters: Sequence[tuple[str, int]] = (),
+    reads: Sequence[str] = (),
+) -> tuple[int | None, list[Any]]:
+    """Count one hit on each limit (and bump `counters`, GET `reads`) in one Redis round trip:
+    (seconds until the first exceeded limit's window resets, or None; the values read)."""
     now = time.time()
     buckets = []
     for key, rate in limits:
         rate = Rate.parse(rate) if isinstance(rate, str) else rate
         window = int(now // rate.seconds)
         buckets.append((f"rl:{key}:{rate.seconds}:{window}", rate, window))
-    hits = counters_bump([(bucket, rate.seconds + 1) for bucket, rate, _ in buckets] + list(counters))
-    for (_, rate, window), count in zip(buckets, hits, strict=False):
+    values = counters_bump(
+        [(bucket, rate.seconds + 1) for bucket, rate, _ in buckets] + list(counters), reads=reads
+    )
+    retry_after = None
+    for (_, rate, window), count in zip(buckets, values, strict=False):
         if count > rate.count:
-            raise RateLimited(max(1, math.ceil((window + 1) * rate.seconds - now)))
+            retry_after = max(1, math.ceil((window + 1) * rate.seconds - now))
+            break
+    return retry_after, values[len(values) - len(reads) :]
+
+
+def rate_limits_enforce(
+    limits: Sequence[tuple[str, Rate | str]], *, counters: Sequence[tuple[str, int]] = ()
+) -> None:
+    """rate_limit_enforce for several limits at once (the first one exceeded raises), together
+    with other `counters` to bump, in one Redis round trip (an API request checks two limits and
+    counts the user's activity)."""
+    retry_after, _ = rate_limits_count(limits, counters=counters)
+    if retry_after is not None:
+        raise RateLimited(retry_after)
 
 
 # --- redaction -----------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilterIn]):
 )
 def get_task(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:read")
-    return selectors.task_get(user=user, task_id=task_id)
+    return selectors.task_detail(user=user, task_id=task_id)
 
 
 @router.get(

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from apps.core.exceptions import NotFound
 from apps.tasks import hooks
@@ -70,6 +70,67 @@ def task_get(*, user: User, task_id: UUID | str) -> Task:
     if task is None:
         raise NotFound("Task not found.")
     return task
+
+
+# The columns the API's task answer (apps.tasks.schemas.TaskDetailOut) shows.
+TASK_DETAIL_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "task_type",
+    "target",
+    "parameters",
+    "requested_agents",
+    "priority",
+    "classification",
+    "status",
+    "progress",
+    "plan",
+    "summary",
+    "error_message",
+    "attempt",
+    "parent_id",
+    "schedule_id",
+    "created_at",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "created_by_id",
+    "created_by__email",
+)
+STEP_DETAIL_FIELDS = (
+    "id",
+    "task_id",
+    "agent_type",
+    "group_index",
+    "position",
+    "is_aggregate",
+    "status",
+    "progress",
+    "message",
+    "attempt",
+    "started_at",
+    "finished_at",
+    "error_message",
+)
+
+
+def task_detail(*, user: User, task_id: UUID | str) -> Task:
+    """task_get for GET /api/v1/tasks/{id}: the task with its author's e-mail and its steps (in
+    their order), loading only the columns the answer shows. Most of such a request's CPU was
+    the ORM compiling and reading two ~35-column queries; this is the same two queries, narrower
+    and without the ORDER BY that first() adds."""
+    steps = TaskStep.objects.only(*STEP_DETAIL_FIELDS).order_by("group_index", "position")
+    try:
+        return (
+            task_visible(user=user)
+            .select_related("created_by")
+            .only(*TASK_DETAIL_FIELDS)
+            .prefetch_related(Prefetch("steps", queryset=steps))
+            .get(pk=task_id)
+        )
+    except Task.DoesNotExist:
+        raise NotFound("Task not found.") from None
 
 
 def task_events(*, task: Task, after_seq: int = 0) -> QuerySet[TaskEvent]:

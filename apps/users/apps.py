@@ -11,12 +11,14 @@ class UsersConfig(AppConfig):
         from django.contrib import admin
 
         from apps.audit.services import register_request_trust
-        from apps.users import signals
+        from apps.users import signals, token_cache
         from apps.users.trust import request_trust
 
         # Sign-in/MFA audit rows and the trust score of rows other apps write during a request.
         signals.connect()
         register_request_trust(request_trust)
+        # Bumps the cached tokens' epochs when a token, its user, MFA or organisation changes.
+        token_cache.connect()
 
         # The admin signs in through allauth, so it gets the same MFA, rate limits and audit.
         admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]

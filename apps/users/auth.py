@@ -14,9 +14,11 @@ from ninja.utils import check_csrf
 
 from apps.core.client_address import client_address
 from apps.core.exceptions import PermissionDenied
-from apps.core.security import rate_limit_enforce, rate_limits_enforce
+from apps.core.security import RateLimited, rate_limit_enforce, rate_limits_count, rate_limits_enforce
+from apps.users import token_cache
 from apps.users.mfa import mfa_missing
-from apps.users.services import token_authenticate
+from apps.users.models import ApiToken
+from apps.users.services import token_authenticate, token_hash, token_touch
 from apps.users.trust import trust_activity_counter
 
 
@@ -24,27 +26,65 @@ def _limit_user(user_id: int) -> None:
     rate_limit_enforce(f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT)
 
 
+def _token_limits(token_id: int, user_id: int) -> list[tuple[str, str]]:
+    return [
+        (f"api:token:{token_id}", settings.AMAS_API_TOKEN_RATE_LIMIT),
+        (f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT),
+    ]
+
+
 def _count_token_request(token_id: int, user_id: int) -> None:
     """The user's activity (trust scoring) and the per-token and per-user limits: one Redis round
     trip instead of nine (add + exists + incr each)."""
-    rate_limits_enforce(
-        [
-            (f"api:token:{token_id}", settings.AMAS_API_TOKEN_RATE_LIMIT),
-            (f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT),
-        ],
-        counters=[trust_activity_counter(user_id=user_id)],
-    )
+    rate_limits_enforce(_token_limits(token_id, user_id), counters=[trust_activity_counter(user_id=user_id)])
+
+
+def _cached_token(hashed: str, ip: str) -> ApiToken | None:
+    """The token from this process's cache (apps.users.token_cache) if its epoch, read in the
+    same Redis round trip as the rate limits and the activity count, still holds; else None and
+    the caller authenticates from the database (this request then counts twice: harmless)."""
+    entry = token_cache.entry_get(hashed)
+    if entry is None:
+        return None
+    token, user = token_cache.entry_objects(entry)
+    if not token.is_active:  # expired since it was cached
+        token_cache.entry_drop(hashed)
+        return None
+    try:
+        retry_after, (epoch,) = rate_limits_count(
+            _token_limits(token.pk, user.pk),
+            counters=[trust_activity_counter(user_id=user.pk)],
+            reads=[token_cache.epoch_key(hashed)],
+        )
+    except Exception:
+        # Redis unreachable: the request fails (503), and this process may miss bumps meanwhile.
+        token_cache.entries_clear()
+        raise
+    if epoch != entry.epoch:
+        token_cache.entry_drop(hashed)
+        return None
+    if retry_after is not None:
+        raise RateLimited(retry_after)
+    last_used = (token.last_used_at, token.last_used_ip)
+    token_touch(token, ip=ip)
+    if (token.last_used_at, token.last_used_ip) != last_used:
+        token_cache.entry_touch(hashed, last_used_at=token.last_used_at, last_used_ip=token.last_used_ip)
+    return token
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        api_token = token_authenticate(secret=token.strip(), ip=client_address(request))
+        secret, ip = token.strip(), client_address(request)
+        hashed = token_hash(secret)
+        api_token = _cached_token(hashed, ip) if hashed else None
         if api_token is None:
-            # A wrong token is an error, never a silent fall-back to the session.
-            raise AuthenticationError()
+            api_token = token_authenticate(secret=secret, ip=ip)
+            if api_token is None:
+                # A wrong token is an error, never a silent fall-back to the session.
+                raise AuthenticationError()
+            _count_token_request(api_token.pk, api_token.user_id)
         request.user = api_token.user
         request.auth_token = api_token  # type: ignore[attr-defined]
-        _count_token_request(api_token.pk, api_token.user_id)
         return api_token.user
 
 

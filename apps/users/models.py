@@ -79,6 +79,20 @@ class TokenScope(models.TextChoices):
     ADMIN = "admin", "Administer the organisation"
 
 
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def update(self, **kwargs: object) -> int:
+        """A bulk update that can end tokens' validity (revoked_at, expires_at, scopes, owner)
+        ends their cached validity in every process too (apps.users.token_cache): signals do not
+        see queryset updates. Recording a use (last_used_*) does not."""
+        if not set(kwargs) - {"last_used_at", "last_used_ip"}:
+            return super().update(**kwargs)
+        from apps.users.token_cache import epochs_bump
+
+        hashes = list(self.values_list("hashed_secret", flat=True))
+        epochs_bump(hashes)
+        return super().update(**kwargs)
+
+
 class ApiToken(models.Model):
     """A bearer token for the API and websockets. Only the SHA-256 of the token is stored; the
     token itself is shown once, when created. `prefix` identifies it in lists and logs."""
@@ -94,6 +108,8 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.CharField(max_length=64, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

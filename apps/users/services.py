@@ -11,6 +11,8 @@ from django.utils.text import slugify
 
 from apps.audit.services import audit_record
 from apps.core.exceptions import PermissionDenied, ValidationFailed
+from apps.users import token_cache
+from apps.users.member_sockets import token_sockets_close_on_commit
 from apps.users.models import ApiToken, Organization, Role, TokenScope, User
 from apps.users.trust import request_trust
 
@@ -138,7 +140,8 @@ def token_revoke(*, token: ApiToken, by: User, request: HttpRequest | None = Non
         return token
     with transaction.atomic():
         token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+        token.save(update_fields=["revoked_at"])  # also ends its cached validity (token_cache)
+        token_sockets_close_on_commit(token.pk)
         audit_record(
             event_type="token.revoke",
             entity_type="api_token",
@@ -157,28 +160,40 @@ def token_authenticate(*, secret: str, ip: str = "") -> ApiToken | None:
     users, of users who changed organisation, or of users who must set up MFA do not work."""
     from apps.users.mfa import mfa_missing
 
-    if not secret.startswith(f"{TOKEN_PREFIX}_") or len(secret) > 200:
+    hashed = token_hash(secret)
+    if not hashed:
         return None
-    token = (
-        ApiToken.objects.select_related("user", "organization")
-        .filter(hashed_secret=_hash_token(secret))
-        .first()
-    )
+    # Read before the rows (apps.users.token_cache explains why the order matters).
+    epoch = token_cache.epoch_current(hashed)
+    token = ApiToken.objects.select_related("user").filter(hashed_secret=hashed).first()
     if token is None or not token.is_active:
         return None
     user = token.user
     if not user.is_active or user.organization_id != token.organization_id or mfa_missing(user):
         return None
+    token_touch(token, ip=ip)
+    token_cache.entry_store(hashed, epoch=epoch, token=token, user=user)
+    return token
+
+
+def token_hash(secret: str) -> str:
+    """The stored form of a well-formed secret, or "" for one that cannot be a token."""
+    if not secret.startswith(f"{TOKEN_PREFIX}_") or len(secret) > 200:
+        return ""
+    return _hash_token(secret)
+
+
+def token_touch(token: ApiToken, *, ip: str) -> None:
+    """Record the token's use: at most one write a minute per token (plus one whenever the
+    address changes)."""
     now = timezone.now()
     if (
         token.last_used_at is None
         or now - token.last_used_at > TOKEN_LAST_USED_RESOLUTION
         or ip != token.last_used_ip
     ):
-        # At most one write a minute per token (plus one whenever the address changes).
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip[:64])
         token.last_used_at, token.last_used_ip = now, ip[:64]
-    return token
 
 
 def mfa_secrets_reencrypt() -> int:
