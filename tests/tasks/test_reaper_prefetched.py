@@ -11,19 +11,18 @@ import sys
 import time
 
 import pytest
-import redis
-from django.conf import settings
 from django.test import override_settings
 
 from apps.tasks import broker
 from apps.tasks.models import TaskStep
 from apps.tasks.reaper import steps_resend_lost
+from tests.tasks import test_lost_step_messages as lost_messages
 from tests.tasks.conftest import submit, wait_for_step
 from tests.tasks.test_worker_killed import ROOT, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-QUEUE = "killable"
+QUEUE = lost_messages.QUEUE  # no other worker consumes it in these tests
 LOST_AFTER = 1.0
 
 # A prefork worker (as the Procfile runs them) with one process that takes two messages at a time:
@@ -40,13 +39,8 @@ app.worker_main(["worker", "-Q", "killable", "-P", "prefork", "-c", "1", "--pref
 """
 
 
-@pytest.fixture
-def broker_client():
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete(*broker._queue_keys([QUEUE]), broker.UNACKED, broker.UNACKED_INDEX)
-    yield client
-    client.delete(*broker._queue_keys([QUEUE]), broker.UNACKED, broker.UNACKED_INDEX)
-    client.close()
+# the broker's killable queue and kombu's unacked keys emptied around each test
+broker_client = lost_messages.broker_client
 
 
 @pytest.fixture
@@ -80,14 +74,6 @@ def unacked_ids(client) -> dict[str, float]:
     }
 
 
-def messages_in_queue(client) -> list[str]:
-    return [
-        json.loads(raw)["headers"]["id"]
-        for key in broker._queue_keys([QUEUE])
-        for raw in client.lrange(key, 0, -1)
-    ]
-
-
 def prefetched_while_busy(api, client) -> TaskStep:
     """A long step running in the worker and a second step whose message the worker took while
     busy, held past LOST_AFTER; returns the second (still queued) step."""
@@ -112,7 +98,7 @@ def test_a_live_workers_prefetched_message_stays_and_a_vanished_one_is_sent_agai
     # a third step's message stays in the queue (the worker holds two) and then vanishes, as in a
     # Redis restart without the last second of its append-only file
     vanished = TaskStep.objects.get(task_id=slow_step(api, 1))
-    assert messages_in_queue(broker_client) == [vanished.celery_task_id]
+    assert lost_messages.messages_in_queue(broker_client) == [vanished.celery_task_id]
     broker_client.delete(*broker._queue_keys([QUEUE]))
     time.sleep(LOST_AFTER + 0.2)
 
@@ -123,7 +109,7 @@ def test_a_live_workers_prefetched_message_stays_and_a_vanished_one_is_sent_agai
     assert held.celery_task_id == held_before  # not sent again: the live worker still holds it
     assert held_before in unacked_ids(broker_client)
     assert vanished.celery_task_id != vanished_before
-    assert messages_in_queue(broker_client) == [vanished.celery_task_id]
+    assert lost_messages.messages_in_queue(broker_client) == [vanished.celery_task_id]
     assert busy_worker.poll() is None
 
 
@@ -138,4 +124,4 @@ def test_the_message_a_killed_worker_held_is_sent_again(api, broker_client, busy
     before = held.celery_task_id
     held.refresh_from_db()
     assert held.status == "queued" and held.celery_task_id != before
-    assert messages_in_queue(broker_client) == [held.celery_task_id]
+    assert lost_messages.messages_in_queue(broker_client) == [held.celery_task_id]
