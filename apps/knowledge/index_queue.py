@@ -69,7 +69,11 @@ def drain(message_id: str, *, limit: int = 1000) -> int:
             sources = [_text(s) for s in pipe.execute() if s is not None]
         if not sources:
             return done
-        for source in dict.fromkeys(sources):  # a source pushed twice is indexed once
+        # Results first: indexing a result also indexes its task's description when that is not
+        # indexed yet, embedding both in one router call; the task's own entry then finds its
+        # description unchanged and embeds nothing (a no-op task: one embedding call, not two).
+        # A source pushed twice is indexed once.
+        for source in sorted(dict.fromkeys(sources), key=lambda s: not s.startswith("result:")):
             _index_one(source)
             done += 1
         client.delete(taken)

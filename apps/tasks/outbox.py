@@ -23,14 +23,18 @@ class Outbox:
         websockets, nor one failing hook the others. Nothing is lost by a failure here: steps stay
         queued in Postgres (the reaper re-sends them within seconds) and the events are in the
         event store (a client resumes from its last seq)."""
+        from apps.core.config_cache import config_version_pinned
         from apps.tasks import hooks, realtime
 
         for send in self.sends:
             _guarded("send step messages", send)
         # Twice: the first use of a pooled connection that a Redis restart closed fails once.
         _guarded("broadcast task events", lambda: realtime.events_broadcast(self.events), attempts=2)
-        for event, _organization_id in self.events:
-            _guarded(f"run hooks for event {event.seq}", partial(hooks.run_event_hooks, event))
+        # The hooks of a transaction's events ask the same configuration (webhook endpoints,
+        # event sinks) per event: one read of the configuration version answers them all.
+        with config_version_pinned():
+            for event, _organization_id in self.events:
+                _guarded(f"run hooks for event {event.seq}", partial(hooks.run_event_hooks, event))
 
 
 def _guarded(what: str, call: Callable[[], None], *, attempts: int = 1) -> None:
