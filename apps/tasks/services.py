@@ -26,6 +26,7 @@ from apps.tasks.models import (
     StepStatus,
     Task,
     TaskStatus,
+    TaskStep,
 )
 from apps.tasks.orchestrator import steps_create, steps_send
 from apps.tasks.state import step_transition, task_transition
@@ -223,6 +224,16 @@ def task_plan_and_queue(task: Task) -> None:
     )
     first_group = min(s.group_index for s in steps)
     steps_send(task, [s for s in steps if s.group_index == first_group], announce=False)
+    _steps_known(task, steps)
+
+
+def _steps_known(task: Task, steps: list[TaskStep]) -> None:
+    """Let task.steps.all() answer with the steps just written, as prefetch_related would: the
+    API replies to a submission with its steps, and reading them back was a query."""
+    known = TaskStep.objects.filter(task=task)
+    known._result_cache = sorted(steps, key=lambda s: (s.group_index, s.position))
+    known._prefetch_done = True  # type: ignore[attr-defined]
+    task._prefetched_objects_cache = {"steps": known}  # type: ignore[attr-defined]
 
 
 @transaction.atomic
