@@ -197,17 +197,37 @@ def run_queries(
     used = explain(conn, sql, queries[0])
     found = np.full((len(queries), K), -1, dtype=np.int64)
     times = []
+    server_cpu.clear()
+    backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     with conn.cursor() as cur:
         for q in queries[: min(5, len(queries))]:  # warm the plan cache and the buffers
             cur.execute(sql, {"q": q}, prepare=True)
             cur.fetchall()
         for i, q in enumerate(queries):
+            cpu0 = _cpu_ns(backend)
             t0 = time.perf_counter()
             cur.execute(sql, {"q": q}, prepare=True)
             rows = cur.fetchall()
             times.append((time.perf_counter() - t0) * 1000)
+            cpu1 = _cpu_ns(backend)
+            if cpu0 is not None and cpu1 is not None:
+                server_cpu.append((cpu1 - cpu0) / 1e6)
             found[i, : len(rows)] = [r[0] for r in rows]
     return found, times, used
+
+
+# CPU time the server process spent on each query of the last run_queries (ms): unlike the wall
+# time it does not grow while the query waits for a CPU, so it shows what an idle machine would
+# take (plus the client's share) when other work loads the machine.
+server_cpu: list[float] = []
+
+
+def _cpu_ns(pid: int) -> int | None:
+    """Nanoseconds on CPU of a local process (/proc/<pid>/schedstat); None when not readable."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -322,6 +342,9 @@ def bench_size(conn: psycopg.Connection, n: int, args: argparse.Namespace) -> li
                     "method": f"{label} (m={args.m}, efc={args.ef_construction})",
                     "p50": statistics.median(ms),
                     "p95": percentile(ms, 95),
+                    "cpu": (statistics.median(server_cpu), percentile(server_cpu, 95))
+                    if server_cpu
+                    else None,
                     "recall": recall(found, truth),
                     "build": built,
                     "size": size,
@@ -333,8 +356,9 @@ def bench_size(conn: psycopg.Connection, n: int, args: argparse.Namespace) -> li
 
 
 def print_row(r: dict) -> None:
+    cpu = f", server CPU p50 {r['cpu'][0]:.2f} / p95 {r['cpu'][1]:.2f} ms" if r.get("cpu") else ""
     print(
-        f"  {r['method']}: p50 {r['p50']:.2f} ms, p95 {r['p95']:.2f} ms, recall@10 {r['recall']:.3f}"
+        f"  {r['method']}: p50 {r['p50']:.2f} ms, p95 {r['p95']:.2f} ms{cpu}, recall@10 {r['recall']:.3f}"
         f" [{r['index']}] (load {os.getloadavg()[0]:.1f})",
         flush=True,
     )
@@ -343,8 +367,8 @@ def print_row(r: dict) -> None:
 def print_table(rows: list[dict]) -> None:
     print()
     header = (
-        f"| {'vectors':>9} | {'method':<52} | {'p50 ms':>8} | {'p95 ms':>8} | {'recall@10':>9} "
-        f"| {'p95 vs numpy':>12} | {'build s':>8} | {'index size':>10} |"
+        f"| {'vectors':>9} | {'method':<52} | {'p50 ms':>8} | {'p95 ms':>8} | {'server CPU p50/p95 ms':>21} "
+        f"| {'recall@10':>9} | {'p95 vs numpy':>12} | {'build s':>8} | {'index size':>10} |"
     )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
@@ -352,8 +376,9 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         ratio = r["p95"] / baseline[r["n"]]
         build = f"{r['build']:.0f}" if r["build"] is not None else "-"
+        cpu = f"{r['cpu'][0]:.2f} / {r['cpu'][1]:.2f}" if r.get("cpu") else "-"
         print(
-            f"| {r['n']:>9,} | {r['method']:<52} | {r['p50']:>8.2f} | {r['p95']:>8.2f} | "
+            f"| {r['n']:>9,} | {r['method']:<52} | {r['p50']:>8.2f} | {r['p95']:>8.2f} | {cpu:>21} | "
             f"{r['recall']:>9.3f} | {ratio:>11.2f}x | {build:>8} | {r['size'] or '-':>10} |"
         )
 
