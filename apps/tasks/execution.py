@@ -68,8 +68,10 @@ def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] 
 def _step_claim(
     step_id: int, task_id: Any, owner: str, held: list[int | None]
 ) -> tuple[Task, TaskStep] | str | None:
-    task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
-    step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
+    task = Task.objects.select_for_update(no_key=True).filter(pk=task_id).first()
+    step = TaskStep.objects.select_for_update(no_key=True).filter(pk=step_id, task_id=task_id).first()
+    if task is None or step is None:
+        return None  # deleted since the message was sent
     if task.is_terminal:
         return None
     if step.status != StepStatus.QUEUED:
@@ -166,13 +168,15 @@ def _agent_thread(agent: Any, ctx: AgentContext, box: dict[str, Any]) -> None:
         connection.close()  # the agent thread's own connection
 
 
-def step_execute(step_id: int, celery_task_id: str, *, task_id: Any = None) -> StepOutcome:
+def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
     """Claim the step (and a slot of its agent's concurrency limit), run it, record the outcome.
-    The step's message carries its task's id; a message without it costs one query."""
-    if task_id is None:
-        task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
-        if task_id is None:
-            return StepOutcome("skipped", "nothing to do (the step is gone)")
+
+    A first unlocked look at the step lets a duplicate or stale delivery (the step ran, or its
+    task was deleted) go without ever waiting for the task's lock."""
+    row = TaskStep.objects.filter(pk=step_id).values("status", "task_id").first()
+    if row is None or row["status"] != StepStatus.QUEUED:
+        return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
+    task_id = row["task_id"]
     owner = lease_owner(celery_task_id)
     claimed = step_claim(step_id, task_id, owner)
     if claimed is None:

@@ -108,7 +108,7 @@ def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = No
         signatures = [
             step_run_task.signature(
                 (step_id,),
-                {"task_id": task_id},  # saves the worker (and its log context) a lookup
+                {"task_id": task_id},  # for the worker's log context (observability.step_log_context)
                 task_id=celery_id,
                 queue=queue,
                 priority=priority,

@@ -19,9 +19,9 @@ DEPENDENCY_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, Red
     ignore_result=True,
 )
 def step_run_task(self, step_id: int, task_id: str | None = None) -> str:
-    # task_id: sent since round 4 (saves the step's lookup); older messages come without it
+    # task_id (sent since round 4) is for the log context, which then needs no query
     try:
-        return execution.step_execute(step_id, self.request.id or "", task_id=task_id).status
+        return execution.step_execute(step_id, self.request.id or "").status
     except DEPENDENCY_ERRORS as exc:
         # Not the step's fault: acknowledging would drop the message (the step would wait for the
         # reaper). Retry publishes it again (same id) with back-off before acking this delivery;
