@@ -46,6 +46,7 @@ class _Writer:
         self.rows: list[dict[str, Any]] = []
         self.outcomes: list[tuple[Any, list[Any], list[Any]]] = []  # (script, keys, args)
         self.busy = 0  # items taken by the thread and not written yet
+        self.stopping = False
         self.thread = threading.Thread(target=self._run, name="amas-provider-bookkeeping", daemon=True)
         self.thread.start()
 
@@ -79,10 +80,30 @@ class _Writer:
                 self.cond.wait(left)
         return True
 
+    def stop(self) -> None:
+        """Write what is queued, then end the thread (it closes its database connection)."""
+        self.flush()
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout=5.0)
+
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            from django.db import connection
+
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def _loop(self) -> None:
         while True:
             with self.cond:
                 while not self.rows and not self.outcomes:
+                    if self.stopping:
+                        return
                     self.cond.wait()
                 rows, self.rows = self.rows[:_BATCH], self.rows[_BATCH:]
                 outcomes, self.outcomes = self.outcomes[:_BATCH], self.outcomes[_BATCH:]
@@ -200,8 +221,20 @@ def pending() -> int:
     return 0 if writer is None else writer.pending()
 
 
+def stop() -> None:
+    """Write what this process queued and end its writer (exit, a Celery child's shutdown, the end
+    of a test session); a later call starts a new one."""
+    global _writer
+    writer = _current(start=False)
+    if writer is not None:
+        writer.stop()
+        with _lock:
+            if _writer is writer:
+                _writer = None
+
+
 def on_shutdown(**_: Any) -> None:
-    flush()
+    stop()
 
 
-atexit.register(flush)
+atexit.register(stop)

@@ -40,6 +40,16 @@ def fresh_provider_rows(settings):
     settings.AMAS_PROVIDER_CONFIG_TTL = 0
 
 
+@pytest.fixture(autouse=True, scope="session")
+def bookkeeping_stopped(django_db_setup):
+    """The router's bookkeeping thread holds a database connection: end it before the test
+    database is dropped (depending on django_db_setup orders this teardown before that one)."""
+    yield
+    from apps.providers import bookkeeping
+
+    bookkeeping.stop()
+
+
 @pytest.fixture(autouse=True)
 def provider_state_reset():
     """Breakers, buckets, stats, budgets and cache entries of one test never leak into the next."""

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # calls outside a transact
 
 @pytest.fixture(autouse=True)
 def no_cache(settings):
+    settings.AMAS_PROVIDER_BOOKKEEPING_BEHIND = True
     settings.AMAS_PROVIDER_CACHE_TTL = 0
     settings.AMAS_PROVIDER_BREAKER_FAILURES = 3
 
@@ -95,6 +96,11 @@ print(json.dumps({"pending": bookkeeping.pending()}))
 
 def test_a_normal_exit_writes_what_is_queued(vendor, provider_factory, only_providers, second_process):
     provider_factory(vendor, name="exiting")
-    out = json.loads(second_process(EXITING_PROCESS, extra_env={"AMAS_PROVIDER_CACHE_TTL": "0"}))
+    out = json.loads(
+        second_process(
+            EXITING_PROCESS,
+            extra_env={"AMAS_PROVIDER_CACHE_TTL": "0", "AMAS_PROVIDER_BOOKKEEPING_BEHIND": "true"},
+        )
+    )
     assert out["pending"] > 0  # the calls returned before their rows were written
     assert ProviderCall.objects.filter(purpose="exiting").count() == 3
