@@ -39,7 +39,9 @@ def _source_chunks(
 ) -> list[Chunk]:
     """Make the source's chunks match its text. Returns the chunks that need (new) vectors."""
     pieces = chunk_text(text, size=settings.AMAS_CHUNK_SIZE, overlap=settings.AMAS_CHUNK_OVERLAP)
-    with transaction.atomic():
+    # No savepoint when a caller's transaction is open (result_index_and_embed): two statements
+    # fewer, and a failure here fails the caller's block anyway.
+    with transaction.atomic(savepoint=False):
         existing = {c.ordinal: c for c in Chunk.objects.select_for_update().filter(source_key=source_key)}
         stale: list[int] = []
         fresh: list[Chunk] = []
@@ -141,14 +143,18 @@ def task_index(*, task_id: UUID | str) -> int:
 def result_index_and_embed(*, result_id: UUID | str) -> int:
     """Index a result (and the text artefacts its step wrote), embedding what changed. The
     task's description is indexed too if it is not yet (tasks created before indexing existed)."""
-    result = Result.objects.select_related("task", "step").filter(pk=result_id).first()
+    # task__created_by: the router attributes the embedding call to the task's creator.
+    result = Result.objects.select_related("task__created_by", "step").filter(pk=result_id).first()
     if result is None:
         return 0
-    chunks = result_index(result=result)
+    # The result's and the description's chunks in one transaction; artefacts (read from
+    # storage, which may be slow) outside it, as before.
+    with transaction.atomic():
+        chunks = result_index(result=result)
+        if not Chunk.objects.filter(source_key=f"task:{result.task_id}").exists():
+            chunks += task_index_description(task=result.task)
     for artefact in Artefact.objects.filter(step_id=result.step_id):
         chunks += artefact_index(artefact=artefact)
-    if not Chunk.objects.filter(source_key=f"task:{result.task_id}").exists():
-        chunks += task_index_description(task=result.task)
     return chunks_embed_for_task(task=result.task, chunks=chunks)
 
 
