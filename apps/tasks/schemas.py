@@ -129,7 +129,8 @@ class TaskDetailOut(TaskOut):
 
     @staticmethod
     def resolve_steps(obj: Any) -> list[Any]:
-        return list(obj.steps.all())
+        steps = getattr(obj, "api_steps", None)  # loaded with the task by selectors.task_detail
+        return steps if steps is not None else list(obj.steps.all())
 
 
 class EventOut(Schema):

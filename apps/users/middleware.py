@@ -35,7 +35,13 @@ class TrustMiddleware:
         if request.user.is_authenticated:
             trust_note_activity(user_id=request.user.pk)
         response = self.get_response(request)
-        if not presented and not request.path.startswith(("/static/", "/health", "/ready")):
+        # Browsers only: a bearer-token client keeps no cookies (it would be handed a new device
+        # id on every request, and signing one is a measurable share of a token request's CPU).
+        if (
+            not presented
+            and "HTTP_AUTHORIZATION" not in request.META
+            and not request.path.startswith(("/static/", "/health", "/ready"))
+        ):
             response.set_signed_cookie(
                 DEVICE_COOKIE,
                 uuid.uuid4().hex,
