@@ -68,7 +68,11 @@ def config_version() -> int | None:
 @contextmanager
 def config_version_pinned() -> Iterator[None]:
     """Read the version once for the block (e.g. one task submission and its after-commit
-    hooks): a change committed during the block is seen by the next block."""
+    hooks): a change committed during the block is seen by the next block. Nested, the outer
+    block's version holds (the outbox's pin inside task_create's reads nothing more)."""
+    if _pinned.get() is not _NO_PIN:
+        yield
+        return
     token = _pinned.set(_read_version())
     try:
         yield
