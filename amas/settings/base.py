@@ -315,6 +315,9 @@ AMAS_STEP_LEASE_SECONDS = env.int("AMAS_STEP_LEASE_SECONDS", default=30)
 AMAS_STEP_HEARTBEAT_SECONDS = env.float("AMAS_STEP_HEARTBEAT_SECONDS", default=10.0)
 AMAS_STEP_POLL_SECONDS = env.float("AMAS_STEP_POLL_SECONDS", default=0.2)
 AMAS_STEP_GRACE_SECONDS = env.float("AMAS_STEP_GRACE_SECONDS", default=2.0)
+# The claim's commit does not wait for the WAL flush (apps/tasks/execution.py::_step_claim says why
+# losing it in a Postgres crash is recovered); false: every step commit waits.
+AMAS_STEP_CLAIM_ASYNC_COMMIT = env.bool("AMAS_STEP_CLAIM_ASYNC_COMMIT", default=True)
 AMAS_PROGRESS_MIN_INTERVAL = env.float("AMAS_PROGRESS_MIN_INTERVAL", default=0.5)
 AMAS_RETRY_BACKOFF_BASE = env.float("AMAS_RETRY_BACKOFF_BASE", default=2.0)
 AMAS_RETRY_BACKOFF_MAX = env.float("AMAS_RETRY_BACKOFF_MAX", default=300.0)
