@@ -48,6 +48,11 @@ def celery_worker(transactional_db, celery_worker_queues):
     ) as worker:
         yield worker
         _wait_until_idle()
+        from apps.providers import bookkeeping
+
+        # Ledger rows the worker's router calls left queued are written before the database is
+        # flushed, and the writer thread's connection (kept: the worker sets CONN_MAX_AGE) closes.
+        bookkeeping.stop()
 
 
 def _wait_until_idle(timeout: float = 15.0) -> None:

@@ -53,9 +53,10 @@ def bookkeeping_stopped(django_db_setup):
 @pytest.fixture(autouse=True)
 def provider_state_reset():
     """Breakers, buckets, stats, budgets and cache entries of one test never leak into the next."""
-    from apps.providers import budgets, cache, redis_client
+    from apps.providers import bookkeeping, budgets, cache, redis_client
 
     def wipe() -> None:
+        bookkeeping.flush()  # nothing of one test is written behind into the next
         conn = redis_client.client()
         keys = list(conn.scan_iter(match=redis_client.PREFIX + "*", count=1000))
         if keys:
