@@ -144,7 +144,9 @@ class CompiledQuery:
         converters = [(pos, convs, expr) for pos, (convs, expr) in compiler.get_converters(columns).items()]
         return sql, names, converters
 
-    def rows(self, **values: Any) -> list[list[Any]]:
+    def rows(self, *, repeated: int = 0, **values: Any) -> list[list[Any]]:
+        """The rows, converted as the ORM would. The first `repeated` columns are converted in
+        the first row only: a join repeats them in every row (e.g. a task's JSON per step)."""
         if self._compiled is None:
             self._compiled = self._compile()
         sql, names, converters = self._compiled
@@ -152,8 +154,10 @@ class CompiledQuery:
         with connection.cursor() as cursor:
             cursor.execute(sql, [values[name] for name in names])
             rows = [list(row) for row in cursor.fetchall()]
-        for row in rows:
+        for index, row in enumerate(rows):
             for pos, convs, expression in converters:
+                if index and pos < repeated:
+                    continue
                 for converter in convs:
                     row[pos] = converter(row[pos], expression, connection)
         return rows
@@ -161,39 +165,40 @@ class CompiledQuery:
 
 _NO_ORG, _NO_TASK = -987654321, UUID("00000000-0000-4000-8000-00000000dead")
 
+# The task, its author's e-mail and its steps in one query: a LEFT JOIN gives one row per step
+# (one row with NULL step columns for a task without steps), in the steps' order.
+_TASK_COLUMNS = len(TASK_DETAIL_FIELDS) + 1
 _task_detail_query = CompiledQuery(
-    lambda org, task: Task.objects.filter(organization_id=org, pk=task).values_list(
-        *TASK_DETAIL_FIELDS, "created_by__email"
+    lambda org, task: (
+        Task.objects.filter(organization_id=org, pk=task)
+        .order_by("steps__group_index", "steps__position")
+        .values_list(*TASK_DETAIL_FIELDS, "created_by__email", *(f"steps__{f}" for f in STEP_DETAIL_FIELDS))
     ),
     org=_NO_ORG,
-    task=_NO_TASK,
-)
-_task_steps_query = CompiledQuery(
-    lambda task: (
-        TaskStep.objects.filter(task_id=task)
-        .order_by("group_index", "position")
-        .values_list(*STEP_DETAIL_FIELDS)
-    ),
     task=_NO_TASK,
 )
 
 
 def task_detail(*, user: User, task_id: UUID | str) -> Task:
     """task_get for GET /api/v1/tasks/{id}: the task (only the columns its answer shows), its
-    author's e-mail and its steps in order (as `api_steps`); the same two queries as task_get
-    plus task.steps, compiled once (CompiledQuery). Other columns load on access."""
+    author's e-mail and its steps in order (as `api_steps`), in one query compiled once
+    (CompiledQuery) where task_get and task.steps make two. Other columns load on access."""
     if not user.is_authenticated or user.organization_id is None:
         raise NotFound("Task not found.")
     task_id = task_id if isinstance(task_id, UUID) else UUID(str(task_id))
-    found = _task_detail_query.rows(org=user.organization_id, task=task_id)
-    if not found:
+    rows = _task_detail_query.rows(org=user.organization_id, task=task_id, repeated=_TASK_COLUMNS)
+    if not rows:
         raise NotFound("Task not found.")
-    row = found[0]
-    task = Task.from_db("default", TASK_DETAIL_FIELDS, row[: len(TASK_DETAIL_FIELDS)])
+    first = rows[0]
+    task = Task.from_db("default", TASK_DETAIL_FIELDS, first[: len(TASK_DETAIL_FIELDS)])
     if task.created_by_id is not None:
-        task.created_by = User.from_db("default", ("id", "email"), (task.created_by_id, row[-1]))
+        task.created_by = User.from_db(
+            "default", ("id", "email"), (task.created_by_id, first[_TASK_COLUMNS - 1])
+        )
     task.api_steps = [  # type: ignore[attr-defined]
-        TaskStep.from_db("default", STEP_DETAIL_FIELDS, step) for step in _task_steps_query.rows(task=task_id)
+        TaskStep.from_db("default", STEP_DETAIL_FIELDS, row[_TASK_COLUMNS:])
+        for row in rows
+        if row[_TASK_COLUMNS] is not None  # the step's id: None when the task has no steps
     ]
     return task
 
