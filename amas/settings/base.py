@@ -360,6 +360,9 @@ AMAS_CHUNK_OVERLAP = env.int("AMAS_CHUNK_OVERLAP", default=200)  # characters
 AMAS_EMBED_BATCH_SIZE = env.int("AMAS_EMBED_BATCH_SIZE", default=64)
 AMAS_INDEX_MAX_ARTEFACT_BYTES = env.int("AMAS_INDEX_MAX_ARTEFACT_BYTES", default=2 * 1024 * 1024)
 AMAS_KNOWLEDGE_QUEUE = env.str("AMAS_KNOWLEDGE_QUEUE", default="default")
+# A drain of the index queue (apps/knowledge/index_queue.py) starts this long after the first push:
+# a task that ends within it has its description and result embedded in one router call.
+AMAS_INDEX_DELAY_SECONDS = env.float("AMAS_INDEX_DELAY_SECONDS", default=1.0)
 AMAS_SEARCH_CANDIDATES = env.int("AMAS_SEARCH_CANDIDATES", default=100)  # per ranking, before fusion
 AMAS_SEARCH_RRF_K = env.int("AMAS_SEARCH_RRF_K", default=60)
 # pgvector hnsw.ef_search: the lowest with recall@10 >= 0.95 and two standard errors to spare at

@@ -5,8 +5,9 @@ Each no-op task used to cost the worker three Celery messages (its step, then in
 description, then indexing its result); under load the two indexing messages were a large share
 of the worker's CPU (broker round trips, prefork hand-over, per-message signals). Now a source is
 pushed onto `PENDING` and a drain message is sent only when none is scheduled (`SCHEDULED`, set
-with NX and an expiry): at low load every source still gets its own prompt drain, under load one
-drain takes many.
+with NX and an expiry), to start AMAS_INDEX_DELAY_SECONDS (1 s) later: a task that ends within
+that second has its description and its result indexed by one drain in one embedding call, and
+under load one drain takes many sources.
 
 Nothing is lost when a worker dies: a drain moves what it takes into a list of its own, named by
 its Celery message id, and removes that list only after indexing it; the message is acked late
@@ -47,7 +48,9 @@ def index_later(source: str, *, fallback: Callable[[], None]) -> None:
         fallback()
         return
     if schedule:
-        index_pending_task.apply_async(queue=settings.AMAS_KNOWLEDGE_QUEUE)
+        index_pending_task.apply_async(
+            queue=settings.AMAS_KNOWLEDGE_QUEUE, countdown=settings.AMAS_INDEX_DELAY_SECONDS or None
+        )
 
 
 def drain(message_id: str, *, limit: int = 1000) -> int:
