@@ -1,5 +1,6 @@
 """Websocket groups for tasks and the sends into them. Only services call this, after commit."""
 
+import asyncio
 from typing import Any
 
 from apps.core.realtime import layer_run
@@ -37,11 +38,16 @@ def events_broadcast(events: list[tuple[Any, Any]]) -> None:
         by_group.setdefault(task_group(event.task_id), []).append(message)
         by_group.setdefault(monitor_group(organization_id), []).append(message)
 
+    sends: list[tuple[str, dict[str, Any]]] = [
+        (group, {"type": "task.event", "event": messages[0]})
+        if len(messages) == 1
+        else (group, {"type": "task.events", "events": messages})
+        for group, messages in by_group.items()
+    ]
+
     async def send_all(layer: Any) -> None:
-        for group, messages in by_group.items():
-            if len(messages) == 1:
-                await layer.group_send(group, {"type": "task.event", "event": messages[0]})
-            else:
-                await layer.group_send(group, {"type": "task.events", "events": messages})
+        # One message per group, so the groups may be sent to concurrently (the worker waits for
+        # the slowest, not the sum); within a group the order is the message's.
+        await asyncio.gather(*(layer.group_send(group, message) for group, message in sends))
 
     layer_run(send_all)
