@@ -110,8 +110,9 @@ def _organization_id(event: TaskEvent) -> int:
 
 
 def _deliveries_create(event: TaskEvent) -> list[WebhookDelivery]:
-    endpoints = endpoints_active(organization_id=_organization_id(event))
-    endpoints = [e for e in endpoints if subscribed(e, event.type)]
+    endpoints = [
+        e for e in endpoints_active(organization_id=_organization_id(event)) if subscribed(e, event.type)
+    ]
     if not endpoints:
         return []
     task = Task.objects.get(pk=event.task_id)
