@@ -92,8 +92,15 @@ def held_by_live_workers(message_ids: set[str]) -> set[str]:
     counts as holding nothing, as it did before this check."""
     from amas.celery import app
 
-    inspect = app.control.inspect(timeout=settings.AMAS_HEALTH_WORKER_TIMEOUT)
-    replies = inspect.query_task(*sorted(message_ids)) or {}
+    # A connection of its own, not one from the app's pool: a pooled connection broken by a
+    # Redis restart fails the broadcast once before the pool replaces it.
+    try:
+        with app.connection_for_write() as connection:
+            inspect = app.control.inspect(timeout=settings.AMAS_HEALTH_WORKER_TIMEOUT, connection=connection)
+            replies = inspect.query_task(*sorted(message_ids)) or {}
+    except Exception as exc:  # the broker unreachable: re-send as before (a duplicate is a no-op)
+        log.warning("Could not ask the workers which messages they hold (%s)", type(exc).__name__)
+        return set()
     return {message_id for held in replies.values() for message_id in held or {}} & message_ids
 
 

@@ -36,6 +36,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 from django.db.models import Model
+from redis.exceptions import RedisError
 
 from apps.core.security import cache_redis_client
 from apps.users.models import ApiToken, User
@@ -101,18 +102,24 @@ def _redis() -> tuple[Any, Any] | None:
 
 
 def epoch_current(hashed_secret: str) -> Any:
-    """The token's epoch, created when missing: read before the database rows (see above)."""
+    """The token's epoch, created when missing: read before the database rows (see above). None
+    when Redis cannot be reached: the token is then checked against the database only and not
+    cached (callers that must work without Redis, such as /health/services, still authenticate)."""
     found = _redis()
-    if found is None:
-        backend = caches["default"]
-        backend.add(epoch_key(hashed_secret), secrets.token_hex(8), timeout=EPOCH_TTL_SECONDS)
-        return backend.get(epoch_key(hashed_secret))
-    backend, client = found
-    key = backend.make_and_validate_key(epoch_key(hashed_secret))
-    pipe = client.pipeline(transaction=False)
-    pipe.set(key, secrets.token_hex(8), nx=True, ex=EPOCH_TTL_SECONDS)
-    pipe.get(key)
-    return pipe.execute()[1]
+    try:
+        if found is None:
+            backend = caches["default"]
+            backend.add(epoch_key(hashed_secret), secrets.token_hex(8), timeout=EPOCH_TTL_SECONDS)
+            return backend.get(epoch_key(hashed_secret))
+        backend, client = found
+        key = backend.make_and_validate_key(epoch_key(hashed_secret))
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, secrets.token_hex(8), nx=True, ex=EPOCH_TTL_SECONDS)
+        pipe.get(key)
+        return pipe.execute()[1]
+    except (RedisError, OSError) as exc:
+        log.warning("Token epoch not readable (%s): token checked without the cache", type(exc).__name__)
+        return None
 
 
 def _bump_now(hashed_secrets: list[str]) -> None:
