@@ -80,7 +80,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def live_url(django_db_setup, django_db_blocker):
+def live_url(request, django_db_setup, django_db_blocker):
     """Base URL of a daphne server (HTTP + websockets) on the test database and Redis."""
     from django.conf import settings
 
@@ -93,7 +93,8 @@ def live_url(django_db_setup, django_db_blocker):
         "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
         "PYTHONPATH": str(ROOT),
     }
-    log_path = ARTIFACTS / "daphne.log"
+    # One log per test module, so a failure's server log is still there after the run.
+    log_path = ARTIFACTS / f"daphne-{request.module.__name__.rsplit('.', 1)[-1]}.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
             [sys.executable, "-c", SERVER, "-b", "127.0.0.1", "-p", str(port), "tests.ui.asgi:application"],
