@@ -1,16 +1,13 @@
 """Fixtures for the dashboard tests: test agents, signed-in clients and, for the browser tests,
 a daphne server speaking HTTP and websockets on the test database and Debian's Chromium."""
 
-import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from apps.agents.registry import agent_registry
+from tests.live_daphne import daphne_serving
 from tests.tasks import agents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,60 +63,16 @@ def viewer_client(client, user_factory):
 # ---------------------------------------------------------------------------------- browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    from django.db import connection
-
-    s = connection.settings_dict
-    return f"postgresql://{s['USER']}:@/{s['NAME']}?host={s['HOST']}"
-
-
 @pytest.fixture(scope="module")
 def live_url(request, django_db_setup, django_db_blocker):
     """Base URL of a daphne server (HTTP + websockets) on the test database and Redis."""
-    from django.conf import settings
-
     ARTIFACTS.mkdir(exist_ok=True)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        # The same settings as this test process (password hashers, keys) whatever they are.
-        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
-        "PYTHONPATH": str(ROOT),
-    }
     # One log per test module, so a failure's server log is still there after the run.
     log_path = ARTIFACTS / f"daphne-{request.module.__name__.rsplit('.', 1)[-1]}.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-c", SERVER, "-b", "127.0.0.1", "-p", str(port), "tests.ui.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daphne did not start:\n{log_path.read_text()[-3000:]}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with daphne_serving(
+        [sys.executable, "-c", SERVER, "tests.ui.asgi:application"], log_path=log_path
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

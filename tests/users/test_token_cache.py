@@ -4,14 +4,9 @@ another: the test process changes the database, a daphne process on the same dat
 Redis answers. And a revoked token's open websockets close."""
 
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -22,59 +17,18 @@ from amas.asgi import application
 from apps.users.members import member_deactivate, member_set_role
 from apps.users.models import Role
 from apps.users.services import token_create, token_revoke
+from tests.live_daphne import daphne_serving
 from tests.users.factories import enable_totp
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     """A daphne process serving AMAS on the test database and Redis."""
-    from django.conf import settings
-    from django.db import connection
-
-    db = connection.settings_dict
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgresql://{db['USER']}:@/{db['NAME']}?host={db['HOST']}",
-        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
-        "PYTHONPATH": str(ROOT),
-    }
     log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "amas.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daphne did not start:\n{log_path.read_text()[-3000:]}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with daphne_serving([sys.executable, "-m", "daphne", "amas.asgi:application"], log_path=log_path) as url:
+        yield url
 
 
 def _get(url: str, secret: str) -> tuple[int, dict]:
