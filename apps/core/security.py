@@ -168,21 +168,12 @@ def rate_limit_enforce(key: str, rate: Rate | str) -> None:
         raise RateLimited(retry_after)
 
 
-_redis_clients: dict[int, tuple[Any, Any]] = {}
-
-
 def cache_redis_client(backend: RedisCache) -> Any:
-    """The redis-py client over the cache's (per-process, shared) pool, built once: Django's
-    get_client() builds a new redis.Redis on every call, which copies its ~170 response callbacks
-    (a measurable share of a token request). Private attributes of Django's RedisCache: it has no
-    public accessor for the client."""
-    cache_client = backend._cache  # type: ignore[attr-defined]
-    pool = cache_client._get_connection_pool(True)
-    found = _redis_clients.get(id(pool))
-    if found is None or found[0] is not pool:
-        found = (pool, cache_client._client(connection_pool=pool))
-        _redis_clients[id(pool)] = found
-    return found[1]
+    """The redis-py client over the cache's (per-process, shared) pool: the one
+    apps.core.cache.SharedClientRedisCache builds once per pool (Django's own get_client() builds
+    a new redis.Redis on every call). Private attribute of Django's RedisCache: it has no public
+    accessor for the client."""
+    return backend._cache.get_client(write=True)  # type: ignore[attr-defined]
 
 
 def counters_bump(counters: Sequence[tuple[str, int]], *, reads: Sequence[str] = ()) -> list[int]:
