@@ -181,6 +181,8 @@ def _load_history(candidates: list[Candidate], task_type: str, window: int, alph
 def _load_running(candidates: list[Candidate]) -> None:
     """Running steps per config from Postgres, and live slots from Redis; the larger counts."""
     config_ids = [c.config_id for c in candidates if c.config_id is not None]
+    if not config_ids:  # agents run with their defaults have no limit to count against
+        return
     running = agent_history().running_steps(config_ids=config_ids)
     slots = agent_slots_in_use_many(config_ids)
     for candidate in candidates:

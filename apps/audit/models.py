@@ -7,6 +7,10 @@ for each other. `seq` orders all rows (a Postgres sequence: unique and increasin
 chain, not gapless across them). Rows written before per-organisation chains (migration 0003) keep
 `chain` NULL and form the one global chain they were written as, numbered by `seq`.
 
+Rows since migration 0005 (hash_scheme 2) are hashed in two parts so that an append is one
+statement: Python hashes the row's content, the database chains that digest to the row's place
+(chain, chain_seq, seq, prev_hash); verification recomputes both.
+
 A database trigger (migration 0002) refuses UPDATE and DELETE; `manage.py audit_verify` recomputes
 every chain and names the first row that was edited, deleted or moved by someone who got around
 it. Like any hash chain without an outside anchor, it cannot tell rows cut off a chain's end."""
@@ -57,6 +61,9 @@ class AuditEvent(models.Model):
     trust_factors = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # 1: the hash covers canonical() (rows written until migration 0005); 2: the database chains
+    # the content digest to the row's place (chained_hash), so an append is one statement.
+    hash_scheme = models.PositiveSmallIntegerField(default=1)
 
     class Meta:
         ordering = ["-seq"]
@@ -79,6 +86,32 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise RuntimeError("Audit events are append-only.")
+
+    def content_digest(self) -> str:
+        """Scheme 2: the digest of what the row says, apart from its place in its chain."""
+        content = {
+            "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "event_type": self.event_type,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "actor_id": self.actor_id,
+            "actor_label": self.actor_label,
+            "organization_id": self.organization_id,
+            "changes": self.changes,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "request_id": self.request_id,
+            "trust_score": self.trust_score,
+            "trust_factors": self.trust_factors,
+        }
+        return hashlib.sha256(
+            json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+        ).hexdigest()
+
+    def chained_hash(self, digest: str) -> str:
+        """Scheme 2: what the database function audit_append computes (migration 0005)."""
+        place = f"2|{self.chain}|{self.chain_seq}|{self.seq}|{self.prev_hash}|{digest}"
+        return hashlib.sha256(place.encode()).hexdigest()
 
     def canonical(self) -> bytes:
         """The bytes the hash covers: every column but the hash itself, in a fixed form that
@@ -107,4 +140,6 @@ class AuditEvent(models.Model):
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
     def compute_hash(self) -> str:
+        if self.hash_scheme == 2:
+            return self.chained_hash(self.content_digest())
         return hashlib.sha256(self.canonical()).hexdigest()

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.audit.context import current_request
-from apps.audit.models import GENESIS_HASH, AuditEvent
+from apps.audit.models import AuditEvent
 from apps.core import request_context
 from apps.core.client_address import client_address
 from apps.core.security import redact_data
@@ -27,11 +27,15 @@ if TYPE_CHECKING:
 # A transaction-scoped advisory lock per chain (two-key form: this class, the chain id): an
 # append takes its organisation's lock, reads that chain's head and writes the next row.
 # Organisations do not wait for each other; callers should still audit late in their
-# transaction, as the lock is held until it commits. The lock, a `seq` and the head come from
-# one call of the database function audit_chain_next (migration 0004: a function, so the head is
-# read with a snapshot taken after the lock is granted); the row is the second statement.
-AUDIT_LOCK_CLASS = 0x41554454  # "AUDT"; migration 0004 spells it out as 1096107092
-_NEXT_SQL = "SELECT next_seq, head_seq, head_hash FROM audit_chain_next(%s)"
+# transaction, as the lock is held until it commits. All of it is one call of the database
+# function audit_append (migration 0005: a function, so the head is read with a snapshot taken
+# after the lock is granted): Python hashes the row's content, the function chains that digest
+# to the row's place (hash scheme 2, AuditEvent.chained_hash).
+AUDIT_LOCK_CLASS = 0x41554454  # "AUDT"; migrations 0004 and 0005 spell it out as 1096107092
+_APPEND_SQL = (
+    "SELECT row_id, row_seq, row_chain_seq, row_prev_hash, row_hash FROM audit_append("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::jsonb)"
+)
 
 
 class Trust(Protocol):
@@ -118,13 +122,35 @@ def audit_record(
         trust_factors=_jsonable(trust_factors),
     )
     event.chain = organization_id or 0
+    event.hash_scheme = 2
+    event.created_at = timezone.now()
     # No savepoint: a failed append raises and so fails the caller's transaction anyway; outside
     # one, atomic() opens the transaction the lock lives in.
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_NEXT_SQL, [event.chain])
-        event.seq, head_seq, head_hash = cursor.fetchone()
-        event.chain_seq, event.prev_hash = (head_seq + 1, head_hash) if head_seq else (1, GENESIS_HASH)
-        event.created_at = timezone.now()
-        event.hash = event.compute_hash()
-        event.save(force_insert=True)
+        cursor.execute(
+            _APPEND_SQL,
+            [
+                event.chain,
+                event.content_digest(),
+                event.created_at,
+                event.event_type,
+                event.entity_type,
+                event.entity_id,
+                event.actor_id,
+                event.actor_label,
+                event.organization_id,
+                _JSON.get_db_prep_save(event.changes, connection),
+                event.ip,
+                event.user_agent,
+                event.request_id,
+                event.trust_score,
+                _JSON.get_db_prep_save(event.trust_factors, connection),
+            ],
+        )
+        event.pk, event.seq, event.chain_seq, event.prev_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
     return event
+
+
+_JSON = AuditEvent._meta.get_field("changes")

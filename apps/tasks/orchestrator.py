@@ -27,7 +27,10 @@ def celery_priority(task_priority: int) -> int:
     return max(0, min(9, 10 - task_priority))
 
 
-def steps_create(task: Task, plan: Plan) -> list[TaskStep]:
+def steps_create(task: Task, plan: Plan, *, queue_first_group: bool = False) -> list[TaskStep]:
+    """The plan's steps (and the aggregation), written in one INSERT. With `queue_first_group`
+    (a task being created) the first group is written queued, with its message ids, and sent
+    after commit: what steps_send(announce=False) would do, without UPDATEing the rows after."""
     steps = [
         TaskStep(
             task=task,
@@ -55,7 +58,19 @@ def steps_create(task: Task, plan: Plan) -> list[TaskStep]:
                 queue=aggregator.default_queue,
             )
         )
-    return TaskStep.objects.bulk_create(steps)
+    to_send: list[TaskStep] = []
+    if queue_first_group and steps:
+        now = timezone.now()
+        first_group = min(s.group_index for s in steps)
+        to_send = [s for s in steps if s.group_index == first_group]
+        for step in to_send:
+            step.status = StepStatus.QUEUED
+            step.celery_task_id = uuid.uuid4().hex
+            step.queued_at = now
+    steps = TaskStep.objects.bulk_create(steps)
+    if to_send:
+        _dispatch(task, to_send)
+    return steps
 
 
 def steps_send(

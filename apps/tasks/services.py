@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 from pydantic import ValidationError as PydanticValidationError
 
@@ -169,7 +170,7 @@ def task_create(
         raise ValidationFailed("Only members of an organisation can create tasks.")
     if files:
         attachment_store().check_limits(files)  # 413 before anything is written
-    task = Task.objects.create(
+    task = Task(
         organization_id=user.organization_id,
         created_by=user,
         title=title,
@@ -182,46 +183,57 @@ def task_create(
         classification=classification,
         parent=parent,
     )
+    task.files_attached = bool(files)  # type: ignore[attr-defined]  # the planner need not ask
+    # Planned before anything is written: a task that no agent can run is refused with nothing
+    # to roll back, and the task and its steps are INSERTed already queued (no UPDATEs after).
+    plan = None
+    if schedule:
+        task.schedule = _schedule_create(task, schedule)
+    else:
+        plan = plan_for_task(task)
+        task.plan = plan.as_dict()
+        task.status = TaskStatus.QUEUED
+        task.queued_at = timezone.now()
+    task.save(force_insert=True)
     # No select_for_update: a row inserted by this transaction is invisible, so unlockable, to
     # every other one until it commits. task.created and task.queued go in one INSERT.
     with events_batched(task):
         event_append(task, EventType.TASK_CREATED, _snapshot(task))
         for upload in files or []:
             attachment_store().create(task=task, file=upload, uploaded_by=user)
-        task.files_attached = bool(files)  # type: ignore[attr-defined]  # the planner need not ask
-        if schedule:
-            task.schedule = _schedule_create(task, schedule)
-            task.save(update_fields=["schedule"])
-        else:
-            task_plan_and_queue(task)
+        if plan is not None:
+            steps = steps_create(task, plan, queue_first_group=True)
+            # The payload task_transition(QUEUED) gives the event of a task queued later (a retry).
+            event_append(task, EventType.TASK_QUEUED, {"status": task.status, **_queued_payload(task, steps)})
+            _steps_known(task, steps)
     # Last: the audit chain's lock is held until commit, so take it as late as possible.
     _audit("task.create", task, user)
     return task
 
 
+def _queued_payload(task: Task, steps: list[TaskStep]) -> dict[str, Any]:
+    return {
+        "plan": task.plan,
+        "steps": [
+            {
+                "step_id": s.id,
+                "agent": s.agent_type,
+                "group": s.group_index,
+                "position": s.position,
+                "aggregate": s.is_aggregate,
+            }
+            for s in steps
+        ],
+    }
+
+
 def task_plan_and_queue(task: Task) -> None:
-    """Plan a locked, pending task (ValidationFailed if no agent fits) and queue group 0."""
+    """Plan a locked, pending task that exists already (ValidationFailed if no agent fits) and
+    queue group 0. A new task is planned before it is written (task_create)."""
     plan = plan_for_task(task)
     task.plan = plan.as_dict()
     steps = steps_create(task, plan)
-    task_transition(
-        task,
-        TaskStatus.QUEUED,
-        plan=task.plan,
-        payload={
-            "plan": task.plan,
-            "steps": [
-                {
-                    "step_id": s.id,
-                    "agent": s.agent_type,
-                    "group": s.group_index,
-                    "position": s.position,
-                    "aggregate": s.is_aggregate,
-                }
-                for s in steps
-            ],
-        },
-    )
+    task_transition(task, TaskStatus.QUEUED, plan=task.plan, payload=_queued_payload(task, steps))
     first_group = min(s.group_index for s in steps)
     steps_send(task, [s for s in steps if s.group_index == first_group], announce=False)
     _steps_known(task, steps)
