@@ -348,6 +348,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("AMAS_STATS_REFRESH_SECONDS", default=60.0),
         "options": {"queue": "maintenance"},
     },
+    # Sends an index drain when sources wait and none is scheduled (a lost drain message).
+    "index-sweep": {
+        "task": "knowledge.index_sweep",
+        "schedule": env.float("AMAS_INDEX_SWEEP_SECONDS", default=30.0),
+        "options": {"queue": "maintenance"},
+    },
 }
 
 # Optional integrations: on when their variable is set.

@@ -17,7 +17,7 @@ full vectors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -88,6 +88,26 @@ def space_get_or_create(*, model: str, dimension: int, provider: str = "") -> Em
     return space
 
 
+# (model, dimension) -> its row, per process: indexing asked Postgres for the space on every
+# router call. A row can go away under the memo (spaces_prune in another process, a test's flush):
+# vectors_store joins every row it writes with its space, notices rows that found none, and
+# resolves those spaces again (space_forget).
+_spaces: dict[tuple[str, int], EmbeddingSpace] = {}
+
+
+def space_memo(*, model: str, dimension: int, provider: str = "") -> EmbeddingSpace:
+    key = (model[:200], int(dimension))
+    space = _spaces.get(key)
+    if space is None:
+        space = _spaces[key] = space_get_or_create(model=model, dimension=dimension, provider=provider)
+    return space
+
+
+def space_forget(space: EmbeddingSpace) -> None:
+    _spaces.pop((space.model, int(space.dimension)), None)
+    _indexed.discard(space.pk)
+
+
 @dataclass
 class Embedded:
     space: EmbeddingSpace
@@ -111,22 +131,94 @@ def _batches(items: Sequence[Chunk], size: int) -> Iterable[Sequence[Chunk]]:
         yield items[start : start + size]
 
 
-def chunks_embed(chunks: Sequence[Chunk], *, classification: str, task: Task | None = None) -> int:
-    """Embed chunks in batches of AMAS_EMBED_BATCH_SIZE and store their vectors in whatever space
-    the router answered with (replacing a vector already there). Returns how many were stored."""
-    stored = 0
+@dataclass
+class ChunkVectors:
+    """One router call's answer for some chunks: their vectors and the space they belong to."""
+
+    chunks: Sequence[Chunk]
+    model: str
+    dimension: int
+    provider: str
+    vectors: list[list[float]]
+
+
+def chunks_vectors(
+    chunks: Sequence[Chunk], *, classification: str, task: Task | None = None
+) -> Iterator[ChunkVectors]:
+    """The chunks' vectors, one router call per AMAS_EMBED_BATCH_SIZE chunks, as each call
+    answers. Raises the router's errors unchanged (what earlier calls answered was yielded)."""
+    from apps.providers import router
+
     for batch in _batches(list(chunks), max(1, settings.AMAS_EMBED_BATCH_SIZE)):
-        embedded = embed_texts(
-            [c.text for c in batch], classification=classification, task=task, purpose="index"
-        )
-        ChunkEmbedding.objects.bulk_create(
-            [
-                ChunkEmbedding(chunk=chunk, space=embedded.space, vector=vector)
-                for chunk, vector in zip(batch, embedded.vectors, strict=True)
-            ],
-            update_conflicts=True,
-            unique_fields=["chunk", "space"],
-            update_fields=["vector"],
-        )
-        stored += len(batch)
+        texts = [c.text for c in batch]
+        answer = router.embed(texts, classification=classification, task=task, purpose="index")
+        yield ChunkVectors(batch, answer.model, answer.dimension, answer.provider, answer.vectors)
+
+
+def vectors_store(answers: Iterable[ChunkVectors]) -> int:
+    """Store vectors in the spaces their models belong to, replacing one already there: one
+    INSERT for all of them. A chunk deleted meanwhile (its source re-indexed by another drain)
+    is skipped. Returns how many vectors were stored."""
+    answers = [a for a in answers if a.chunks]
+    if not answers:
+        return 0
+    spaces = [space_memo(model=a.model, dimension=a.dimension, provider=a.provider) for a in answers]
+    stored = _upsert(answers, spaces)
+    if stored < sum(len(a.chunks) for a in answers):
+        # Fewer rows than vectors: a chunk went away, or a memoised space did (one more query,
+        # only then): resolve the vanished spaces again and store their rows.
+        alive = set(EmbeddingSpace.objects.filter(pk__in={s.pk for s in spaces}).values_list("pk", flat=True))
+        again = [i for i, space in enumerate(spaces) if space.pk not in alive]
+        for i in again:
+            space_forget(spaces[i])
+        if again:
+            answers = [answers[i] for i in again]
+            spaces = [space_memo(model=a.model, dimension=a.dimension, provider=a.provider) for a in answers]
+            stored += _upsert(answers, spaces)
     return stored
+
+
+# The joins make a row whose chunk or space is gone write nothing (instead of failing the whole
+# INSERT on a foreign key); the space must also still be the same model (its id came from this
+# process's memo).
+_UPSERT = """
+    INSERT INTO knowledge_chunkembedding (chunk_id, space_id, vector, created_at)
+    SELECT v.chunk_id, v.space_id, v.vector::vector, now()
+    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS v(chunk_id, space_id, model, vector)
+    JOIN knowledge_chunk c ON c.id = v.chunk_id
+    JOIN knowledge_embeddingspace s ON s.id = v.space_id AND s.model = v.model
+    ON CONFLICT (chunk_id, space_id) DO UPDATE SET vector = EXCLUDED.vector
+"""
+
+
+def _upsert(answers: Sequence[ChunkVectors], spaces: Sequence[EmbeddingSpace]) -> int:
+    chunk_ids: list[int] = []
+    space_ids: list[int] = []
+    models: list[str] = []
+    vectors: list[str | None] = []
+    field = ChunkEmbedding._meta.get_field("vector")
+    for answer, space in zip(answers, spaces, strict=True):
+        for chunk, vector in zip(answer.chunks, answer.vectors, strict=True):
+            chunk_ids.append(chunk.pk)
+            space_ids.append(space.pk)
+            models.append(space.model)
+            vectors.append(field.get_prep_value(vector))
+    with connection.cursor() as cur:
+        cur.execute(_UPSERT, [chunk_ids, space_ids, models, vectors])
+        return max(cur.rowcount, 0)
+
+
+def chunks_embed(chunks: Sequence[Chunk], *, classification: str, task: Task | None = None) -> int:
+    """Embed chunks (one router call per AMAS_EMBED_BATCH_SIZE) and store their vectors in
+    whatever space the router answered with (replacing a vector already there). A router error
+    raises, after storing what earlier calls answered. Returns how many were stored."""
+    from apps.core.exceptions import ApplicationError
+
+    answers: list[ChunkVectors] = []
+    try:
+        for answer in chunks_vectors(chunks, classification=classification, task=task):
+            answers.append(answer)
+    except ApplicationError:
+        vectors_store(answers)
+        raise
+    return vectors_store(answers)

@@ -13,7 +13,11 @@ Nothing is lost when a worker dies: a drain moves what it takes into a list of i
 its Celery message id, and removes that list only after indexing it; the message is acked late
 and re-delivered with the same id after a worker loss, so the re-run finds the list and finishes
 it. If Redis cannot be reached when a source is pushed, the source is indexed by its own message
-as before."""
+as before. A drain message lost outright (a broker restart) holds SCHEDULED until it expires; a
+beat sweep (`sweep`, every AMAS_INDEX_SWEEP_SECONDS) then sends a drain for what is pending.
+
+A drain indexes what it takes as one batch (apps/knowledge/indexing.py::sources_index): a few
+statements whatever the number of sources, and one router call per task."""
 
 from __future__ import annotations
 
@@ -54,10 +58,9 @@ def index_later(source: str, *, fallback: Callable[[], None]) -> None:
 
 
 def drain(message_id: str, *, limit: int = 1000) -> int:
-    """Index what is pending, in batches, up to `limit` sources (then another drain is sent, so
-    one message stays well inside its time limit). Returns how many sources were indexed."""
-    from apps.knowledge.tasks import index_pending_task
-
+    """Index what is pending, in batches of up to BATCH sources, up to `limit` sources (then
+    another drain is sent, so one message stays well inside its time limit). Returns how many
+    sources were indexed."""
     client = redis_client()
     taken = TAKEN + message_id
     # From now on a push schedules another drain: nothing pushed after our last look is missed.
@@ -72,38 +75,65 @@ def drain(message_id: str, *, limit: int = 1000) -> int:
             sources = [_text(s) for s in pipe.execute() if s is not None]
         if not sources:
             return done
-        # Results first: indexing a result also indexes its task's description when that is not
-        # indexed yet, embedding both in one router call; the task's own entry then finds its
-        # description unchanged and embeds nothing (a no-op task: one embedding call, not two).
-        # A source pushed twice is indexed once.
-        for source in sorted(dict.fromkeys(sources), key=lambda s: not s.startswith("result:")):
-            _index_one(source)
-            done += 1
+        # One batch: a few statements for all of them, one router call per task (a no-op
+        # task's description and result: one call). A source pushed twice is indexed once.
+        batch = list(dict.fromkeys(sources))
+        _index_batch(batch)
+        done += len(batch)
         client.delete(taken)
+    _schedule_if_pending(client)
+    return done
+
+
+def sweep() -> bool:
+    """Send a drain when sources wait and none is scheduled (run by beat). Closes a gap: a drain
+    message lost after a push set SCHEDULED (a broker restart, a purge) left the sources waiting
+    for the next push once SCHEDULED expired; now they wait at most until the next sweep after
+    that. Returns whether a drain was sent."""
+    return _schedule_if_pending(redis_client())
+
+
+def _schedule_if_pending(client: redis.Redis) -> bool:
+    from apps.knowledge.tasks import index_pending_task
+
     if client.llen(PENDING) and client.set(SCHEDULED, 1, nx=True, ex=SCHEDULED_TTL):
         index_pending_task.apply_async(queue=settings.AMAS_KNOWLEDGE_QUEUE)
-    return done
+        return True
+    return False
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _index_one(source: str) -> None:
-    """Index one source. Postgres or Redis away: raise, so the message is retried and finds its
-    taken list again. Anything else concerns this source only: logged, and the others go on."""
+def _index_batch(sources: list[str]) -> None:
+    """Index the sources together. Postgres or Redis away: raise, so the message is retried and
+    finds its taken list again. Any other database error concerns some source, not the batch (a
+    row deleted under a foreign key, another drain writing the same passage first): the sources
+    are then indexed one by one, so one that fails again holds up none of the others."""
     from django.db import DatabaseError, InterfaceError, OperationalError
 
     from apps.knowledge import indexing
 
-    kind, _, pk = source.partition(":")
     try:
-        if kind == "task":
-            indexing.task_index(task_id=pk)
-        elif kind == "result":
-            indexing.result_index_and_embed(result_id=pk)
-        else:
-            log.warning("Unknown index source %r dropped", source)
+        indexing.sources_index(sources)
+    except (OperationalError, InterfaceError, redis.RedisError):
+        raise
+    except DatabaseError:
+        log.warning("Indexing %d sources together failed; one by one now", len(sources), exc_info=True)
+        for source in sources:
+            _index_one(source)
+
+
+def _index_one(source: str) -> None:
+    """Index one source. Postgres or Redis away: raise (as above). Anything else concerns this
+    source only: logged, and the others go on."""
+    from django.db import DatabaseError, InterfaceError, OperationalError
+
+    from apps.knowledge import indexing
+
+    try:
+        indexing.sources_index([source])
     except (OperationalError, InterfaceError, redis.RedisError):
         raise
     except DatabaseError:

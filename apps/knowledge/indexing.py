@@ -2,7 +2,9 @@
 artefact) become Chunks, and chunks get vectors through the router.
 
 Re-indexing a source is cheap when nothing changed: a chunk whose text is unchanged keeps its
-row and its vectors; only new or changed passages are embedded again.
+row and its vectors; only new or changed passages are embedded again. Sources are indexed
+together (`sources_index`, what an index drain calls): the statements a batch costs do not grow
+with the number of sources, only the router calls do (one per task).
 """
 
 from __future__ import annotations
@@ -10,86 +12,116 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 
 from apps.core.exceptions import ApplicationError
 from apps.knowledge.chunking import chunk_text, decode_text, is_text_artefact, result_text, task_text
-from apps.knowledge.embedding import chunks_embed
+from apps.knowledge.embedding import ChunkVectors, chunks_embed, chunks_vectors, vectors_store
 from apps.knowledge.models import Artefact, Chunk, ChunkEmbedding, EmbeddingSpace, SourceKind
 from apps.tasks.models import Result, Task
 
 log = logging.getLogger(__name__)
 
 
-def _source_chunks(
-    *,
-    source_key: str,
-    source_kind: str,
-    task: Task,
-    text: str,
-    created_at: datetime,
-    result: Result | None = None,
-    artefact: Artefact | None = None,
-    agent: str = "",
-) -> list[Chunk]:
-    """Make the source's chunks match its text. Returns the chunks that need (new) vectors."""
-    pieces = chunk_text(text, size=settings.AMAS_CHUNK_SIZE, overlap=settings.AMAS_CHUNK_OVERLAP)
-    # No savepoint when a caller's transaction is open (result_index_and_embed): two statements
-    # fewer, and a failure here fails the caller's block anyway.
+@dataclass(frozen=True)
+class SourceText:
+    """One source's text and what its chunks point at."""
+
+    key: str  # "task:<uuid>", "result:<uuid>", "artefact:<uuid>"
+    kind: str
+    task: Task
+    text: str
+    created_at: datetime
+    result: Result | None = None
+    artefact: Artefact | None = None
+    agent: str = ""
+
+
+def chunks_match(sources: Sequence[SourceText]) -> list[Chunk]:
+    """Make every source's chunks match its text, in one transaction (one SELECT ... FOR UPDATE
+    of the existing chunks of all of them, one DELETE, one INSERT). Returns the chunks that need
+    vectors: new or changed passages, and unchanged ones that have no vector in any space (a
+    drain killed between this commit and storing their vectors, a refusal by the router)."""
+    if not sources:
+        return []
+    sources = list({s.key: s for s in sources}.values())
+    size, overlap = settings.AMAS_CHUNK_SIZE, settings.AMAS_CHUNK_OVERLAP
+    # No savepoint when a caller's transaction is open: two statements fewer, and a failure here
+    # fails the caller's block anyway.
     with transaction.atomic(savepoint=False):
-        existing = {c.ordinal: c for c in Chunk.objects.select_for_update().filter(source_key=source_key)}
+        existing: dict[str, dict[int, Chunk]] = defaultdict(dict)
+        rows = (
+            Chunk.objects.select_for_update(of=("self",))
+            .filter(source_key__in=[s.key for s in sources])
+            .annotate(vectored=Exists(ChunkEmbedding.objects.filter(chunk=OuterRef("pk"))))
+            .only("pk", "source_key", "ordinal", "content_hash", "task_id")
+            .order_by("source_key", "ordinal")  # the same lock order in every drain
+        )
+        for row in rows:
+            existing[row.source_key][row.ordinal] = row
         stale: list[int] = []
         fresh: list[Chunk] = []
-        for ordinal, piece in enumerate(pieces):
-            digest = hashlib.sha256(piece.encode()).hexdigest()
-            chunk = existing.pop(ordinal, None)
-            if chunk is not None and chunk.content_hash == digest:
-                continue
-            if chunk is not None:
-                stale.append(chunk.pk)
-            fresh.append(
-                Chunk(
-                    organization_id=task.organization_id,
-                    task=task,
-                    result=result,
-                    artefact=artefact,
-                    source_kind=source_kind,
-                    source_key=source_key,
-                    ordinal=ordinal,
-                    agent=agent[:64],
-                    text=piece,
-                    content_hash=digest,
-                    source_created_at=created_at,
+        unvectored: list[Chunk] = []
+        for source in sources:
+            have = existing.pop(source.key, {})
+            for ordinal, piece in enumerate(chunk_text(source.text, size=size, overlap=overlap)):
+                digest = hashlib.sha256(piece.encode()).hexdigest()
+                chunk = have.pop(ordinal, None)
+                if chunk is not None and chunk.content_hash == digest:
+                    if not chunk.vectored:  # type: ignore[attr-defined]
+                        chunk.text, chunk.task = piece, source.task
+                        unvectored.append(chunk)
+                    continue
+                if chunk is not None:
+                    stale.append(chunk.pk)
+                fresh.append(
+                    Chunk(
+                        organization_id=source.task.organization_id,
+                        task=source.task,
+                        result=source.result,
+                        artefact=source.artefact,
+                        source_kind=source.kind,
+                        source_key=source.key,
+                        ordinal=ordinal,
+                        agent=source.agent[:64],
+                        text=piece,
+                        content_hash=digest,
+                        source_created_at=source.created_at,
+                    )
                 )
-            )
-        Chunk.objects.filter(pk__in=stale + [c.pk for c in existing.values()]).delete()
-        Chunk.objects.bulk_create(fresh)
-    return fresh
+            stale += [c.pk for c in have.values()]  # passages past the text's new end
+        if stale:
+            Chunk.objects.filter(pk__in=stale).delete()
+        if fresh:
+            Chunk.objects.bulk_create(fresh)
+    return fresh + unvectored
 
 
-def task_index_description(*, task: Task) -> list[Chunk]:
-    return _source_chunks(
-        source_key=f"task:{task.pk}",
-        source_kind=SourceKind.TASK,
+def task_source(task: Task) -> SourceText:
+    return SourceText(
+        key=f"task:{task.pk}",
+        kind=SourceKind.TASK,
         task=task,
         text=task_text(title=task.title, description=task.description, target=task.target),
         created_at=task.created_at,
     )
 
 
-def result_index(*, result: Result) -> list[Chunk]:
+def result_source(result: Result, task: Task) -> SourceText | None:
     """A completed result's summary and text fields. Failed results are not knowledge."""
     if result.status != "completed":
-        return []
-    return _source_chunks(
-        source_key=f"result:{result.pk}",
-        source_kind=SourceKind.RESULT,
-        task=result.task,
+        return None
+    return SourceText(
+        key=f"result:{result.pk}",
+        kind=SourceKind.RESULT,
+        task=task,
         result=result,
         agent=result.agent,
         text=result_text(summary=result.summary, data=result.data or {}),
@@ -97,22 +129,37 @@ def result_index(*, result: Result) -> list[Chunk]:
     )
 
 
-def artefact_index(*, artefact: Artefact) -> list[Chunk]:
-    """A text artefact's first AMAS_INDEX_MAX_ARTEFACT_BYTES bytes; other files are skipped."""
+def artefact_source(artefact: Artefact, task: Task) -> SourceText | None:
+    """A text artefact's first AMAS_INDEX_MAX_ARTEFACT_BYTES bytes (read from storage: call
+    outside a transaction); other files are skipped."""
     from apps.knowledge.services import artefact_read
 
     if not is_text_artefact(artefact.detected_type, artefact.content_type):
-        return []
+        return None
     raw = artefact_read(artefact, limit=settings.AMAS_INDEX_MAX_ARTEFACT_BYTES)
-    return _source_chunks(
-        source_key=f"artefact:{artefact.pk}",
-        source_kind=SourceKind.ARTEFACT,
-        task=artefact.task,
+    return SourceText(
+        key=f"artefact:{artefact.pk}",
+        kind=SourceKind.ARTEFACT,
+        task=task,
         artefact=artefact,
         agent=artefact.produced_by_agent,
         text=f"{artefact.original_name}\n{decode_text(raw)}",
         created_at=artefact.created_at,
     )
+
+
+def task_index_description(*, task: Task) -> list[Chunk]:
+    return chunks_match([task_source(task)])
+
+
+def result_index(*, result: Result) -> list[Chunk]:
+    source = result_source(result, result.task)
+    return chunks_match([source]) if source is not None else []
+
+
+def artefact_index(*, artefact: Artefact) -> list[Chunk]:
+    source = artefact_source(artefact, artefact.task)
+    return chunks_match([source]) if source is not None else []
 
 
 def chunks_embed_for_task(*, task: Task, chunks: Iterable[Chunk]) -> int:
@@ -129,33 +176,76 @@ def chunks_embed_for_task(*, task: Task, chunks: Iterable[Chunk]) -> int:
         return 0
 
 
+def sources_index(sources: Iterable[str]) -> int:
+    """Index sources ("task:<id>", "result:<id>") together, embedding what changed: a task's
+    description and text artefacts; a completed result, the text artefacts its step wrote and
+    its task's description. A handful of statements for any number of sources (3 SELECTs, one
+    transaction for the chunks, one INSERT for the vectors) plus one router call per task (the
+    router admits, budgets and bills each call for its task). A refusal by the router concerns
+    that task only. Returns how many vectors were stored."""
+    loaded = _sources_load(sources)
+    chunks = chunks_match(loaded)
+    by_task: dict[object, tuple[Task, list[Chunk]]] = {}
+    for chunk in chunks:
+        by_task.setdefault(chunk.task_id, (chunk.task, []))[1].append(chunk)
+    answers: list[ChunkVectors] = []
+    for task, group in by_task.values():
+        try:
+            for answer in chunks_vectors(group, classification=task.classification, task=task):
+                answers.append(answer)
+        except ApplicationError as exc:
+            log.warning("Not embedding %d chunks of task %s: %s", len(group), task.pk, exc.message)
+    return vectors_store(answers)
+
+
+def _sources_load(sources: Iterable[str]) -> list[SourceText]:
+    """The texts of the sources, the task descriptions of their results and their text
+    artefacts, in at most three queries (plus reading text artefacts from storage)."""
+    task_ids: list[UUID] = []
+    result_ids: list[UUID] = []
+    for source in sources:
+        kind, _, pk = source.partition(":")
+        try:
+            ident = UUID(pk)
+        except ValueError:
+            kind = ""
+        if kind == "task":
+            task_ids.append(ident)
+        elif kind == "result":
+            result_ids.append(ident)
+        else:
+            log.warning("Unknown index source %r dropped", source)
+    # task__created_by / created_by: the router attributes each embedding call to the task's
+    # creator. Failed results are not knowledge.
+    results = (
+        list(Result.objects.select_related("task__created_by").filter(pk__in=result_ids, status="completed"))
+        if result_ids
+        else []
+    )
+    tasks = {r.task_id: r.task for r in results}
+    missing = [pk for pk in task_ids if pk not in tasks]
+    if missing:
+        tasks.update((t.pk, t) for t in Task.objects.select_related("created_by").filter(pk__in=missing))
+    wanted = Q(task_id__in=[pk for pk in task_ids if pk in tasks])
+    steps = [r.step_id for r in results if r.step_id is not None]
+    if steps:
+        wanted |= Q(step_id__in=steps)
+    artefacts = list(Artefact.objects.filter(wanted)) if tasks else []
+    loaded: list[SourceText | None] = [task_source(t) for t in tasks.values()]
+    loaded += [result_source(r, tasks[r.task_id]) for r in results]
+    loaded += [artefact_source(a, tasks[a.task_id]) for a in artefacts if a.task_id in tasks]
+    return [s for s in loaded if s is not None]
+
+
 def task_index(*, task_id: UUID | str) -> int:
     """Index a task's description and text artefacts, embedding what changed."""
-    task = Task.objects.filter(pk=task_id).first()
-    if task is None:
-        return 0
-    chunks = task_index_description(task=task)
-    for artefact in Artefact.objects.filter(task=task):
-        chunks += artefact_index(artefact=artefact)
-    return chunks_embed_for_task(task=task, chunks=chunks)
+    return sources_index([f"task:{task_id}"])
 
 
 def result_index_and_embed(*, result_id: UUID | str) -> int:
-    """Index a result (and the text artefacts its step wrote), embedding what changed. The
-    task's description is indexed too if it is not yet (tasks created before indexing existed)."""
-    # task__created_by: the router attributes the embedding call to the task's creator.
-    result = Result.objects.select_related("task__created_by", "step").filter(pk=result_id).first()
-    if result is None:
-        return 0
-    # The result's and the description's chunks in one transaction; artefacts (read from
-    # storage, which may be slow) outside it, as before.
-    with transaction.atomic():
-        chunks = result_index(result=result)
-        if not Chunk.objects.filter(source_key=f"task:{result.task_id}").exists():
-            chunks += task_index_description(task=result.task)
-    for artefact in Artefact.objects.filter(step_id=result.step_id):
-        chunks += artefact_index(artefact=artefact)
-    return chunks_embed_for_task(task=result.task, chunks=chunks)
+    """Index a result (and the text artefacts its step wrote) and its task's description,
+    embedding what changed."""
+    return sources_index([f"result:{result_id}"])
 
 
 def chunks_reembed(

@@ -58,6 +58,13 @@ def index_pending_task(self) -> int:
     return index_queue.drain(self.request.id or "")
 
 
+# Beat (CELERY_BEAT_SCHEDULE "index-sweep"): a lost drain message delays sources by at most
+# the SCHEDULED expiry plus one sweep interval. Two Redis round trips when nothing waits.
+@shared_task(name="knowledge.index_sweep", ignore_result=True, soft_time_limit=30, time_limit=60)
+def index_sweep_task() -> bool:
+    return index_queue.sweep()
+
+
 @shared_task(
     name="knowledge.graph_upsert",
     ignore_result=True,

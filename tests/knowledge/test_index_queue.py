@@ -63,3 +63,154 @@ def test_a_source_that_cannot_be_indexed_does_not_hold_up_the_others(
 
     assert Chunk.objects.filter(task=task, source_kind="task").exists()
     assert queue.llen(index_queue.PENDING) == 0
+
+
+def ledger(**filters):
+    from apps.providers import bookkeeping
+    from apps.providers.models import ProviderCall
+
+    bookkeeping.flush()  # ledger rows are written behind the router's calls
+    return ProviderCall.objects.filter(operation="embed", **filters)
+
+
+def test_a_drain_costs_the_same_statements_for_one_task_or_many_and_one_router_call_per_task(
+    queue, organization, analyst, builtin_provider
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def drained(n, name):
+        tasks = [make_task(organization, user=analyst, title=f"{name} {i}") for i in range(n)]
+        results = [make_result(t, summary=f"{name} finding {i}") for i, t in enumerate(tasks)]
+        for task, result in zip(tasks, results, strict=True):
+            queue.rpush(index_queue.PENDING, f"task:{task.pk}", f"result:{result.pk}")
+        with CaptureQueriesContext(connection) as captured:
+            assert index_queue.drain("m") == 2 * n
+        return tasks, len(captured)
+
+    drained(1, "warm up")  # the provider rows and the embedding space, read once per process
+    _, one = drained(1, "single")
+    tasks, five = drained(5, "batch")
+
+    assert five == one
+    for task in tasks:  # each task's description and result: one call, billed to that task
+        assert ledger(task=task).count() == 1
+        assert ChunkEmbedding.objects.filter(chunk__task=task).count() == 2
+
+
+def test_a_reindex_of_unchanged_text_embeds_nothing_and_failed_results_are_not_indexed(
+    queue, organization, analyst, builtin_provider
+):
+    task = make_task(organization, user=analyst, title="ransomware note")
+    done = make_result(task, summary="LockBit note found on the share")
+    failed = make_result(task, summary="the scanner crashed", status="failed")
+    queue.rpush(index_queue.PENDING, f"task:{task.pk}", f"result:{done.pk}", f"result:{failed.pk}")
+    index_queue.drain("m")
+    vectors = {pk: list(v) for pk, v in ChunkEmbedding.objects.values_list("pk", "vector")}
+    assert ledger(task=task).count() == 1
+
+    queue.rpush(index_queue.PENDING, f"task:{task.pk}", f"result:{done.pk}", f"result:{failed.pk}")
+    index_queue.drain("m")
+
+    assert ledger(task=task).count() == 1  # no router call
+    assert {pk: list(v) for pk, v in ChunkEmbedding.objects.values_list("pk", "vector")} == vectors
+    assert not Chunk.objects.filter(result=failed).exists()
+    assert Chunk.objects.filter(result=done).exists()
+
+
+def test_text_artefacts_are_indexed_with_their_task(queue, organization, analyst, builtin_provider):
+    task = make_task(
+        organization,
+        user=analyst,
+        title="mail dump",
+        files={"notes.txt": "the dropper beacons to c2.example.net", "blob.bin": bytes(range(256))},
+    )
+    queue.rpush(index_queue.PENDING, f"task:{task.pk}")
+
+    index_queue.drain("m")
+
+    artefact_chunks = Chunk.objects.filter(task=task, source_kind="artefact")
+    assert [c.text.splitlines()[0] for c in artefact_chunks] == ["notes.txt"]
+    assert ChunkEmbedding.objects.filter(chunk__in=artefact_chunks).exists()
+
+
+def test_a_refused_task_stays_searchable_by_text_and_holds_up_no_other_task(
+    queue, organization, analyst, builtin_provider, caplog
+):
+    builtin_provider.allowed_classifications = ["clear", "green", "amber"]
+    builtin_provider.save()
+    secret = make_task(organization, user=analyst, title="red operation", classification="red")
+    open_ = make_task(organization, user=analyst, title="green operation", classification="green")
+    queue.rpush(index_queue.PENDING, f"task:{secret.pk}", f"task:{open_.pk}")
+
+    index_queue.drain("m")
+
+    assert Chunk.objects.filter(task=secret).exists()
+    assert not ChunkEmbedding.objects.filter(chunk__task=secret).exists()
+    assert ChunkEmbedding.objects.filter(chunk__task=open_).exists()
+    assert f"Not embedding 1 chunks of task {secret.pk}" in caplog.text
+    assert ledger(task=secret, outcome="refused_policy").count() == 1
+
+
+def test_chunks_a_killed_drain_wrote_without_vectors_get_them_from_the_redelivered_message(
+    queue, organization, analyst, builtin_provider
+):
+    from apps.knowledge.indexing import task_index_description
+
+    task = make_task(organization, user=analyst, title="half done")
+    # Killed after the chunks' transaction committed, before their vectors were stored.
+    task_index_description(task=task)
+    queue.rpush(index_queue.TAKEN + "killed", f"task:{task.pk}")
+
+    index_queue.drain("killed")
+
+    assert Chunk.objects.filter(task=task).count() == 1
+    assert ChunkEmbedding.objects.filter(chunk__task=task).count() == 1
+
+
+def test_vectors_land_in_a_new_space_row_when_the_memoised_one_was_deleted(
+    queue, organization, analyst, builtin_provider
+):
+    from apps.knowledge.models import EmbeddingSpace
+
+    first = make_task(organization, user=analyst, title="before the prune")
+    queue.rpush(index_queue.PENDING, f"task:{first.pk}")
+    index_queue.drain("m")
+    gone = EmbeddingSpace.objects.get()
+    gone.delete()  # what spaces_prune does in another process; this process still remembers it
+
+    second = make_task(organization, user=analyst, title="after the prune")
+    queue.rpush(index_queue.PENDING, f"task:{second.pk}")
+    index_queue.drain("m")
+
+    space = EmbeddingSpace.objects.get()
+    assert space.pk != gone.pk and space.model == gone.model
+    assert ChunkEmbedding.objects.filter(chunk__task=second, space=space).count() == 1
+
+
+def test_the_beat_sweep_sends_a_drain_when_sources_wait_and_none_is_scheduled(
+    queue, organization, analyst, builtin_provider, celery_worker
+):
+    import time
+
+    from apps.knowledge.tasks import index_sweep_task
+
+    task = make_task(organization, user=analyst, title="pushed while the broker lost the drain")
+    # The drain message sent for this push was lost, and SCHEDULED has expired since.
+    queue.rpush(index_queue.PENDING, f"task:{task.pk}")
+
+    index_sweep_task.apply_async(queue="maintenance")
+
+    deadline = time.monotonic() + 30
+    while not ChunkEmbedding.objects.filter(chunk__task=task).exists():
+        assert time.monotonic() < deadline, "the sweep's drain did not index the waiting source"
+        time.sleep(0.1)
+    assert queue.llen(index_queue.PENDING) == 0
+
+
+def test_the_sweep_sends_nothing_while_a_drain_is_scheduled_or_nothing_waits(queue):
+    assert index_queue.sweep() is False  # nothing waits
+    queue.rpush(index_queue.PENDING, "task:00000000-0000-0000-0000-000000000000")
+    queue.set(index_queue.SCHEDULED, 1, ex=60)
+    assert index_queue.sweep() is False  # a drain is on its way
+    assert queue.llen(index_queue.PENDING) == 1
