@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+import amas.testing.connections  # noqa: F401  (tracks connections from the start)
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright + pytest-django
 
 
@@ -93,3 +95,14 @@ def user_factory(db, organization):
 @pytest.fixture
 def analyst(user_factory):
     return user_factory()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, report the sessions other than ours still connected
+    to it (threads of in-process workers, background writers) and close this process's."""
+    yield
+    from amas.testing.connections import report_and_close_leftovers
+
+    with django_db_blocker.unblock():
+        report_and_close_leftovers()
