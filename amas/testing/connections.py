@@ -34,7 +34,7 @@ def report_and_close_leftovers() -> None:
         try:
             wrapper.connection.close()  # the raw psycopg connection: its thread may be gone
             closed += 1
-        except Exception as exc:  # noqa: BLE001 - best effort at teardown
+        except Exception as exc:  # best effort at teardown
             print(f"could not close a leftover connection: {exc}", file=sys.__stderr__)
     with connection.cursor() as cursor:
         cursor.execute(
