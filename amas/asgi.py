@@ -1,29 +1,112 @@
+import asyncio
+import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import django
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "amas.settings.local")
 
+# Request threads kept for the next request (more are started under a burst, as Django would).
+IDLE_REQUEST_THREADS = 16
+
 
 class SyncChainASGIHandler(ASGIHandler):
-    """Django's ASGI handler with the middleware chain and the view run in ONE thread hop.
+    """Django's ASGI handler with everything sync about a request in ONE thread hop, on a reused
+    thread.
 
-    Our middleware and views are sync. Django's stock ASGI chain ends in the async
-    _get_response_async, so every request hopped three times: into a thread for the sync
-    middleware, back to the event loop (async_to_sync) for the bottom of the chain, and into a
-    thread again (sync_to_async) for the sync view, at ~0.3-0.5 ms of CPU each. Built as a
-    sync chain (what Django builds for WSGI: a sync-capable middleware such as django-htmx's runs
-    sync, the view is called directly) and entered through one sync_to_async, thread-sensitive
-    as Django's own (the database connections of a request stay on one thread). An async view
-    would still run (Django wraps it in async_to_sync), at the cost of the hops it needs."""
+    Our middleware and views are sync. Django's stock ASGI handling hops between the event loop
+    and a thread up to five times a request (request_started, the sync middleware, the async
+    bottom of the chain, the sync view, response.close() and request_finished), each ~0.3-0.5 ms
+    of CPU, and starts and joins a new thread for every request (its ThreadSensitiveContext). Here
+    the request_started signal, the whole middleware chain built sync (what Django builds for
+    WSGI: a sync-capable middleware such as django-htmx's runs sync, the view is called
+    directly) and, for a response that is not streamed, response.close() with request_finished
+    (database connections back to the pool) run in one sync_to_async call on a thread taken
+    from a free list (ThreadSensitiveContext with a caller-owned executor: Django's per-request
+    thread semantics, thread-sensitive calls of one request stay on one thread, without the
+    thread start). A streamed response (audit export, files) is sent as Django sends it: raced
+    against the client's disconnect, then closed. An async view would still run (Django wraps
+    it in async_to_sync), at the cost of the hops it needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._idle_executors: list[ThreadPoolExecutor] = []
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
-        chain: Any = self._middleware_chain  # type: ignore[has-type]
-        self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        idle = self._idle_executors
+        executor = idle.pop() if idle else ThreadPoolExecutor(1, thread_name_prefix="amas-request")
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            # handle() returns only once the request's thread is done (a cancelled
+            # sync_to_async waits for its thread), so the executor is idle again.
+            if len(idle) < IDLE_REQUEST_THREADS:
+                idle.append(executor)
+            else:
+                executor.shutdown(wait=False)
+
+    def _respond(self, scope: dict, body_file: Any) -> HttpResponseBase:
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            response: HttpResponseBase = error_response  # type: ignore[assignment]  # 400 or 413
+        else:
+            response = self.get_response(request)
+            response._handler_class = self.__class__  # type: ignore[attr-defined]
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if not response.streaming:
+            response.close()  # request_finished now, in this thread: the body is already built
+        return response
+
+    async def handle(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        try:
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            if not response.streaming:
+                # Sent to a client that has gone, the message is dropped by the server.
+                await self.send_response(response, send)
+                return
+            await self._stream(response, receive, send)
+        finally:
+            body_file.close()
+
+    async def _stream(self, response: HttpResponseBase, receive: Any, send: Any) -> None:
+        """A streamed response as Django sends one: stopped when the client disconnects."""
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(self.send_response(response, send)),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done():
+                    with contextlib.suppress(RequestAborted, asyncio.CancelledError):
+                        task.result()
+                else:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        finally:
+            await sync_to_async(response.close)()
 
 
 # Django must be set up before anything imports models (consumers do).
