@@ -1,7 +1,7 @@
 """The agent history the decision engine reads (apps.agents.history), from tasks' own rows: one
 query for every candidate of a task type, cached briefly. Registered in TasksConfig.ready().
 
-The cache key carries a version that every Result write bumps (at once and again after commit, so
+The cache entry carries a version that every Result write bumps (at once and again after commit, so
 a reader racing the commit cannot keep old rows under the new version); between writes, decisions
 for the same task type share one read. AMAS_DECISION_HISTORY_CACHE_SECONDS = 0 turns it off."""
 
@@ -78,11 +78,19 @@ class TaskAgentHistory:
     ) -> dict[HistoryKey, list[Outcome]]:
         ttl = settings.AMAS_DECISION_HISTORY_CACHE_SECONDS
         if ttl > 0:
-            cache_key = f"agent-history:{_version()}:{task_type}:{window}"
-            history = cache.get(cache_key)
-            if history is None:
+            # One round trip: the version and the entry, which carries the version it was read
+            # under (a key named by the version needed the version first: two round trips).
+            cache_key = f"agent-history:{task_type}:{window}"
+            found = cache.get_many([VERSION_KEY, cache_key])
+            version = found.get(VERSION_KEY)
+            entry = found.get(cache_key)
+            if version is None:
+                version = _version()
+            if entry is not None and entry[0] == version:
+                history = entry[1]
+            else:
                 history = _read(task_type, window)
-                cache.set(cache_key, history, timeout=ttl)
+                cache.set(cache_key, (version, history), timeout=ttl)
         else:
             history = _read(task_type, window)
         return {key: history.get(key, []) for key in keys}

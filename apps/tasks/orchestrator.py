@@ -27,10 +27,10 @@ def celery_priority(task_priority: int) -> int:
     return max(0, min(9, 10 - task_priority))
 
 
-def steps_create(task: Task, plan: Plan, *, queue_first_group: bool = False) -> list[TaskStep]:
-    """The plan's steps (and the aggregation), written in one INSERT. With `queue_first_group`
-    (a task being created) the first group is written queued, with its message ids, and sent
-    after commit: what steps_send(announce=False) would do, without UPDATEing the rows after."""
+def steps_build(task: Task, plan: Plan, *, queue_first_group: bool = False) -> list[TaskStep]:
+    """The plan's steps (and the aggregation), not written yet. With `queue_first_group` (a task
+    being created) the first group is queued, with its message ids: what steps_send(announce=False)
+    does, without UPDATEing the rows after they are written (see steps_dispatch_queued)."""
     steps = [
         TaskStep(
             task=task,
@@ -58,19 +58,25 @@ def steps_create(task: Task, plan: Plan, *, queue_first_group: bool = False) -> 
                 queue=aggregator.default_queue,
             )
         )
-    to_send: list[TaskStep] = []
     if queue_first_group and steps:
         now = timezone.now()
         first_group = min(s.group_index for s in steps)
-        to_send = [s for s in steps if s.group_index == first_group]
-        for step in to_send:
-            step.status = StepStatus.QUEUED
-            step.celery_task_id = uuid.uuid4().hex
-            step.queued_at = now
-    steps = TaskStep.objects.bulk_create(steps)
-    if to_send:
-        _dispatch(task, to_send)
+        for step in steps:
+            if step.group_index == first_group:
+                step.status = StepStatus.QUEUED
+                step.celery_task_id = uuid.uuid4().hex
+                step.queued_at = now
     return steps
+
+
+def steps_dispatch_queued(task: Task, steps: Iterable[TaskStep]) -> None:
+    """Send the messages of steps written queued by steps_build (after commit)."""
+    _dispatch(task, [s for s in steps if s.status == StepStatus.QUEUED])
+
+
+def steps_create(task: Task, plan: Plan) -> list[TaskStep]:
+    """The plan's steps, pending, written in one INSERT."""
+    return TaskStep.objects.bulk_create(steps_build(task, plan))
 
 
 def steps_send(

@@ -29,8 +29,9 @@ from apps.tasks.models import (
     TaskStatus,
     TaskStep,
 )
-from apps.tasks.orchestrator import steps_create, steps_send
+from apps.tasks.orchestrator import steps_build, steps_create, steps_dispatch_queued, steps_send
 from apps.tasks.state import step_transition, task_transition
+from apps.tasks.task_rows import task_rows_insert
 from apps.users.models import User
 
 RESERVED_PARAMETER_KEYS = {"decision_weights"}
@@ -189,12 +190,15 @@ def task_create(
     plan = None
     if schedule:
         task.schedule = _schedule_create(task, schedule)
+        task.api_steps = []  # type: ignore[attr-defined]  # a definition has no steps of its own
     else:
         plan = plan_for_task(task)
         task.plan = plan.as_dict()
         task.status = TaskStatus.QUEUED
         task.queued_at = timezone.now()
-    task.save(force_insert=True)
+    steps = steps_build(task, plan, queue_first_group=True) if plan is not None else []
+    task_rows_insert(task, steps)
+    steps_dispatch_queued(task, steps)
     # No select_for_update: a row inserted by this transaction is invisible, so unlockable, to
     # every other one until it commits. task.created and task.queued go in one INSERT.
     with events_batched(task):
@@ -202,10 +206,11 @@ def task_create(
         for upload in files or []:
             attachment_store().create(task=task, file=upload, uploaded_by=user)
         if plan is not None:
-            steps = steps_create(task, plan, queue_first_group=True)
             # The payload task_transition(QUEUED) gives the event of a task queued later (a retry).
             event_append(task, EventType.TASK_QUEUED, {"status": task.status, **_queued_payload(task, steps)})
-            _steps_known(task, steps)
+            # The API replies with the steps (TaskDetailOut reads api_steps, as selectors.task_detail
+            # sets it): no query to read them back, nor a queryset to build for them.
+            task.api_steps = sorted(steps, key=lambda s: (s.group_index, s.position))  # type: ignore[attr-defined]
     # Last: the audit chain's lock is held until commit, so take it as late as possible.
     _audit("task.create", task, user)
     return task
