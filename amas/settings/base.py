@@ -515,6 +515,8 @@ AMAS_METRICS_TOKEN = env.str("AMAS_METRICS_TOKEN", default="")
 AMAS_METRICS_ALLOWED_NETWORKS = env.list("AMAS_METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 AMAS_METRICS_REDIS_URL = env.str("AMAS_METRICS_REDIS_URL", default="")  # empty: REDIS_URL
 AMAS_METRICS_PREFIX = env.str("AMAS_METRICS_PREFIX", default="amas:metrics")
+# Per-request API metrics are summed in each process and sent this often (apps/core/metrics.py).
+AMAS_METRICS_FLUSH_SECONDS = env.float("AMAS_METRICS_FLUSH_SECONDS", default=1.0)
 AMAS_METRICS_API_PREFIX = "/api/"
 # Logs: json (one object per line: ts, level, logger, message, request_id, user, task_id, step_id)
 # or console (human-readable). Empty: console when DEBUG (make run), else json.

@@ -11,14 +11,25 @@ scrape time from Redis and Postgres instead of being counted.
 Counters live as long as Redis keeps them: Redis restarted without persistence resets them, which
 Prometheus handles like a process restart (rate() sees a counter reset). An increment made while
 Redis is unreachable is dropped (logged at debug level): metrics never fail the work they count.
+
+Per-request counters (the API middleware's 14 increments a request) are buffered instead
+(`record_later`): summed per series in this process and sent by a background thread every
+AMAS_METRICS_FLUSH_SECONDS in one MULTI/EXEC, so a request pays a few dict updates, not a Redis
+round trip. A scrape sends its own process's buffer first; other processes' counts show up at
+most one flush interval late. A failed send keeps the sums for the next one (a buffer holds one
+number per series, so it cannot grow with time), and a clean exit (SIGTERM, SIGINT) sends what is
+left (atexit). A process killed with SIGKILL loses what it counted since its last flush: at most
+AMAS_METRICS_FLUSH_SECONDS of that process's API requests.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,6 +56,9 @@ def _key(name: str) -> str:
     return f"{settings.AMAS_METRICS_PREFIX}:{name}"
 
 
+_fields: dict[tuple, str] = {}
+
+
 @dataclass(frozen=True)
 class MetricDef:
     name: str
@@ -54,6 +68,20 @@ class MetricDef:
     buckets: tuple[float, ...] = ()
 
     def _field(self, labels: dict[str, Any]) -> str:
+        # Memoised for string labels (1 and True would share a key): the API middleware asks for
+        # the same few label sets on every request.
+        if not all(type(value) is str for value in labels.values()):
+            return self._encode(labels)
+        memo_key = (self.name, *labels.items())
+        field = _fields.get(memo_key)
+        if field is not None:
+            return field
+        field = self._encode(labels)
+        if len(_fields) < 10_000:
+            _fields[memo_key] = field
+        return field
+
+    def _encode(self, labels: dict[str, Any]) -> str:
         missing = set(self.labels) - set(labels)
         extra = set(labels) - set(self.labels)
         if missing or extra:
@@ -97,6 +125,71 @@ def _write(increments: list[tuple[str, str, float]]) -> None:
         pipe.execute()
     except redis.RedisError as exc:
         log.debug("metric dropped, Redis unreachable: %s", exc)
+
+
+# --- the per-process buffer of record_later ------------------------------------------------------
+
+_buffer: dict[tuple[str, str], float] = {}
+_buffer_lock = threading.Lock()  # record_later from every request thread, flush from the flusher
+_flush_lock = threading.Lock()  # one send at a time; reset() waits for a send in flight
+_flusher_pid = 0  # the process whose flusher thread runs (a forked child starts its own)
+
+
+def record_later(*batches: list[tuple[str, str, float]]) -> None:
+    """`record` without the round trip: added to this process's buffer, which a background thread
+    sends every AMAS_METRICS_FLUSH_SECONDS (see the module docstring for what that may lose)."""
+    if _flusher_pid != os.getpid():
+        _flusher_start()
+    with _buffer_lock:
+        for batch in batches:
+            for key, name, amount in batch:
+                _buffer[key, name] = _buffer.get((key, name), 0.0) + amount
+
+
+def flush() -> None:
+    """Send this process's buffered increments now (the flusher, a scrape, exit). On failure the
+    sums go back into the buffer for the next flush."""
+    with _flush_lock:
+        with _buffer_lock:
+            if not _buffer:
+                return
+            pending = dict(_buffer)
+            _buffer.clear()
+        try:
+            # MULTI/EXEC: all or nothing, so keeping the sums after a failure does not count twice.
+            pipe = redis_client().pipeline(transaction=True)
+            for (key, name), amount in pending.items():
+                pipe.hincrbyfloat(key, name, amount)
+            pipe.execute()
+        except redis.RedisError as exc:
+            with _buffer_lock:
+                for series, amount in pending.items():
+                    _buffer[series] = _buffer.get(series, 0.0) + amount
+            log.debug("metrics kept for the next flush, Redis unreachable: %s", exc)
+
+
+def _flusher_run() -> None:
+    interval = float(getattr(settings, "AMAS_METRICS_FLUSH_SECONDS", 1.0))
+    while True:
+        time.sleep(interval)
+        try:
+            flush()
+        except Exception:  # never let the thread die: the next interval tries again
+            log.exception("metrics flush failed")
+
+
+def _flusher_start() -> None:
+    global _flusher_pid
+    with _buffer_lock:
+        if _flusher_pid == os.getpid():
+            return
+        if _flusher_pid:  # forked from a process that buffered: its counts are the parent's to send
+            _buffer.clear()
+        _flusher_pid = os.getpid()
+    threading.Thread(target=_flusher_run, name="amas-metrics-flush", daemon=True).start()
+
+
+atexit.register(flush)
 
 
 _metrics: dict[str, MetricDef] = {}
@@ -323,6 +416,7 @@ class RedisCollector:
         scrape = _Scrape()
         started = time.perf_counter()
         try:
+            flush()  # this process's buffered counts; other processes' arrive within a flush interval
             pipe = redis_client().pipeline(transaction=False)
             names = list(_metrics)
             for name in names:
@@ -365,11 +459,14 @@ def render() -> tuple[bytes, str]:
 
 
 def reset() -> None:
-    """Delete every recorded value (tests, or an operator starting over)."""
-    client = redis_client()
-    keys = list(client.scan_iter(match=f"{settings.AMAS_METRICS_PREFIX}:*", count=500))
-    if keys:
-        client.delete(*keys)
+    """Delete every recorded value (tests, or an operator starting over), this process's buffer too."""
+    with _flush_lock:
+        with _buffer_lock:
+            _buffer.clear()
+        client = redis_client()
+        keys = list(client.scan_iter(match=f"{settings.AMAS_METRICS_PREFIX}:*", count=500))
+        if keys:
+            client.delete(*keys)
 
 
 register_gauge_source(queue_depth)

@@ -46,7 +46,7 @@ class ApiMetricsMiddleware:
             if status >= 400:
                 kind = "server" if status >= 500 else "client"
                 batches.append(metrics.API_ERRORS.increments(method=method, route=route, kind=kind))
-            metrics.record(*batches)  # one Redis round trip per request
+            metrics.record_later(*batches)  # buffered: sent to Redis by the process's flusher
 
 
 _started: dict[str, float] = {}
