@@ -51,7 +51,9 @@ def chunks_match(sources: Sequence[SourceText]) -> list[Chunk]:
     drain killed between this commit and storing their vectors, a refusal by the router)."""
     if not sources:
         return []
-    sources = list({s.key: s for s in sources}.values())
+    # Sorted by key: two drains writing the same new passages insert them in the same order, so
+    # one waits for the other instead of deadlocking.
+    sources = sorted({s.key: s for s in sources}.values(), key=lambda s: s.key)
     size, overlap = settings.AMAS_CHUNK_SIZE, settings.AMAS_CHUNK_OVERLAP
     # No savepoint when a caller's transaction is open: two statements fewer, and a failure here
     # fails the caller's block anyway.
