@@ -33,7 +33,7 @@ class TrustMiddleware:
         request.device_presented = presented  # type: ignore[attr-defined]
         request.auth_token = None  # type: ignore[attr-defined]
         if request.user.is_authenticated:
-            trust_note_activity(user_id=request.user.pk)
+            trust_note_activity(user_id=request.user.pk, request=request)
         response = self.get_response(request)
         # Browsers only: a bearer-token client keeps no cookies (it would be handed a new device
         # id on every request, and signing one is a measurable share of a token request's CPU).

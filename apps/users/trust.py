@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -76,10 +77,35 @@ def _activity_key(user_id: int, minute: int) -> str:
     return f"trust:act:{user_id}:{minute}"
 
 
-def trust_note_activity(*, user_id: int) -> None:
+def trust_note_activity(*, user_id: int, request: HttpRequest | None = None) -> None:
     """Counts one authenticated request for the user in the current minute (Redis): INCR and
-    EXPIRE in one round trip (add + incr were two, on every signed-in request)."""
-    counters_bump([trust_activity_counter(user_id=user_id)])
+    EXPIRE in one round trip (add + incr were two, on every signed-in request). With `request`,
+    the same round trip reads what the request's trust score needs besides (failed sign-ins,
+    whether its IP and device are known): a write that audits the request (trust_evaluate) then
+    asks Redis nothing more."""
+    counter = trust_activity_counter(user_id=user_id)
+    if request is None:
+        counters_bump([counter])
+        return
+    reads = [_failed_key(user_id)]
+    if ip := client_address(request):
+        reads.append(_known_key(user_id, KnownClient.Kind.IP, ip))
+    if device := device_id(request):
+        reads.append(_known_key(user_id, KnownClient.Kind.DEVICE, device))
+    values = counters_bump([counter], reads=reads)
+    try:  # these keys hold integers, which Django's Redis serializer stores as they are
+        answers = {
+            key: None if raw is None else int(raw)
+            for key, raw in zip([counter[0], *reads], values, strict=True)
+        }
+    except (TypeError, ValueError):
+        return  # not what this code wrote: trust_evaluate asks the cache itself
+    request._amas_trust_answers = (_changes, answers)  # type: ignore[attr-defined]
+
+
+# Counts the changes this process made to what trust_note_activity reads (a failed sign-in, a
+# client remembered): answers noted before such a change, in the same request, are not used.
+_changes = 0
 
 
 def trust_activity_counter(*, user_id: int) -> tuple[str, int]:
@@ -94,6 +120,8 @@ def _failed_key(user_id: int) -> str:
 
 def trust_note_failed_auth(*, user_id: int) -> None:
     """A failed password or MFA code for the account; counted for an hour after the last one."""
+    global _changes
+    _changes += 1
     key = _failed_key(user_id)
     cache.add(key, 0, timeout=FAILED_AUTH_WINDOW)
     try:
@@ -145,6 +173,8 @@ def _is_known(user_id: int, kind: str, value: str, cached: dict[str, object] | N
 
 def trust_remember_client(*, user: User, ip: str, device: str) -> None:
     """Marks this IP and device as the user's own (called after a login or a step-up)."""
+    global _changes
+    _changes += 1
     now = timezone.now()
     for kind, value in ((KnownClient.Kind.IP, ip), (KnownClient.Kind.DEVICE, device)):
         if not value:
@@ -199,7 +229,14 @@ def trust_evaluate(request: HttpRequest) -> TrustScore:
         keys.append(_known_key(user.pk, KnownClient.Kind.IP, ip))
     if token is None and device:
         keys.append(_known_key(user.pk, KnownClient.Kind.DEVICE, device))
-    answers = cache.get_many(keys)
+    # Read with the activity count by TrustMiddleware (trust_note_activity), unless a key is
+    # missing from those answers (a token request, or the minute changed since).
+    no_answers: tuple[int | None, dict[str, Any]] = (None, {})
+    noted_at, noted = getattr(request, "_amas_trust_answers", no_answers)
+    if noted_at == _changes and all(key in noted for key in keys):
+        answers = {key: noted[key] for key in keys if noted[key] is not None}
+    else:
+        answers = cache.get_many(keys)
     if token is None:
         if not device:
             factors["device"] = "missing"
