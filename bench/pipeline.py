@@ -5,7 +5,8 @@ Celery worker, against a bare Celery no-op round trip on the same Redis in the s
 
 --cpu adds the CPU each process of the stack spent per task during the throughput run (from
 /proc: utime + stime ticks of the process and its children, per role), which stays comparable
-when other work shares the machine, unlike the rates.
+when other work shares the machine, unlike the rates, and the benchmark's own CPU per task (its
+API client threads and its polling for the end of tasks share the cores with the stack).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class CpuMeter:
             "redis": _pidfile(stack.redis.pidfile),
         }
         self.before: dict[str, int] = {}
+        self.client_before = 0.0
 
     def sample(self) -> dict[str, int]:
         table = _proc_table()
@@ -103,11 +105,17 @@ class CpuMeter:
 
     def start(self) -> None:
         self.before = self.sample()
+        self.client_before = time.process_time()
 
     def per_task_ms(self, tasks: int) -> dict[str, float]:
         after = self.sample()
+        client = (time.process_time() - self.client_before) * 1000 / tasks
         tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
-        return {role: (after[role] - self.before.get(role, 0)) * tick_ms / tasks for role in after}
+        stack = {role: (after[role] - self.before.get(role, 0)) * tick_ms / tasks for role in after}
+        return {**stack, CLIENT: client}
+
+
+CLIENT = "bench client (not the stack)"
 
 
 def bare_celery(latency_n: int, throughput_n: int) -> dict[str, float]:
@@ -172,11 +180,13 @@ def pipeline(
 
     latencies = []
     post_ms.clear()
+    latency_cpu = time.process_time()
     for _ in range(latency_n):
         task_id, at = submit()
         finished = wait_terminal([task_id])[task_id]
         latencies.append((finished - at).total_seconds() * 1000)
     post_p50 = percentile(post_ms, 50)
+    latency_cpu_ms = (time.process_time() - latency_cpu) * 1000 / max(1, latency_n)
     recent = Task.objects.order_by("-created_at")[:latency_n]
     worker_ms = [(t.finished_at - t.queued_at).total_seconds() * 1000 for t in recent]
     if meter is not None:
@@ -200,6 +210,7 @@ def pipeline(
         "mean": statistics.mean(latencies),
         "post_p50": post_p50,
         "queued_to_finished_p50": percentile(worker_ms, 50),
+        "client_cpu_one_at_a_time": latency_cpu_ms,
     }
 
 
@@ -264,8 +275,11 @@ def main() -> None:
         print("| process | CPU ms per task |")
         print("|---|---|")
         for role, ms in cpu.items():
-            print(f"| {role} | {ms:.1f} |")
-        print(f"| total | {sum(cpu.values()):.1f} |")
+            if role != CLIENT:
+                print(f"| {role} | {ms:.1f} |")
+        print(f"| total (the stack) | {sum(ms for role, ms in cpu.items() if role != CLIENT):.1f} |")
+        print(f"| {CLIENT} | {cpu[CLIENT]:.1f} |")
+        print(f"| {CLIENT}, one at a time (POST + polling) | {pipe['client_cpu_one_at_a_time']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from apps.agents.base import AgentCancelled, AgentContext, AgentError, AgentResu
 from apps.agents.concurrency import agent_slot_acquire, agent_slot_release
 from apps.agents.context import contribute
 from apps.agents.registry import agent_registry
-from apps.tasks import cancellation, hooks
+from apps.tasks import cancellation, hooks, step_rows
 from apps.tasks.events import EventType, event_append, events_batched
 from apps.tasks.models import Result, StepStatus, Task, TaskStatus, TaskStep
 from apps.tasks.orchestrator import steps_progress, steps_resend, steps_send, task_advance
@@ -49,7 +49,7 @@ def _lease_until() -> Any:
 DEFERRED = "deferred"
 
 
-def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] | str | None:
+def step_claim(step_id: int, owner: str) -> tuple[Task, TaskStep] | str | None:
     """Move a queued step to running under our lease, holding one of its agent's concurrency
     slots (limits hold across all workers). None if there is nothing to do: the step ended
     already, was cancelled, or another worker holds a live lease on it. DEFERRED when the agent
@@ -57,7 +57,7 @@ def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] 
     then fails (even at commit) is given back."""
     held: list[int | None] = []
     try:
-        return _step_claim(step_id, task_id, owner, held)
+        return _step_claim(step_id, owner, held)
     except BaseException:
         for config_id in held:
             agent_slot_release(config_id, step_id)
@@ -65,31 +65,27 @@ def step_claim(step_id: int, task_id: Any, owner: str) -> tuple[Task, TaskStep] 
 
 
 @transaction.atomic
-def _step_claim(
-    step_id: int, task_id: Any, owner: str, held: list[int | None]
-) -> tuple[Task, TaskStep] | str | None:
-    if settings.AMAS_STEP_CLAIM_ASYNC_COMMIT:
-        # Waiting for the WAL flush at commit was half of a no-op step's time on a busy disk.
-        # The claim may skip it: WAL is written in order, so the step's outcome commit (which
-        # waits) makes the claim durable too; if a Postgres crash loses the claim before that,
-        # the outcome finds no lease of ours and is discarded, and the step, queued again in the
-        # database, is re-sent by the reaper: one run, one result. Only a websocket that saw
-        # the lost claim's two events may miss the two that later reuse their numbers.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-    task = Task.objects.select_for_update(no_key=True).filter(pk=task_id).first()
-    step = TaskStep.objects.select_for_update(no_key=True).filter(pk=step_id, task_id=task_id).first()
-    if task is None or step is None:
-        return None  # deleted since the message was sent
+def _step_claim(step_id: int, owner: str, held: list[int | None]) -> tuple[Task, TaskStep] | str | None:
+    # With AMAS_STEP_CLAIM_ASYNC_COMMIT the claim's commit does not wait for the WAL flush
+    # (step_rows.claim_lock sets it): waiting was half of a no-op step's time on a busy disk.
+    # WAL is written in order, so the step's outcome commit (which waits) makes the claim
+    # durable too; if a Postgres crash loses the claim before that, the outcome finds no lease
+    # of ours and is discarded, and the step, queued again in the database, is re-sent by the
+    # reaper: one run, one result. Only a websocket that saw the lost claim's two events may
+    # miss the two that later reuse their numbers.
+    # The lock statement only matches a queued step: a duplicate or stale delivery (the step
+    # ran, or its task was deleted) goes without waiting for the task's lock.
+    locked = step_rows.claim_lock(step_id)
+    if locked is None:
+        return None  # running elsewhere under a live lease, finished, or deleted
+    task, step = locked
     if task.is_terminal:
         return None
-    if step.status != StepStatus.QUEUED:
-        return None  # running elsewhere under a live lease, or finished: a duplicate delivery
     if not agent_slot_acquire(step.agent_config_id, step_id):
         steps_resend(task, [step], countdown=settings.AMAS_CONCURRENCY_RETRY_SECONDS)
         return DEFERRED
     held.append(step.agent_config_id)
-    with events_batched(task):
+    with events_batched(task):  # one statement: both rows and both events
         if task.status == TaskStatus.QUEUED:
             task_transition(task, TaskStatus.RUNNING)
         now = timezone.now()
@@ -178,16 +174,9 @@ def _agent_thread(agent: Any, ctx: AgentContext, box: dict[str, Any]) -> None:
 
 
 def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
-    """Claim the step (and a slot of its agent's concurrency limit), run it, record the outcome.
-
-    A first unlocked look at the step lets a duplicate or stale delivery (the step ran, or its
-    task was deleted) go without ever waiting for the task's lock."""
-    row = TaskStep.objects.filter(pk=step_id).values("status", "task_id").first()
-    if row is None or row["status"] != StepStatus.QUEUED:
-        return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
-    task_id = row["task_id"]
+    """Claim the step (and a slot of its agent's concurrency limit), run it, record the outcome."""
     owner = lease_owner(celery_task_id)
-    claimed = step_claim(step_id, task_id, owner)
+    claimed = step_claim(step_id, owner)
     if claimed is None:
         return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
     if claimed == DEFERRED:
@@ -209,7 +198,9 @@ def _step_run(task: Task, step: TaskStep, owner: str) -> StepOutcome:
             step.agent_config.get("parameters") or {}, task.parameters.get(step.agent_type) or {}
         )
     except (KeyError, PydanticValidationError) as exc:
-        return step_fail(step_id, owner, f"Cannot start agent {step.agent_type}: {exc}", started=started)
+        return step_fail(
+            step_id, owner, f"Cannot start agent {step.agent_type}: {exc}", started=started, task_id=task.pk
+        )
 
     stop = threading.Event()
     ctx = AgentContext(
@@ -253,6 +244,7 @@ def _step_run(task: Task, step: TaskStep, owner: str) -> StepOutcome:
             f"Timed out after {step.timeout_seconds}s.",
             started=started,
             status=StepStatus.TIMED_OUT,
+            task_id=task.pk,
         )
     if reason in ("cancelled", "lease-lost"):
         return StepOutcome(reason)
@@ -260,24 +252,29 @@ def _step_run(task: Task, step: TaskStep, owner: str) -> StepOutcome:
     if isinstance(error, AgentCancelled):
         return StepOutcome("cancelled")
     if isinstance(error, AgentError) and error.retryable:
-        return step_retry_later(step_id, owner, str(error), started=started)
+        return step_retry_later(step_id, owner, str(error), started=started, task_id=task.pk)
     if error is not None:
         message = f"{type(error).__name__}: {error}"
         log.warning("Agent %s failed on step %s: %s", step.agent_type, step_id, message)
-        return step_fail(step_id, owner, message, started=started)
+        return step_fail(step_id, owner, message, started=started, task_id=task.pk)
     return step_complete(step_id, owner, box["result"], started=started, task_id=task.pk)
 
 
-def _locked(step_id: int, owner: str, task_id: Any = None) -> tuple[Task, TaskStep] | None:
+def _locked(step_id: int, owner: str, task_id: Any = None) -> tuple[Task, TaskStep, list[TaskStep]] | None:
+    """The task, the step and all the task's steps (with their results), locked in one
+    statement; None if the lease was lost meanwhile (whoever holds it now records the outcome)."""
     if task_id is None:  # the step runner knows it; other callers look it up
         task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
         if task_id is None:
             return None
-    task = Task.objects.select_for_update(no_key=True).get(pk=task_id)
-    step = TaskStep.objects.select_for_update(no_key=True).get(pk=step_id)
-    if step.status != StepStatus.RUNNING or step.lease_owner != owner:
-        return None  # the lease was lost meanwhile; whoever holds it now records the outcome
-    return task, step
+    locked = step_rows.task_steps_lock(task_id)
+    if locked is None:
+        return None
+    task, steps = locked
+    step = next((s for s in steps if s.pk == step_id), None)
+    if step is None or step.status != StepStatus.RUNNING or step.lease_owner != owner:
+        return None
+    return task, step, steps
 
 
 def _result_upsert(task: Task, step: TaskStep, **fields: Any) -> Result:
@@ -315,12 +312,14 @@ def step_complete(
     locked = _locked(step_id, owner, task_id)
     if locked is None:
         return StepOutcome("discarded", "lease lost before completion")
-    task, step = locked
-    with events_batched(task):
-        return _step_complete(task, step, outcome, started=started)
+    task, step, steps = locked
+    with events_batched(task):  # the step's and the task's rows and events: one statement
+        return _step_complete(task, step, steps, outcome, started=started)
 
 
-def _step_complete(task: Task, step: TaskStep, outcome: AgentResult, *, started: float) -> StepOutcome:
+def _step_complete(
+    task: Task, step: TaskStep, steps: list[TaskStep], outcome: AgentResult, *, started: float
+) -> StepOutcome:
     elapsed = _elapsed_ms(started)
     status = "completed" if outcome.status == "completed" else "failed"
     result = _result_upsert(
@@ -335,6 +334,7 @@ def _step_complete(task: Task, step: TaskStep, outcome: AgentResult, *, started:
         tokens_out=outcome.tokens_out,
         cost=Decimal(str(outcome.cost)),
     )
+    step_rows.result_cache(step, result)  # task_finish reads the summary step's result
     # Result hooks run before the event is written: the ledger hook replaces the agent's token
     # and cost figures and adds who generated the text, and the event must carry those final
     # figures, or replaying the events would not rebuild the row.
@@ -357,22 +357,29 @@ def _step_complete(task: Task, step: TaskStep, outcome: AgentResult, *, started:
         step_transition(
             task, step, StepStatus.FAILED, payload=result_payload, error_message=outcome.error_message[:2000]
         )
-    task_advance(task)
+    task_advance(task, steps)
     return StepOutcome(status)
 
 
 @transaction.atomic
 def step_fail(
-    step_id: int, owner: str, message: str, *, started: float, status: str = StepStatus.FAILED
+    step_id: int,
+    owner: str,
+    message: str,
+    *,
+    started: float,
+    status: str = StepStatus.FAILED,
+    task_id: Any = None,
 ) -> StepOutcome:
-    locked = _locked(step_id, owner)
+    locked = _locked(step_id, owner, task_id)
     if locked is None:
         return StepOutcome("discarded", "lease lost before failure was recorded")
-    task, step = locked
+    task, step, steps = locked
     elapsed = _elapsed_ms(started)
     result = _result_upsert(
         task, step, status=status, data={}, processing_time_ms=elapsed, error_message=message[:2000]
     )
+    step_rows.result_cache(step, result)
     with events_batched(task):
         step_transition(
             task,
@@ -381,20 +388,26 @@ def step_fail(
             error_message=message[:2000],
             payload={"result_id": str(result.id), "result_status": status, "processing_time_ms": elapsed},
         )
-        task_advance(task)
+        task_advance(task, steps)
     return StepOutcome(status, message)
 
 
 @transaction.atomic
-def step_retry_later(step_id: int, owner: str, message: str, *, started: float) -> StepOutcome:
+def step_retry_later(
+    step_id: int, owner: str, message: str, *, started: float, task_id: Any = None
+) -> StepOutcome:
     """A retryable error: queue the step again with exponential backoff, up to max_attempts."""
-    locked = _locked(step_id, owner)
+    locked = _locked(step_id, owner, task_id)
     if locked is None:
         return StepOutcome("discarded")
-    task, step = locked
+    task, step, _steps = locked
     if step.attempt >= step.max_attempts:
         return step_fail(
-            step_id, owner, f"{message} (gave up after {step.attempt} attempts)", started=started
+            step_id,
+            owner,
+            f"{message} (gave up after {step.attempt} attempts)",
+            started=started,
+            task_id=task.pk,
         )
     countdown = min(
         settings.AMAS_RETRY_BACKOFF_MAX, settings.AMAS_RETRY_BACKOFF_BASE * 2 ** (step.attempt - 1)

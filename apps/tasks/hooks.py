@@ -10,9 +10,12 @@ from typing import Any
 
 ResultHook = Callable[[Any, Any], None]  # (Result row, AgentResult)
 EventHook = Callable[[Any], object]  # (TaskEvent row), called after commit; the return is ignored
+# (a transaction's TaskEvent rows, in order), called once after its commit: for hooks that batch
+EventsHook = Callable[[list[Any]], object]
 
 _result_hooks: list[ResultHook] = []
 _event_hooks: list[EventHook] = []
+_events_hooks: list[EventsHook] = []
 
 
 def register_result_hook(hook: ResultHook) -> ResultHook:
@@ -25,6 +28,16 @@ def register_event_hook(hook: EventHook) -> EventHook:
     if hook not in _event_hooks:
         _event_hooks.append(hook)
     return hook
+
+
+def register_events_hook(hook: EventsHook) -> EventsHook:
+    if hook not in _events_hooks:
+        _events_hooks.append(hook)
+    return hook
+
+
+def events_hooks() -> list[EventsHook]:
+    return list(_events_hooks)
 
 
 def run_result_hooks(result: Any, agent_result: Any) -> None:

@@ -13,14 +13,21 @@ TASK_TERMINAL_EVENTS = {"task.completed", "task.failed", "task.cancelled", "task
 STEP_TERMINAL_EVENTS = {"step.completed", "step.failed", "step.cancelled", "step.timed_out"}
 
 
-def task_event_record(event: Any) -> None:
-    """Event hook (after commit, in whichever process made the change). An event's counters and
-    histogram go to Redis in one round trip (metrics.record)."""
+def task_events_record(events: list[Any]) -> None:
+    """Events hook (after commit, in whichever process made the change, once per transaction):
+    the counters and histograms of a transaction's events go to Redis in one round trip
+    (metrics.record); a step's outcome has two events that count."""
+    batches = [batch for event in events for batch in _event_increments(event)]
+    if batches:
+        metrics.record(*batches)
+
+
+def _event_increments(event: Any) -> list[list[tuple[str, str, float]]]:
     kind = event.type
     payload = event.payload or {}
     if kind == "task.created":
-        metrics.TASKS_CREATED.inc(task_type=payload.get("task_type", ""))
-    elif kind in TASK_TERMINAL_EVENTS:
+        return [metrics.TASKS_CREATED.increments(task_type=payload.get("task_type", ""))]
+    if kind in TASK_TERMINAL_EVENTS:
         status = kind.split(".", 1)[1]
         batches = [metrics.TASKS_COMPLETED.increments(status=status)]
         from apps.tasks.models import Task, TaskEvent
@@ -33,17 +40,18 @@ def task_event_record(event: Any) -> None:
         if times and times["started_at"] and times["finished_at"]:
             seconds = (times["finished_at"] - times["started_at"]).total_seconds()
             batches.append(metrics.TASK_DURATION.observations(max(0.0, seconds), status=status))
-        metrics.record(*batches)
-    elif kind in STEP_TERMINAL_EVENTS:
+        return batches
+    if kind in STEP_TERMINAL_EVENTS:
         agent = payload.get("agent", "")
         batches = [metrics.STEPS_FINISHED.increments(agent=agent, status=kind.split(".", 1)[1])]
         if "processing_time_ms" in payload:
             batches.append(
                 metrics.STEP_DURATION.observations(payload["processing_time_ms"] / 1000.0, agent=agent)
             )
-        metrics.record(*batches)
-    elif kind == "step.retrying":
-        metrics.STEPS_RETRIED.inc(agent=payload.get("agent", ""))
+        return batches
+    if kind == "step.retrying":
+        return [metrics.STEPS_RETRIED.increments(agent=payload.get("agent", ""))]
+    return []
 
 
 def step_log_context(args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -60,7 +68,7 @@ def step_log_context(args: tuple, kwargs: dict) -> dict[str, Any]:
 
 
 def register() -> None:
-    from apps.tasks.hooks import register_event_hook
+    from apps.tasks.hooks import register_events_hook
 
-    register_event_hook(task_event_record)
+    register_events_hook(task_events_record)
     amas_logging.register_task_context("tasks.run_step", step_log_context)

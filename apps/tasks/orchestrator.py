@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.agents.planner import Plan
 from apps.agents.registry import agent_registry
+from apps.tasks.events import row_save
 from apps.tasks.models import STEP_TERMINAL_STATUSES, StepStatus, Task, TaskStatus, TaskStep
 from apps.tasks.outbox import outbox
 from apps.tasks.state import step_transition, task_transition
@@ -150,22 +151,25 @@ def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = No
     outbox().sends.append(send)
 
 
-def task_advance(task: Task) -> None:
-    """After a step ended (task locked): queue the next group, the aggregation, or finish."""
+def task_advance(task: Task, steps: list[TaskStep] | None = None) -> None:
+    """After a step ended (task locked): queue the next group, the aggregation, or finish.
+    `steps`: all the task's steps, locked, with their results, as the caller holds them (the
+    step runner read them with the task, and its changes to them are not written yet)."""
     if task.is_terminal:
         return
-    # The results come with the steps (task_finish reads the summary step's); `of` keeps the
-    # lock on the step rows, as Postgres cannot lock the nullable side of the outer join.
-    steps = list(
-        task.steps.select_for_update(no_key=True, of=("self",))
-        .select_related("result")
-        .order_by("group_index", "position")
-    )
+    if steps is None:
+        # The results come with the steps (task_finish reads the summary step's); `of` keeps the
+        # lock on the step rows, as Postgres cannot lock the nullable side of the outer join.
+        steps = list(
+            task.steps.select_for_update(no_key=True, of=("self",))
+            .select_related("result")
+            .order_by("group_index", "position")
+        )
     task.progress = steps_progress(steps)
     work = [s for s in steps if not s.is_aggregate]
     open_steps = [s for s in work if s.status not in STEP_TERMINAL_STATUSES]
     if open_steps:
-        task.save(update_fields=["progress", "updated_at"])
+        row_save(task, task, ["progress", "updated_at"])
         current = min(s.group_index for s in open_steps)
         if not any(s.group_index == current and s.status != StepStatus.PENDING for s in open_steps):
             steps_send(task, [s for s in open_steps if s.group_index == current])
@@ -174,7 +178,7 @@ def task_advance(task: Task) -> None:
     aggregate = next((s for s in steps if s.is_aggregate), None)
     if aggregate is not None and aggregate.status == StepStatus.PENDING:
         if completed:
-            task.save(update_fields=["progress", "updated_at"])
+            row_save(task, task, ["progress", "updated_at"])
             steps_send(task, [aggregate])
             return
         step_transition(task, aggregate, StepStatus.SKIPPED, event=False)

@@ -35,9 +35,13 @@ class Outbox:
         with config_version_pinned():
             for event, _organization_id in self.events:
                 _guarded(f"run hooks for event {event.seq}", partial(hooks.run_event_hooks, event))
+        if self.events:
+            events = [event for event, _organization_id in self.events]
+            for hook in hooks.events_hooks():
+                _guarded(f"run {getattr(hook, '__name__', hook)} for the events", partial(hook, events))
 
 
-def _guarded(what: str, call: Callable[[], None], *, attempts: int = 1) -> None:
+def _guarded(what: str, call: Callable[[], object], *, attempts: int = 1) -> None:
     for attempt in range(1, attempts + 1):
         try:
             call()

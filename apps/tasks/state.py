@@ -4,7 +4,7 @@
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict
-from apps.tasks.events import EventType, event_append
+from apps.tasks.events import EventType, event_append, row_save
 from apps.tasks.models import StepStatus, Task, TaskStatus, TaskStep
 
 TASK_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -86,7 +86,7 @@ def task_transition(task: Task, to: str, *, payload: dict | None = None, **field
         if to == TaskStatus.COMPLETED:
             task.progress = 100
             changed.add("progress")
-    task.save(update_fields=sorted(changed))
+    row_save(task, task, changed)
     event_payload = {"status": to, **(payload or {})}
     if task.error_message and to != TaskStatus.COMPLETED:
         event_payload.setdefault("error", task.error_message)
@@ -124,7 +124,7 @@ def step_transition(
         if to == StepStatus.COMPLETED:
             step.progress = 100
             changed.add("progress")
-    step.save(update_fields=sorted(changed))
+    row_save(task, step, changed)
     kind: str | None
     if event and to == StepStatus.QUEUED:
         kind = EventType.STEP_RETRYING if step.attempt > 0 else EventType.STEP_QUEUED
