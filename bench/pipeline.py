@@ -140,23 +140,37 @@ def bare_celery(latency_n: int, throughput_n: int) -> dict[str, float]:
 
 
 def wait_terminal(task_ids: list[str], timeout: float = 600) -> dict[str, datetime]:
-    from apps.tasks.models import TERMINAL_STATUSES, Task
+    """Poll until the tasks ended (their finished_at, the database's clock, is what is measured;
+    the polling only decides when the next submission starts). One precompiled statement per poll:
+    the ORM's query compilation made the one-at-a-time phase's polling (every 2 ms) cost the
+    benchmark ~5 ms of CPU per task on the cores the stack runs on."""
+    import uuid
+
+    from django.db import connection
+
+    from apps.tasks.models import TERMINAL_STATUSES
 
     deadline = time.monotonic() + timeout
-    pending = set(task_ids)
+    pending = {uuid.UUID(task_id) for task_id in task_ids}
+    terminal = sorted(TERMINAL_STATUSES)
     finished: dict[str, datetime] = {}
-    while pending:
-        rows = Task.objects.filter(pk__in=list(pending), status__in=TERMINAL_STATUSES).values_list(
-            "pk", "finished_at", "status"
-        )
-        for pk, finished_at, status in rows:
-            if status != "completed":
-                raise RuntimeError(f"task {pk} ended {status}")
-            finished[str(pk)] = finished_at
-            pending.discard(str(pk))
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{len(pending)} tasks did not finish")
-        time.sleep(0.002 if len(task_ids) == 1 else 0.05)
+    with connection.cursor() as cursor:
+        while pending:
+            cursor.execute(
+                'SELECT "id", "finished_at", "status" FROM "tasks_task" '
+                'WHERE "id" = ANY(%s) AND "status" = ANY(%s)',
+                [list(pending), terminal],
+            )
+            for pk, finished_at, status in cursor.fetchall():
+                if status != "completed":
+                    raise RuntimeError(f"task {pk} ended {status}")
+                finished[str(pk)] = finished_at
+                pending.discard(pk)
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(pending)} tasks did not finish")
+            time.sleep(0.002 if len(task_ids) == 1 else 0.05)
     return finished
 
 

@@ -11,6 +11,7 @@ import time
 
 import redis
 
+from apps.core.config_cache import ConfigCache
 from apps.core.redis import redis_client
 
 PREFIX = "amas:agent-slots:"
@@ -39,13 +40,22 @@ def _key(config_id: int) -> str:
     return f"{PREFIX}{config_id}"
 
 
+# A config's limit and timeout, asked before every step of its agent: kept per process and
+# dropped when any process saves or deletes an AgentConfig (apps/core/config_cache.py; the
+# receiver is connected in AgentsConfig.ready()), so a changed limit holds from the next step.
+_limits: ConfigCache[tuple[int, int]] = ConfigCache("agents.concurrency-limits")
+
+
 def _config_limits(config_id: int) -> tuple[int, int]:
     from apps.agents.models import AgentConfig
 
-    row = AgentConfig.objects.filter(pk=config_id).values("concurrency_limit", "timeout_seconds").first()
-    if row is None:
-        return 0, 0
-    return row["concurrency_limit"], row["timeout_seconds"]
+    def load() -> tuple[int, int]:
+        row = AgentConfig.objects.filter(pk=config_id).values("concurrency_limit", "timeout_seconds").first()
+        if row is None:
+            return 0, 0
+        return row["concurrency_limit"], row["timeout_seconds"]
+
+    return _limits.get(config_id, load)
 
 
 def agent_slot_acquire(
