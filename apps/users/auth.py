@@ -14,7 +14,7 @@ from ninja.utils import check_csrf
 
 from apps.core.client_address import client_address
 from apps.core.exceptions import PermissionDenied
-from apps.core.security import RateLimited, rate_limit_enforce, rate_limits_count, rate_limits_enforce
+from apps.core.security import RateLimited, rate_limits_count, rate_limits_enforce
 from apps.users import token_cache
 from apps.users.mfa import mfa_missing
 from apps.users.models import ApiToken
@@ -23,7 +23,8 @@ from apps.users.trust import trust_activity_counter
 
 
 def _limit_user(user_id: int) -> None:
-    rate_limit_enforce(f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT)
+    # One Redis command (rate_limits_enforce) where rate_limit_enforce's add + incr make two.
+    rate_limits_enforce([(f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT)])
 
 
 def _token_limits(token_id: int, user_id: int) -> list[tuple[str, str]]:
