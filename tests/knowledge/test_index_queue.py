@@ -214,3 +214,23 @@ def test_the_sweep_sends_nothing_while_a_drain_is_scheduled_or_nothing_waits(que
     queue.set(index_queue.SCHEDULED, 1, ex=60)
     assert index_queue.sweep() is False  # a drain is on its way
     assert queue.llen(index_queue.PENDING) == 1
+
+
+def test_each_chunk_gets_exactly_the_vector_the_router_gave_for_its_text(
+    queue, organization, analyst, builtin_provider
+):
+    from apps.providers import router
+
+    tasks = [
+        make_task(organization, user=analyst, title=f"vector {n}", description="ab" * n) for n in range(3)
+    ]
+    for task in tasks:
+        queue.rpush(index_queue.PENDING, f"task:{task.pk}")
+
+    index_queue.drain("m")
+
+    stored = list(ChunkEmbedding.objects.select_related("chunk").order_by("chunk__source_key"))
+    assert len(stored) == 3
+    expected = router.embed([e.chunk.text for e in stored], classification="clear").vectors
+    for embedding, vector in zip(stored, expected, strict=True):
+        assert list(embedding.vector) == pytest.approx(vector, abs=1e-6)
