@@ -4,7 +4,8 @@ and they were two round trips. The values go through each field exactly as the O
 sends them (`pre_save(add=True)` for the timestamps, then `get_db_prep_save`).
 
 One statement can write both: the step rows' foreign key is checked when the statement ends,
-when the task row its WITH clause inserted is there."""
+when the task row its WITH clause inserted is there. Like bulk_create, it sends no pre_save or
+post_save signals (nothing listens for Task or TaskStep saves)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ class _Insert:
         # Only the model's own (quoted) names go into the text; values are parameters.
         self.sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES %s"  # noqa: S608
         self.row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
-
         # Values the ORM would send unchanged: a str of a text column, an int of an integer one,
         # a bool of a boolean one, None (get_db_prep_save of each of the dozens of values per
         # task was the larger part of the statement's CPU). Anything else goes through the field.
