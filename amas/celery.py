@@ -25,6 +25,16 @@ def _persistent_database_connections(**kwargs: object) -> None:
         connections[alias].settings_dict["CONN_MAX_AGE"] = settings.AMAS_WORKER_CONN_MAX_AGE
 
 
+@signals.task_postrun.connect
+def _database_connections_checked(**kwargs: object) -> None:
+    """After each task: drop a connection that broke (errors_occurred and unusable) or outlived
+    CONN_MAX_AGE, as Django does after each request; keep the others for the next task (see
+    CELERY_DB_REUSE_MAX in settings for why Celery itself no longer closes them)."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 _reaper_stop = threading.Event()
 
 

@@ -281,6 +281,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 AMAS_WORKER_MAX_MEMORY_PER_CHILD_MIB = env.int("AMAS_WORKER_MAX_MEMORY_PER_CHILD_MIB", default=250)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = AMAS_WORKER_MAX_MEMORY_PER_CHILD_MIB * 1024 or None  # KiB
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Celery's Django fixup closes every database connection before and after each task unless this
+# is set (celery 5.7 calls close(), ignoring CONN_MAX_AGE): each step connected to Postgres anew
+# (a backend forked and authenticated: about a fifth of a no-op step's worker CPU, py-spy). Now
+# it closes them every this many tasks, and amas/celery.py drops connections that are broken or
+# older than AMAS_WORKER_CONN_MAX_AGE after each task instead (health-checked before reuse).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
