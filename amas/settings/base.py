@@ -481,6 +481,9 @@ AMAS_DECISION_WINDOW = env.int("AMAS_DECISION_WINDOW", default=200)
 AMAS_DECISION_EWMA_ALPHA = env.float("AMAS_DECISION_EWMA_ALPHA", default=0.3)
 # Seconds a task type's agent history is reused between Result writes (0: read it every decision).
 AMAS_DECISION_HISTORY_CACHE_SECONDS = env.int("AMAS_DECISION_HISTORY_CACHE_SECONDS", default=30)
+# After a Result is written, decisions may use the cached history for up to this many seconds more
+# (at most one re-read per task type per interval under load; apps/tasks/agent_history.py).
+AMAS_DECISION_HISTORY_REFRESH_SECONDS = env.float("AMAS_DECISION_HISTORY_REFRESH_SECONDS", default=1.0)
 # Egress (apps/core/egress.py): every outbound request of agents and webhooks. Private, loopback,
 # link-local, metadata and reserved addresses are refused unless listed here (CIDRs, IPs or host
 # names) or in the admin's egress allowlist. Resolvers: "ip[:port]" (empty: the system resolver).

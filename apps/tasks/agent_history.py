@@ -1,12 +1,25 @@
 """The agent history the decision engine reads (apps.agents.history), from tasks' own rows: one
-query for every candidate of a task type, cached briefly. Registered in TasksConfig.ready().
+query for every candidate of a task type, cached briefly in Redis (shared by every process).
+Registered in TasksConfig.ready().
 
-The cache entry carries a version that every Result write bumps (at once and again after commit, so
-a reader racing the commit cannot keep old rows under the new version); between writes, decisions
-for the same task type share one read. AMAS_DECISION_HISTORY_CACHE_SECONDS = 0 turns it off."""
+The cache entry carries the version it was read under and when that read began. Every Result write
+bumps the version after its transaction commits: the worker's write (an INSERT .. ON CONFLICT that
+sends no post_save) through the result hook `history_result_written`, ORM saves/deletes through
+`history_changed`. Between writes, decisions for the same task type share one read.
+
+Bounded cost: under load a Result commits between nearly every two submissions, so re-reading on
+every bump would read the whole history per submission (~10 ms at 1,000 results of a type, ~90 ms
+at 20,000). An entry whose version is outdated is therefore still used while its read began less
+than AMAS_DECISION_HISTORY_REFRESH_SECONDS ago: at most one re-read per task type and window per
+that interval (a few more when readers race at its end), and the staleness bound is exactly that
+interval: an outcome committed at time t is in every decision that starts after
+t + AMAS_DECISION_HISTORY_REFRESH_SECONDS (the read that built the entry began after t). Without
+writes an entry lives AMAS_DECISION_HISTORY_CACHE_SECONDS; 0 turns the cache off (read per decision).
+If a bump is lost (Redis down at that moment) the entry expires after that TTL at the latest."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -41,8 +54,15 @@ def _bump() -> None:
 
 
 def history_changed(**_: Any) -> None:
-    """post_save/post_delete receiver for Result."""
+    """post_save/post_delete receiver for Result (ORM writes: admin, fixtures, tests)."""
     _bump()
+    transaction.on_commit(_bump)
+
+
+def history_result_written(result: Any, agent_result: Any) -> None:
+    """Result hook (tasks.hooks): the worker's Result upsert sends no post_save. It runs inside the
+    step's transaction; other processes can read the outcome only after the commit, so the bump
+    waits for it (a bump before would let a reader cache the old rows under the new version)."""
     transaction.on_commit(_bump)
 
 
@@ -72,6 +92,19 @@ def _read(task_type: str, window: int) -> dict[HistoryKey, list[Outcome]]:
     return out
 
 
+def _fresh_enough(entry: Any, version: str) -> dict[HistoryKey, list[Outcome]] | None:
+    """The entry's history if it was read under `version`, or its read began less than the refresh
+    interval ago (the staleness bound, see the module docstring); None: read again."""
+    if not isinstance(entry, tuple) or len(entry) != 3:  # missing, or an older process's format
+        return None
+    entry_version, began, history = entry
+    if entry_version == version:
+        return history
+    if time.time() - began < settings.AMAS_DECISION_HISTORY_REFRESH_SECONDS:
+        return history
+    return None
+
+
 class TaskAgentHistory:
     def outcomes(
         self, *, task_type: str, keys: Iterable[HistoryKey], window: int
@@ -86,11 +119,11 @@ class TaskAgentHistory:
             entry = found.get(cache_key)
             if version is None:
                 version = _version()
-            if entry is not None and entry[0] == version:
-                history = entry[1]
-            else:
+            history = _fresh_enough(entry, version)
+            if history is None:
+                began = time.time()  # before the query: the entry holds all committed by then
                 history = _read(task_type, window)
-                cache.set(cache_key, (version, history), timeout=ttl)
+                cache.set(cache_key, (version, began, history), timeout=ttl)
         else:
             history = _read(task_type, window)
         return {key: history.get(key, []) for key in keys}

@@ -12,7 +12,13 @@ class TasksConfig(AppConfig):
         from apps.agents.context import register_context_contributor
         from apps.agents.history import register_agent_history
         from apps.tasks import observability
-        from apps.tasks.agent_history import TaskAgentHistory, contribute_history, history_changed
+        from apps.tasks.agent_history import (
+            TaskAgentHistory,
+            contribute_history,
+            history_changed,
+            history_result_written,
+        )
+        from apps.tasks.hooks import register_result_hook
         from apps.tasks.models import Result
 
         # The decision engine reads agent history, and agents earlier results, through these.
@@ -20,6 +26,8 @@ class TasksConfig(AppConfig):
         register_context_contributor(contribute_history)
         post_save.connect(history_changed, sender=Result, dispatch_uid="tasks.agent_history_saved")
         post_delete.connect(history_changed, sender=Result, dispatch_uid="tasks.agent_history_deleted")
+        # The worker writes Results with its own upsert (no post_save): it runs the result hooks.
+        register_result_hook(history_result_written)
 
         # Task/step metrics and the log context of step messages: core records neither itself.
         observability.register()

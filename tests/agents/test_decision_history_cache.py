@@ -1,7 +1,10 @@
 """The decision engine reads agent history through the tasks app's reader: one query for every
-candidate, the latest `window` outcomes each, and a cache that a new Result invalidates."""
+candidate, the latest `window` outcomes each, and a cache that a new Result invalidates (at the
+latest AMAS_DECISION_HISTORY_REFRESH_SECONDS after it commits). The worker's own Result write is
+covered in tests/tasks/test_decision_history_worker.py."""
 
 import random
+import time
 
 import pytest
 from django.db import connection
@@ -61,6 +64,7 @@ def test_each_candidate_sees_its_latest_outcomes_within_the_window(organization,
 
 def test_the_cache_serves_repeat_decisions_until_a_result_is_written(organization, settings):
     settings.AMAS_DECISION_HISTORY_CACHE_SECONDS = 30
+    settings.AMAS_DECISION_HISTORY_REFRESH_SECONDS = 0
     task = make_task(organization, task_type="niche_history")
     record_result(task, agent_type="niche_good", ok=True)
     assert stats(task)["niche_good"]["samples"] == 1
@@ -72,3 +76,22 @@ def test_the_cache_serves_repeat_decisions_until_a_result_is_written(organizatio
     record_result(task, agent_type="niche_good", ok=False)
     again = stats(task)["niche_good"]
     assert (again["successes"], again["failures"]) == (1, 1), "a new result invalidates the cache"
+
+
+def test_after_a_result_the_cached_history_is_reused_at_most_the_refresh_interval(organization, settings):
+    settings.AMAS_DECISION_HISTORY_CACHE_SECONDS = 30
+    settings.AMAS_DECISION_HISTORY_REFRESH_SECONDS = 3600
+    settings.AMAS_DECISION_WINDOW = 7  # a cache key of its own: earlier tests' entries live in Redis
+    task = make_task(organization, task_type="niche_history")
+    record_result(task, agent_type="niche_good", ok=True)
+    assert stats(task)["niche_good"]["samples"] == 1
+
+    record_result(task, agent_type="niche_good", ok=False)
+    with CaptureQueriesContext(connection) as captured:
+        assert stats(task)["niche_good"]["samples"] == 1, "within the interval the entry is reused"
+    assert result_queries(captured) == []
+
+    settings.AMAS_DECISION_HISTORY_REFRESH_SECONDS = 0.2
+    time.sleep(0.3)  # the entry's read began more than the interval ago
+    again = stats(task)["niche_good"]
+    assert (again["successes"], again["failures"]) == (1, 1), "past the interval it is read again"
