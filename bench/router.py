@@ -96,6 +96,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternating direct/router rounds per step")
     parser.add_argument("--threads", default="1,4,16", help="closed-loop thread counts (sustained rate)")
     parser.add_argument("--rates", default="100,500", help="open-loop request rates")
+    parser.add_argument(
+        "--embed-only",
+        action="store_true",
+        help="only the built-in provider's embed calls (what an index drain makes): CPU per call",
+    )
+    parser.add_argument("--embed-calls", type=int, default=2000, help="embed calls per measurement")
     args = parser.parse_args()
     args.threads = [int(x) for x in args.threads.split(",")]
     args.rates = [int(x) for x in args.rates.split(",")]
@@ -107,7 +113,9 @@ def main() -> None:
     stack = BenchStack()
     stack.start()
     try:
-        run(stack, args)
+        if not args.embed_only:
+            run(stack, args)
+        run_embed(args)
     finally:
         from django.db import connections
 
@@ -233,6 +241,72 @@ def run(stack: BenchStack, args: argparse.Namespace) -> None:
         print(
             f"| {threads} threads, vendor answers at once | {d_rate:.0f} | {r_rate:.0f} | "
             f"{percentile(r_ms, 50):.2f} / {percentile(r_ms, 99):.2f} |"
+        )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nload average at the end: {load}")
+
+
+def run_embed(args: argparse.Namespace) -> None:
+    """The built-in provider's embed call, sequential, in this process: CPU per call (this
+    process, all threads: the caller and the bookkeeping thread writing its ledger row), and the
+    round trips; alone, and inside a version_pinned() block as an index drain's batch makes them
+    (a tree without it measures the same calls unpinned)."""
+    import contextlib
+    import logging
+
+    from django.db import connection
+
+    from apps.providers import config, router
+    from apps.providers.models import Provider, ProviderKind
+
+    logging.getLogger("amas.providers").setLevel(logging.WARNING)
+    for row in Provider.objects.filter(enabled=True).exclude(kind=ProviderKind.BUILTIN):
+        row.enabled = False
+        row.save()
+    builtin = Provider.objects.filter(kind=ProviderKind.BUILTIN).order_by("priority").first()
+    assert builtin is not None, "no built-in provider row"
+    builtin.enabled = True
+    builtin.save()
+    connection.close()
+    texts = ["A phishing kit at example.org harvests bank credentials through a lookalike login page."]
+
+    def one(i: int) -> None:
+        router.embed(texts, classification="green", purpose="bench")
+
+    pinned = getattr(config, "version_pinned", None)
+    print(
+        "\n| built-in embed, sequential, in-process | CPU ms per call (all threads) | calls/s | "
+        "Redis waited / behind per call | SQL waited / behind per call |"
+    )
+    print("|---|---|---|---|---|")
+    for label, block in (("each call alone", None), ("100 calls per version_pinned() block", pinned)):
+        if label != "each call alone" and block is None:
+            print(f"| {label} | (not in this tree) | | | |")
+            continue
+        for _ in range(200):  # warm up
+            one(0)
+        _flush_bookkeeping()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        done = 0
+        while done < args.embed_calls:
+            with block() if block is not None else contextlib.nullcontext():
+                for _ in range(100):
+                    one(done)
+                    done += 1
+        _flush_bookkeeping()
+        cpu = (time.process_time() - cpu0) * 1000 / done
+        rate = done / (time.perf_counter() - wall0)
+
+        def hundred(i: int, block=block) -> None:
+            with block() if block is not None else contextlib.nullcontext():
+                for _ in range(100):
+                    one(i)
+
+        trips = _round_trips(hundred, 5)
+        per = {k: v / 100 for k, v in trips.items() if k != "calls"}
+        print(
+            f"| {label} | {cpu:.3f} | {rate:.0f} | {per['redis']:.2f} / {per['redis_behind']:.2f} | "
+            f"{per['sql']:.2f} / {per['sql_behind']:.2f} |"
         )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nload average at the end: {load}")

@@ -16,24 +16,38 @@ it. If Redis cannot be reached when a source is pushed, the source is indexed by
 as before. A drain message lost outright (a broker restart) holds SCHEDULED until it expires; a
 beat sweep (`sweep`, every AMAS_INDEX_SWEEP_SECONDS) then sends a drain for what is pending.
 
+A drain that fails for good (its hard time limit, an error it does not retry) is never delivered
+again, so nobody would come back for its taken list. Every drain therefore stamps its message id
+with the time in `TAKEN_AT` (a sorted set) before it moves anything into its list, and again at
+each batch; the sweep moves the sources of lists whose stamp is older than the drain's hard time
+limit (plus a margin: `taken_stale_seconds`) back onto PENDING, in one Lua script that re-checks
+the stamp, so a list a live drain has stamped since is left alone. No live run of a drain can hold
+a stamp that old: the time limit kills it first. A retry of that message that comes later (a
+long backoff) finds its list empty and takes from PENDING like any drain; a source indexed twice
+is indexed once in effect (unchanged text embeds nothing).
+
 A drain indexes what it takes as one batch (apps/knowledge/indexing.py::sources_index): a few
 statements whatever the number of sources, and one router call per task."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import redis
 from django.conf import settings
 
 from apps.core.redis import redis_client
+from apps.providers import config as provider_config
 
 log = logging.getLogger(__name__)
 
 PENDING = "amas:index:pending"
 SCHEDULED = "amas:index:scheduled"
 TAKEN = "amas:index:taken:"  # + the drain's Celery message id
+TAKEN_AT = "amas:index:taken-at"  # sorted set: message id -> when its drain last stamped it
+TAKEN_MARGIN = 60  # seconds past the drain's hard time limit before its list counts as abandoned
 SCHEDULED_TTL = 60  # a drain that was lost before it ran is re-sent by the next push after this
 BATCH = 100
 
@@ -67,20 +81,31 @@ def drain(message_id: str, *, limit: int = 1000) -> int:
     client.delete(SCHEDULED)
     done = 0
     while done < limit:
-        sources = [_text(s) for s in client.lrange(taken, 0, -1)]  # left over by a killed run
+        # The stamp goes first (same round trip): the sweep leaves a freshly stamped list alone.
+        pipe = client.pipeline(transaction=False)
+        pipe.zadd(TAKEN_AT, {message_id: time.time()})
+        pipe.lrange(taken, 0, -1)
+        sources = [_text(s) for s in pipe.execute()[1]]  # left over by a killed run
         if not sources:
             pipe = client.pipeline(transaction=False)
             for _ in range(BATCH):
                 pipe.lmove(PENDING, taken, "LEFT", "RIGHT")
             sources = [_text(s) for s in pipe.execute() if s is not None]
         if not sources:
+            client.zrem(TAKEN_AT, message_id)
             return done
         # One batch: a few statements for all of them, one router call per task (a no-op
         # task's description and result: one call). A source pushed twice is indexed once.
         batch = list(dict.fromkeys(sources))
-        _index_batch(batch)
+        # The batch's router calls (one per task) confirm the cached provider rows with one
+        # version read between them, not one each (apps/providers/config.py).
+        with provider_config.version_pinned():
+            _index_batch(batch)
         done += len(batch)
-        client.delete(taken)
+        pipe = client.pipeline(transaction=False)
+        pipe.delete(taken)
+        pipe.zrem(TAKEN_AT, message_id)
+        pipe.execute()
     _schedule_if_pending(client)
     return done
 
@@ -89,8 +114,46 @@ def sweep() -> bool:
     """Send a drain when sources wait and none is scheduled (run by beat). Closes a gap: a drain
     message lost after a push set SCHEDULED (a broker restart, a purge) left the sources waiting
     for the next push once SCHEDULED expired; now they wait at most until the next sweep after
-    that. Returns whether a drain was sent."""
-    return _schedule_if_pending(redis_client())
+    that. Also gives the sources of abandoned taken lists back to PENDING (see the module
+    docstring). Returns whether a drain was sent."""
+    client = redis_client()
+    recover_abandoned(client)
+    return _schedule_if_pending(client)
+
+
+# KEYS: TAKEN_AT, PENDING; ARGV: the cut-off time, the TAKEN prefix. Atomic, so a drain's
+# re-stamp (before it reads or fills its list) and this move never interleave.
+_RECOVER = """
+local moved = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  local list = ARGV[2] .. id
+  local sources = redis.call('LRANGE', list, 0, -1)
+  for i = 1, #sources, 1000 do
+    redis.call('RPUSH', KEYS[2], unpack(sources, i, math.min(i + 999, #sources)))
+  end
+  moved = moved + #sources
+  redis.call('DEL', list)
+  redis.call('ZREM', KEYS[1], id)
+end
+return moved
+"""
+
+
+def taken_stale_seconds() -> float:
+    """How old a drain's stamp must be before its taken list counts as abandoned."""
+    from apps.knowledge.tasks import index_pending_task
+
+    return float(index_pending_task.time_limit or 0) + TAKEN_MARGIN
+
+
+def recover_abandoned(client: redis.Redis, *, older_than: float | None = None) -> int:
+    """Move the sources of taken lists whose drain has not stamped them for `older_than` seconds
+    (default: taken_stale_seconds()) back onto PENDING. Returns how many sources were moved."""
+    age = taken_stale_seconds() if older_than is None else older_than
+    moved = int(client.eval(_RECOVER, 2, TAKEN_AT, PENDING, time.time() - age, TAKEN))
+    if moved:
+        log.warning("Gave %d sources of abandoned index drains back to the queue", moved)
+    return moved
 
 
 def _schedule_if_pending(client: redis.Redis) -> bool:

@@ -8,13 +8,20 @@ The version check costs no round trip of its own on the router's hot path: `view
 cached rows unconfirmed, and the router sends their version along with its first admission (the
 admit script compares it in Redis and refuses a stale view without touching breaker or buckets).
 A stale view raises `Stale` and the router starts over with fresh rows; a call that ends without
-any admission (built-in provider only, nothing allowed) confirms the version with one GET."""
+any admission (built-in provider only, nothing allowed) confirms the version with one GET, or,
+inside a `version_pinned()` block (an index drain's batch: many embedding calls, all answered by
+the built-in provider), with the one GET the block makes for all its calls: a change committed
+while the block runs is seen by the next block, and a lost bump is still bounded by the TTL (the
+rows themselves are re-read at the latest AMAS_PROVIDER_CONFIG_TTL seconds after they were)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import redis
@@ -28,6 +35,8 @@ log = logging.getLogger("amas.providers")
 _VERSION_KEY = "config_version"
 _lock = threading.Lock()
 _snapshot: tuple[bytes, float, list[Provider]] | None = None
+# Inside version_pinned(): [] until the block's first confirmation reads the version, then [it].
+_pinned: ContextVar[list[bytes] | None] = ContextVar("amas_provider_version_pinned", default=None)
 
 
 def _query() -> list[Provider]:
@@ -92,10 +101,37 @@ def observed(current: View, version: bytes | str | None) -> None:
 
 
 def confirm(current: View) -> None:
-    """One GET for a call that reached no admission: raise Stale if the rows have changed."""
+    """One GET for a call that reached no admission (none inside a version_pinned() block that
+    has read it already): raise Stale if the rows have changed."""
     if current.confirmed or current.version is None:
         return
-    observed(current, _current_version())
+    pinned = _pinned.get()
+    if pinned is None:
+        observed(current, _current_version())
+        return
+    if not pinned:
+        pinned.append(_current_version())
+    try:
+        observed(current, pinned[0])
+    except Stale:
+        pinned.clear()  # the rows re-read now may be newer than the pinned read: read it again
+        raise
+
+
+@contextmanager
+def version_pinned() -> Iterator[None]:
+    """Confirm the router calls of this block with one version read (made by the first call that
+    needs it, so a block that routes nothing reads nothing). Nested, the outer block's read holds.
+    A view found stale drops the rows and the pin (the router re-reads the rows, confirmed; the
+    next call that needs it reads the version again)."""
+    if _pinned.get() is not None:
+        yield
+        return
+    token = _pinned.set([])
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 def enabled_providers() -> list[Provider]:

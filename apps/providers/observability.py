@@ -44,8 +44,12 @@ def ledger_metrics(calls: Iterable[Any]) -> None:
             )
         if call.outcome == "ok" and _fell_back(call.attempts, provider):
             batches.append(metrics.PROVIDER_FALLBACKS.increments(provider=provider))
-    if batches:
-        metrics.record(*batches)
+    if batches:  # one HINCRBYFLOAT per counter field, not one per row (a batch of rows repeats them)
+        summed: dict[tuple[str, str], float] = {}
+        for batch in batches:
+            for key, name, amount in batch:
+                summed[key, name] = summed.get((key, name), 0.0) + amount
+        metrics.record([(key, name, amount) for (key, name), amount in summed.items()])
 
 
 def _fell_back(attempts: Any, answered_by: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -76,43 +77,72 @@ def provider_call_record(
 
     if bookkeeping.defer_row(fields):
         return None
-    return provider_calls_insert([fields])[0]
+    row = ProviderCall(**fields)
+    row.pk = provider_calls_insert([fields])[0]
+    row._state.adding = False
+    return row
 
 
-def provider_calls_insert(rows: list[dict[str, Any]]) -> list[ProviderCall]:
-    """Ledger rows (ProviderCall field values) in one INSERT whose own transaction commits with
-    synchronous_commit off, then their metrics in one Redis round trip (what post_save of a
-    saved row records)."""
-    from django.db import transaction
+def provider_calls_insert(rows: list[dict[str, Any]]) -> list[int]:
+    """Ledger rows (ProviderCall field values by attname) in one INSERT that commits with
+    synchronous_commit off, then their metrics in one Redis round trip (what post_save of a saved
+    row records). Returns their ids, in order.
+
+    One statement text whatever the number of rows: each column is sent as one array and the rows
+    come out of `unnest`, so the driver parses the statement once per process (a VALUES list with
+    a placeholder per value was re-parsed for every batch size) and no model instance or per-value
+    field preparation is made: the row dicts hold plain values (see provider_call_record)."""
+    from types import SimpleNamespace
 
     from apps.providers import observability
 
-    calls = [ProviderCall(**fields) for fields in rows]
-    columns = [f for f in ProviderCall._meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(call, False), connection) for call in calls for f in columns]
-    table = connection.ops.quote_name(ProviderCall._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
-    one = ", ".join(["%s"] * len(columns))
-    if len(calls) == 1:  # one round trip: set_config(..., true) applies to the statement's own transaction
-        sql = (
-            f"INSERT INTO {table} ({names}) SELECT {one} "  # noqa: S608 - names from the model
-            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS durability RETURNING id"
+    sql, columns = _ledger_insert_sql()
+    now = timezone.now()
+    params = []
+    for name, default, is_json in columns:
+        values = [row.get(name, default) for row in rows]
+        if name == "created_at":
+            values = [now if v is None else v for v in values]
+        elif is_json:
+            values = [json.dumps(v) for v in values]
+        params.append(values)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [r[0] for r in cursor.fetchall()]
+    observability.ledger_metrics(SimpleNamespace(**row) for row in rows)
+    return ids
+
+
+_ledger_sql: tuple[str, list[tuple[str, Any, bool]]] | None = None
+
+
+def _ledger_insert_sql() -> tuple[str, list[tuple[str, Any, bool]]]:
+    """The INSERT ... SELECT FROM unnest(...) of the ledger and its columns (attname, default,
+    JSON?), built once per process from the model."""
+    global _ledger_sql
+    if _ledger_sql is None:
+        from django.db import models
+
+        quote = connection.ops.quote_name
+        fields = [f for f in ProviderCall._meta.concrete_fields if not f.primary_key]
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        names = ", ".join(quote(f.column) for f in fields)
+        aliases = ", ".join(f"c{i}" for i in range(len(fields)))
+        select = ", ".join(
+            f"c{i}::jsonb" if isinstance(f, models.JSONField) else f"c{i}" for i, f in enumerate(fields)
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, values)
-            ids = [r[0] for r in cursor.fetchall()]
-    else:
-        rows_sql = ", ".join([f"({one})"] * len(calls))
-        sql = f"INSERT INTO {table} ({names}) VALUES {rows_sql} RETURNING id"  # noqa: S608 - as above
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
-            cursor.execute(sql, values)
-            ids = [r[0] for r in cursor.fetchall()]
-    for call, pk in zip(calls, ids, strict=True):
-        call.pk = pk
-        call._state.adding = False
-    observability.ledger_metrics(calls)
-    return calls
+        sql = (
+            f"INSERT INTO {quote(ProviderCall._meta.db_table)} ({names}) "  # noqa: S608 - names from the model
+            f"SELECT {select} FROM unnest({arrays.replace('jsonb[]', 'text[]')}) AS rows ({aliases}), "
+            # set_config(..., true): for this statement's own transaction (autocommit), one round trip
+            "(SELECT set_config('synchronous_commit', 'off', true)) AS durability RETURNING id"
+        )
+        columns = [
+            (f.attname, f.get_default() if f.has_default() else None, isinstance(f, models.JSONField))
+            for f in fields
+        ]
+        _ledger_sql = (sql, columns)
+    return _ledger_sql
 
 
 def provider_health_check(*, provider: Provider) -> HealthResult:

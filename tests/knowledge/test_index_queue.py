@@ -14,7 +14,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def queue():
     client = redis_client()
-    keys = [index_queue.PENDING, index_queue.SCHEDULED, index_queue.TAKEN + "killed", index_queue.TAKEN + "m"]
+    keys = [
+        index_queue.PENDING,
+        index_queue.SCHEDULED,
+        index_queue.TAKEN + "killed",
+        index_queue.TAKEN + "m",
+        index_queue.TAKEN_AT,
+    ]
     client.delete(*keys)
     yield client
     client.delete(*keys)
@@ -237,3 +243,61 @@ def test_each_chunk_gets_exactly_the_vector_the_router_gave_for_its_text(
     expected = router.embed([e.chunk.text for e in stored], classification="clear").vectors
     for embedding, vector in zip(stored, expected, strict=True):
         assert list(embedding.vector) == pytest.approx(vector, abs=1e-6)
+
+
+def test_the_sweep_gives_back_what_a_drain_that_failed_for_good_had_taken(
+    queue, organization, analyst, builtin_provider, celery_worker
+):
+    """A drain killed by its hard time limit (or failing with an error it does not retry) is not
+    delivered again: its taken list waited forever. The beat sweep, on the real worker, now moves
+    it back to the queue and sends a drain for it."""
+    import time
+
+    from apps.knowledge.tasks import index_sweep_task
+
+    task = make_task(organization, user=analyst, title="taken by a drain that died")
+    # What the dead drain left behind: its list, stamped longer ago than its hard time limit.
+    queue.rpush(index_queue.TAKEN + "killed", f"task:{task.pk}")
+    queue.zadd(index_queue.TAKEN_AT, {"killed": time.time() - index_queue.taken_stale_seconds() - 5})
+
+    index_sweep_task.apply_async(queue="maintenance")
+
+    deadline = time.monotonic() + 30
+    while not ChunkEmbedding.objects.filter(chunk__task=task).exists():
+        assert time.monotonic() < deadline, "the abandoned taken list was not indexed"
+        time.sleep(0.1)
+    assert not queue.exists(index_queue.TAKEN + "killed")
+    assert queue.zscore(index_queue.TAKEN_AT, "killed") is None
+
+
+def test_the_sweep_leaves_a_list_that_a_live_drain_stamped_recently(queue):
+    import time
+
+    queue.rpush(index_queue.TAKEN + "m", "task:00000000-0000-0000-0000-000000000000")
+    queue.zadd(index_queue.TAKEN_AT, {"m": time.time() - 5})
+    queue.set(index_queue.SCHEDULED, 1, ex=60)
+
+    assert index_queue.recover_abandoned(queue) == 0
+    assert queue.llen(index_queue.TAKEN + "m") == 1
+    assert queue.llen(index_queue.PENDING) == 0
+    # The same list once its stamp is older than the bound: given back, stamp removed.
+    assert index_queue.recover_abandoned(queue, older_than=1) == 1
+    assert queue.lrange(index_queue.PENDING, 0, -1) == [b"task:00000000-0000-0000-0000-000000000000"]
+    assert not queue.exists(index_queue.TAKEN + "m")
+    assert queue.zscore(index_queue.TAKEN_AT, "m") is None
+
+
+def test_a_drain_that_finishes_leaves_no_stamp_and_a_dead_runs_list_is_finished_by_its_redelivery(
+    queue, organization, analyst, builtin_provider
+):
+    import time
+
+    task = make_task(organization, user=analyst, title="stamped")
+    queue.rpush(index_queue.TAKEN + "killed", f"task:{task.pk}")
+    queue.zadd(index_queue.TAKEN_AT, {"killed": time.time() - 10})
+
+    assert index_queue.drain("killed") == 1
+
+    assert Chunk.objects.filter(task=task, source_kind="task").exists()
+    assert queue.zcard(index_queue.TAKEN_AT) == 0
+    assert not queue.exists(index_queue.TAKEN + "killed")

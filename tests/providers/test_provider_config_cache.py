@@ -93,3 +93,52 @@ def test_a_budget_saved_in_another_process_applies_at_once(
     with pytest.raises(BudgetExceeded):
         ask_as()
     assert len(vendor.calls()) == 1
+
+
+def test_a_version_pinned_block_reads_the_version_once_and_the_next_block_sees_a_change(
+    vendor_factory, provider_factory, only_providers, second_process
+):
+    """An index drain's batch confirms its built-in calls with one version read: a change
+    committed while the block runs is seen by the first call after it."""
+    from apps.providers import config
+
+    vendor = vendor_factory("openai")
+    external = provider_factory(vendor, name="external", enabled=False)
+    Provider.objects.filter(kind="builtin").update(enabled=True)
+    Provider.objects.get(kind="builtin").save()  # announce it: this process reloads
+    assert ask().provider != "external"  # rows cached here: built-in only
+
+    with config.version_pinned():
+        assert ask().provider != "external"  # the block's one version read
+        second_process(
+            "from apps.providers.models import Provider\n"
+            f"p = Provider.objects.get(pk={external.pk})\n"
+            "p.enabled = True\n"
+            "p.save()\n"
+        )
+        assert ask().provider != "external"  # confirmed by the block's read: not re-read
+
+    assert ask().provider == "external"  # the next call outside the block reads the version
+    assert len(vendor.calls()) == 1
+
+
+def test_a_stale_view_inside_a_pinned_block_is_reloaded_and_the_block_goes_on(
+    vendor_factory, provider_factory, only_providers, second_process
+):
+    from apps.providers import config
+
+    vendor = vendor_factory("openai")
+    external = provider_factory(vendor, name="external", enabled=False)
+    Provider.objects.filter(kind="builtin").update(enabled=True)
+    Provider.objects.get(kind="builtin").save()
+    assert ask().provider != "external"
+    second_process(
+        "from apps.providers.models import Provider\n"
+        f"p = Provider.objects.get(pk={external.pk})\n"
+        "p.enabled = True\n"
+        "p.save()\n"
+    )
+    with config.version_pinned():  # read after the change: the cached rows are found stale
+        assert ask().provider == "external"
+        assert ask().provider == "external"
+    assert len(vendor.calls()) == 2
