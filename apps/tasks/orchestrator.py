@@ -156,8 +156,9 @@ def _dispatch(task: Task, steps: list[TaskStep], *, countdown: float | None = No
 
 def task_advance(task: Task, steps: list[TaskStep] | None = None) -> None:
     """After a step ended (task locked): queue the next group, the aggregation, or finish.
-    `steps`: all the task's steps, locked, with their results, as the caller holds them (the
-    step runner read them with the task, and its changes to them are not written yet)."""
+    `steps`: all the task's steps, locked, as the caller holds them (the step runner read them
+    with the task, and its changes to them are not written yet; `step.result` is read when
+    needed unless cached)."""
     if task.is_terminal:
         return
     if steps is None:

@@ -60,19 +60,12 @@ def _step() -> _Columns:
 
 
 @cache
-def _result() -> _Columns:
-    return _Columns(Result, "r")
-
-
-@cache
-def _claim_sql() -> str:
+def _claim_sql(async_commit: bool) -> str:
     # set_config(.., true) is SET LOCAL inside the statement (one round trip fewer); see
     # execution._step_claim for why the claim may skip waiting for the WAL flush.
-    async_commit = ""
-    if settings.AMAS_STEP_CLAIM_ASYNC_COMMIT:
-        async_commit = "set_config('synchronous_commit', 'off', true), "
+    prefix = "set_config('synchronous_commit', 'off', true), " if async_commit else ""
     return (
-        f"SELECT {async_commit}{_task().sql}, {_step().sql} "  # noqa: S608 (identifiers from model meta)
+        f"SELECT {prefix}{_task().sql}, {_step().sql} "  # noqa: S608 (identifiers from model meta)
         'FROM "tasks_task" t INNER JOIN "tasks_taskstep" s ON s."task_id" = t."id" '
         'WHERE s."id" = %s AND s."status" = %s FOR NO KEY UPDATE'
     )
@@ -86,12 +79,13 @@ def claim_lock(step_id: int) -> tuple[Task, TaskStep] | None:
     """Lock a queued step and its task (inside the caller's transaction). None when the step is
     not queued (a duplicate or stale delivery: then nothing is locked, nor waited for, unless the
     step was queued when the statement began) or gone."""
+    async_commit = bool(settings.AMAS_STEP_CLAIM_ASYNC_COMMIT)
     with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(), [step_id, StepStatus.QUEUED])
+        cursor.execute(_claim_sql(async_commit), [step_id, StepStatus.QUEUED])
         row = cursor.fetchone()
     if row is None:
         return None
-    if settings.AMAS_STEP_CLAIM_ASYNC_COMMIT:
+    if async_commit:
         row = row[1:]
     split = len(_task())
     task, step = _task().build(row[:split]), _step().build(row[split:])
@@ -102,34 +96,31 @@ def claim_lock(step_id: int) -> tuple[Task, TaskStep] | None:
 @cache
 def _outcome_sql() -> str:
     return (
-        f"SELECT {_task().sql}, {_step().sql}, {_result().sql} "  # noqa: S608 (identifiers from model meta)
+        f"SELECT {_task().sql}, {_step().sql} "  # noqa: S608 (identifiers from model meta)
         'FROM "tasks_task" t INNER JOIN "tasks_taskstep" s ON s."task_id" = t."id" '
-        'LEFT OUTER JOIN "tasks_result" r ON r."step_id" = s."id" '
         'WHERE t."id" = %s ORDER BY s."group_index", s."position" FOR NO KEY UPDATE OF t, s'
     )
 
 
 def task_steps_lock(task_id: Any) -> tuple[Task, list[TaskStep]] | None:
-    """Lock a task and all its steps, in order, each step with its Result (or None) cached as
-    `step.result` (as select_related would) and its task as `step.task`. None if the task has
-    no steps or is gone. Postgres cannot lock the nullable side of the outer join: results are
-    read, not locked (whoever writes a Result holds the task lock)."""
+    """Lock a task and all its steps, in order (each with its task cached as `step.task`). None
+    if the task has no steps or is gone.
+
+    Results are not read here: a row this statement does not lock comes from the snapshot taken
+    when it began, so a sibling's Result committed while the statement waited for the task lock
+    would be missing. `step.result` queries (after the lock) when task_finish needs a sibling's;
+    the step runner caches its own step's new Result (result_cache)."""
     with connection.cursor() as cursor:
         cursor.execute(_outcome_sql(), [task_id])
         rows = cursor.fetchall()
     if not rows:
         return None
-    task_end = len(_task())
-    step_end = task_end + len(_step())
-    task = _task().build(rows[0][:task_end])
+    split = len(_task())
+    task = _task().build(rows[0][:split])
     steps = []
     for row in rows:
-        step = _step().build(row[task_end:step_end])
-        result = _result().build(row[step_end:]) if row[step_end] is not None else None
+        step = _step().build(row[split:])
         _attach(task, step)
-        if result is not None:
-            Result.step.field.set_cached_value(result, step)
-        result_cache(step, result)
         steps.append(step)
     return task, steps
 
