@@ -228,7 +228,8 @@ def rate_limits_count(
     reads: Sequence[str] = (),
 ) -> tuple[int | None, list[Any]]:
     """Count one hit on each limit (and bump `counters`, GET `reads`) in one Redis round trip:
-    (seconds until the first exceeded limit's window resets, or None; the values read)."""
+    (seconds until the first exceeded limit's window resets, or None; the counters' new values
+    followed by the values read)."""
     now = time.time()
     buckets = []
     for key, rate in limits:
@@ -243,7 +244,7 @@ def rate_limits_count(
         if count > rate.count:
             retry_after = max(1, math.ceil((window + 1) * rate.seconds - now))
             break
-    return retry_after, values[len(values) - len(reads) :]
+    return retry_after, values[len(buckets) :]
 
 
 def rate_limits_enforce(

@@ -22,15 +22,20 @@ from apps.users.services import token_authenticate, token_hash, token_touch
 from apps.users.trust import trust_activity_counter
 
 
+def user_api_limit(user_id: int) -> tuple[str, str]:
+    """The per-user API rate limit (cache key, rate) every API request of the user counts in."""
+    return f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT
+
+
 def _limit_user(user_id: int) -> None:
     # One Redis command (rate_limits_enforce) where rate_limit_enforce's add + incr make two.
-    rate_limits_enforce([(f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT)])
+    rate_limits_enforce([user_api_limit(user_id)])
 
 
 def _token_limits(token_id: int, user_id: int) -> list[tuple[str, str]]:
     return [
         (f"api:token:{token_id}", settings.AMAS_API_TOKEN_RATE_LIMIT),
-        (f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT),
+        user_api_limit(user_id),
     ]
 
 
@@ -52,7 +57,7 @@ def _cached_token(hashed: str, ip: str) -> ApiToken | None:
         token_cache.entry_drop(hashed)
         return None
     try:
-        retry_after, (epoch,) = rate_limits_count(
+        retry_after, (_activity, epoch) = rate_limits_count(
             _token_limits(token.pk, user.pk),
             counters=[trust_activity_counter(user_id=user.pk)],
             reads=[token_cache.epoch_key(hashed)],
@@ -111,7 +116,13 @@ class SessionAuth(APIKeyCookie):
                 "Your account must use two-factor authentication: set it up first.",
                 extra={"code": "mfa_required", "mfa_setup_url": reverse("mfa_activate_totp")},
             )
-        _limit_user(user.pk)
+        # TrustMiddleware counted this request against the user's API limit in its Redis round
+        # trip (apps.users.middleware): only a request it did not count is counted here.
+        counted, retry_after = getattr(request, "_amas_user_limit", (False, None))
+        if not counted:
+            _limit_user(user.pk)
+        elif retry_after is not None:
+            raise RateLimited(retry_after)
         return user
 
 

@@ -10,6 +10,7 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
+from apps.users.auth import user_api_limit
 from apps.users.mfa import mfa_missing
 from apps.users.trust import DEVICE_COOKIE, DEVICE_SALT, trust_note_activity
 
@@ -33,7 +34,16 @@ class TrustMiddleware:
         request.device_presented = presented  # type: ignore[attr-defined]
         request.auth_token = None  # type: ignore[attr-defined]
         if request.user.is_authenticated:
-            trust_note_activity(user_id=request.user.pk, request=request)
+            # A session's API request also counts against the user's API rate limit in this
+            # Redis round trip; SessionAuth then only reads the answer (one round trip, not two).
+            session_api = request.path.startswith("/api/") and "HTTP_AUTHORIZATION" not in request.META
+            retry_after = trust_note_activity(
+                user_id=request.user.pk,
+                request=request,
+                limits=[user_api_limit(request.user.pk)] if session_api else [],
+            )
+            if session_api:
+                request._amas_user_limit = (True, retry_after)  # type: ignore[attr-defined]
         response = self.get_response(request)
         # Browsers only: a bearer-token client keeps no cookies (it would be handed a new device
         # id on every request, and signing one is a measurable share of a token request's CPU).

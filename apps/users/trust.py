@@ -13,6 +13,7 @@ scores the same."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from apps.core.client_address import client_address
 from apps.core.exceptions import PermissionDenied
-from apps.core.security import counters_bump
+from apps.core.security import rate_limits_count
 from apps.users.mfa import mfa_enabled
 from apps.users.models import KnownClient, User
 
@@ -77,30 +78,34 @@ def _activity_key(user_id: int, minute: int) -> str:
     return f"trust:act:{user_id}:{minute}"
 
 
-def trust_note_activity(*, user_id: int, request: HttpRequest | None = None) -> None:
+def trust_note_activity(
+    *, user_id: int, request: HttpRequest | None = None, limits: Sequence[tuple[str, str]] = ()
+) -> int | None:
     """Counts one authenticated request for the user in the current minute (Redis): INCR and
     EXPIRE in one round trip (add + incr were two, on every signed-in request). With `request`,
     the same round trip reads what the request's trust score needs besides (failed sign-ins,
     whether its IP and device are known): a write that audits the request (trust_evaluate) then
-    asks Redis nothing more."""
+    asks Redis nothing more. `limits` (key, rate) are counted in the same round trip too
+    (apps.core.security.rate_limits_count); returns the seconds until the first exceeded one's
+    window resets, or None."""
     counter = trust_activity_counter(user_id=user_id)
     if request is None:
-        counters_bump([counter])
-        return
+        return rate_limits_count(limits, counters=[counter])[0]
     reads = [_failed_key(user_id)]
     if ip := client_address(request):
         reads.append(_known_key(user_id, KnownClient.Kind.IP, ip))
     if device := device_id(request):
         reads.append(_known_key(user_id, KnownClient.Kind.DEVICE, device))
-    values = counters_bump([counter], reads=reads)
+    retry_after, values = rate_limits_count(limits, counters=[counter], reads=reads)
     try:  # these keys hold integers, which Django's Redis serializer stores as they are
         answers = {
             key: None if raw is None else int(raw)
             for key, raw in zip([counter[0], *reads], values, strict=True)
         }
     except (TypeError, ValueError):
-        return  # not what this code wrote: trust_evaluate asks the cache itself
+        return retry_after  # not what this code wrote: trust_evaluate asks the cache itself
     request._amas_trust_answers = (_changes, answers)  # type: ignore[attr-defined]
+    return retry_after
 
 
 # Counts the changes this process made to what trust_note_activity reads (a failed sign-in, a
