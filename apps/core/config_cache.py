@@ -18,6 +18,10 @@ entry is used (every read goes to Postgres); if a bump is lost (Redis down at th
 process that made the change drops its own entries at once and the others at the latest after
 `MAX_AGE` seconds. The counter starts at a random 62-bit value when the key is missing (a flushed
 Redis), so a restarted counter does not walk back onto tags that processes still hold.
+
+Companion keys: other small Redis values a pinned block needs (the agent history's version, read
+by the decision engine during a submission) are fetched in the same round trip as the version
+(`register_companion_key`, `pinned_companion`), so a submission pays one round trip for both.
 """
 
 from __future__ import annotations
@@ -43,18 +47,42 @@ T = TypeVar("T")
 _NO_PIN = object()
 _pinned: ContextVar[object] = ContextVar("amas_config_version_pinned", default=_NO_PIN)
 _caches: list[ConfigCache[Any]] = []
+_companion_keys: list[str] = []
+_NOT_FETCHED = (False, None)
+# The companions' values read with the pinned version (None: not pinned, or Redis unreadable).
+_companions: ContextVar[dict[str, Any] | None] = ContextVar("amas_config_companions", default=None)
+
+
+def register_companion_key(key: str) -> None:
+    """Read `key` with the version whenever a block is pinned (AppConfig.ready of its owner)."""
+    if key not in _companion_keys:
+        _companion_keys.append(key)
+
+
+def pinned_companion(key: str) -> tuple[bool, Any]:
+    """(True, value or None if missing) when the current pinned block read `key` with the version;
+    (False, None) otherwise: the caller reads it itself."""
+    found = _companions.get()
+    if found is None or key not in _companion_keys:
+        return _NOT_FETCHED
+    return True, found.get(key)
 
 
 def _read_version() -> int | None:
+    return _read_version_and_companions([])[0]
+
+
+def _read_version_and_companions(companions: list[str]) -> tuple[int | None, dict[str, Any] | None]:
     try:
-        version = cache.get(VERSION_KEY)
+        found = cache.get_many([VERSION_KEY, *companions]) if companions else {}
+        version = found.get(VERSION_KEY) if companions else cache.get(VERSION_KEY)
         if version is None:
             cache.add(VERSION_KEY, secrets.randbits(62), timeout=None)
             version = cache.get(VERSION_KEY)
     except Exception:  # Redis unreachable: correctness over speed, read Postgres
         log.warning("Configuration version unreadable; reading configuration from the database")
-        return None
-    return int(version) if version is not None else None
+        return None, None
+    return (int(version) if version is not None else None), found
 
 
 def config_version() -> int | None:
@@ -73,10 +101,13 @@ def config_version_pinned() -> Iterator[None]:
     if _pinned.get() is not _NO_PIN:
         yield
         return
-    token = _pinned.set(_read_version())
+    version, companions = _read_version_and_companions(list(_companion_keys))
+    token = _pinned.set(version)
+    companions_token = _companions.set(companions)
     try:
         yield
     finally:
+        _companions.reset(companions_token)
         _pinned.reset(token)
 
 

@@ -13,8 +13,10 @@ at 20,000). An entry whose version is outdated is therefore still used while its
 than AMAS_DECISION_HISTORY_REFRESH_SECONDS ago: at most one re-read per task type and window per
 that interval (a few more when readers race at its end), and the staleness bound is exactly that
 interval: an outcome committed at time t is in every decision that starts after
-t + AMAS_DECISION_HISTORY_REFRESH_SECONDS (the read that built the entry began after t). Without
+t + AMAS_DECISION_HISTORY_REFRESH_SECONDS (the read that built the entry began after t); for a task
+submission "starts" is when its pinned configuration block began, which read the version. Without
 writes an entry lives AMAS_DECISION_HISTORY_CACHE_SECONDS; 0 turns the cache off (read per decision).
+Each process also keeps the entries it used (`_local`): same tags, same bound.
 If a bump is lost (Redis down at that moment) the entry expires after that TTL at the latest."""
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
 from apps.agents.history import FAILURE, SUCCESS, HistoryKey, Outcome
+from apps.core.config_cache import pinned_companion
 from apps.tasks.hooks import step_spend
 from apps.tasks.models import Result, StepStatus, TaskStep
 
@@ -105,25 +108,48 @@ def _fresh_enough(entry: Any, version: str) -> dict[HistoryKey, list[Outcome]] |
     return None
 
 
+# This process's copy of the entries it used last, so that a submission whose pinned block already
+# read the version (a companion of the configuration version) needs no Redis round trip and no
+# unpickling while the version is unchanged. Same tags, same bound as the shared entry.
+_local: dict[str, tuple[str, float, dict[HistoryKey, list[Outcome]]]] = {}
+
+
+def _cached(task_type: str, window: int) -> dict[HistoryKey, list[Outcome]]:
+    ttl = settings.AMAS_DECISION_HISTORY_CACHE_SECONDS
+    cache_key = f"agent-history:{task_type}:{window}"
+    fetched, version = pinned_companion(VERSION_KEY)
+    if fetched:  # a task submission: the version came with the configuration version
+        local = _local.get(cache_key)
+        # The local copy ages out with the shared entry's TTL (a lost bump is bounded by it too).
+        if local is not None and version is not None and time.time() - local[1] < ttl:
+            history = _fresh_enough(local, version)
+            if history is not None:
+                return history
+        entry = cache.get(cache_key)
+    else:
+        # One round trip: the version and the entry, which carries the version it was read
+        # under (a key named by the version needed the version first: two round trips).
+        found = cache.get_many([VERSION_KEY, cache_key])
+        version = found.get(VERSION_KEY)
+        entry = found.get(cache_key)
+    if version is None:
+        version = _version()
+    history = _fresh_enough(entry, version)
+    if history is None:
+        began = time.time()  # before the query: the entry holds all committed by then
+        history = _read(task_type, window)
+        entry = (version, began, history)
+        cache.set(cache_key, entry, timeout=ttl)
+    _local[cache_key] = entry
+    return history
+
+
 class TaskAgentHistory:
     def outcomes(
         self, *, task_type: str, keys: Iterable[HistoryKey], window: int
     ) -> dict[HistoryKey, list[Outcome]]:
-        ttl = settings.AMAS_DECISION_HISTORY_CACHE_SECONDS
-        if ttl > 0:
-            # One round trip: the version and the entry, which carries the version it was read
-            # under (a key named by the version needed the version first: two round trips).
-            cache_key = f"agent-history:{task_type}:{window}"
-            found = cache.get_many([VERSION_KEY, cache_key])
-            version = found.get(VERSION_KEY)
-            entry = found.get(cache_key)
-            if version is None:
-                version = _version()
-            history = _fresh_enough(entry, version)
-            if history is None:
-                began = time.time()  # before the query: the entry holds all committed by then
-                history = _read(task_type, window)
-                cache.set(cache_key, (version, began, history), timeout=ttl)
+        if settings.AMAS_DECISION_HISTORY_CACHE_SECONDS > 0:
+            history = _cached(task_type, window)
         else:
             history = _read(task_type, window)
         return {key: history.get(key, []) for key in keys}

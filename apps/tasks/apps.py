@@ -11,7 +11,9 @@ class TasksConfig(AppConfig):
 
         from apps.agents.context import register_context_contributor
         from apps.agents.history import register_agent_history
+        from apps.core.config_cache import register_companion_key
         from apps.tasks import observability
+        from apps.tasks.agent_history import VERSION_KEY as HISTORY_VERSION_KEY
         from apps.tasks.agent_history import (
             TaskAgentHistory,
             contribute_history,
@@ -28,6 +30,8 @@ class TasksConfig(AppConfig):
         post_delete.connect(history_changed, sender=Result, dispatch_uid="tasks.agent_history_deleted")
         # The worker writes Results with its own upsert (no post_save): it runs the result hooks.
         register_result_hook(history_result_written)
+        # A submission reads the history's version with the configuration version: one round trip.
+        register_companion_key(HISTORY_VERSION_KEY)
 
         # Task/step metrics and the log context of step messages: core records neither itself.
         observability.register()

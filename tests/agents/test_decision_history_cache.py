@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.agents.planner import plan_for_task
+from apps.core.config_cache import config_version_pinned
 from apps.core.vocabulary import task_types
 from tests.agents import sim_agents
 from tests.agents.conftest import only_agents
@@ -95,3 +96,23 @@ def test_after_a_result_the_cached_history_is_reused_at_most_the_refresh_interva
     time.sleep(0.3)  # the entry's read began more than the interval ago
     again = stats(task)["niche_good"]
     assert (again["successes"], again["failures"]) == (1, 1), "past the interval it is read again"
+
+
+def test_a_submission_reads_the_history_version_with_the_configuration_version(organization, settings):
+    """Task submission pins the configuration version and reads the history's version with it;
+    each process then reuses its own copy of the entry while that version is unchanged."""
+    settings.AMAS_DECISION_HISTORY_CACHE_SECONDS = 30
+    settings.AMAS_DECISION_HISTORY_REFRESH_SECONDS = 0
+    settings.AMAS_DECISION_WINDOW = 8  # a cache key of its own
+    task = make_task(organization, task_type="niche_history")
+    record_result(task, agent_type="niche_good", ok=True)
+    with config_version_pinned():
+        assert stats(task)["niche_good"]["samples"] == 1
+    with config_version_pinned(), CaptureQueriesContext(connection) as captured:
+        assert stats(task)["niche_good"]["samples"] == 1
+    assert result_queries(captured) == [], "the process's copy serves an unchanged version"
+
+    record_result(task, agent_type="niche_good", ok=False)
+    with config_version_pinned():
+        again = stats(task)["niche_good"]
+    assert (again["successes"], again["failures"]) == (1, 1), "a submission after a result sees it"
