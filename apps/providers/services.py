@@ -96,9 +96,9 @@ def provider_calls_insert(rows: list[dict[str, Any]]) -> list[int]:
 
     from apps.providers import observability
 
-    sql, columns = _ledger_insert_sql()
+    one_sql, sql, columns = _ledger_insert_sql()
     now = timezone.now()
-    params = []
+    params: list[Any] = []
     for name, default, is_json in columns:
         values = [row.get(name, default) for row in rows]
         if name == "created_at":
@@ -106,6 +106,8 @@ def provider_calls_insert(rows: list[dict[str, Any]]) -> list[int]:
         elif is_json:
             values = [json.dumps(v) for v in values]
         params.append(values)
+    if len(rows) == 1:  # scalars: dumping 19 one-element arrays costs more than the row itself
+        sql, params = one_sql, [values[0] for values in params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [r[0] for r in cursor.fetchall()]
@@ -113,12 +115,12 @@ def provider_calls_insert(rows: list[dict[str, Any]]) -> list[int]:
     return ids
 
 
-_ledger_sql: tuple[str, list[tuple[str, Any, bool]]] | None = None
+_ledger_sql: tuple[str, str, list[tuple[str, Any, bool]]] | None = None
 
 
-def _ledger_insert_sql() -> tuple[str, list[tuple[str, Any, bool]]]:
-    """The INSERT ... SELECT FROM unnest(...) of the ledger and its columns (attname, default,
-    JSON?), built once per process from the model."""
+def _ledger_insert_sql() -> tuple[str, str, list[tuple[str, Any, bool]]]:
+    """The ledger's INSERTs of one row and of many (... SELECT FROM unnest(...)) and its columns
+    (attname, default, JSON?), built once per process from the model."""
     global _ledger_sql
     if _ledger_sql is None:
         from django.db import models
@@ -137,11 +139,19 @@ def _ledger_insert_sql() -> tuple[str, list[tuple[str, Any, bool]]]:
             # set_config(..., true): for this statement's own transaction (autocommit), one round trip
             "(SELECT set_config('synchronous_commit', 'off', true)) AS durability RETURNING id"
         )
+        scalars = ", ".join(
+            f"%s::{'text' if isinstance(f, models.JSONField) else f.db_type(connection)}" for f in fields
+        )
+        one_sql = (
+            f"INSERT INTO {quote(ProviderCall._meta.db_table)} ({names}) "  # noqa: S608 - as above
+            f"SELECT {select} FROM (SELECT {scalars}) AS rows ({aliases}), "
+            "(SELECT set_config('synchronous_commit', 'off', true)) AS durability RETURNING id"
+        )
         columns = [
             (f.attname, f.get_default() if f.has_default() else None, isinstance(f, models.JSONField))
             for f in fields
         ]
-        _ledger_sql = (sql, columns)
+        _ledger_sql = (one_sql, sql, columns)
     return _ledger_sql
 
 

@@ -104,3 +104,48 @@ def test_a_normal_exit_writes_what_is_queued(vendor, provider_factory, only_prov
     )
     assert out["pending"] > 0  # the calls returned before their rows were written
     assert ProviderCall.objects.filter(purpose="exiting").count() == 3
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_ledger_insert_stores_every_field_as_given(count, vendor, provider_factory, analyst):
+    """provider_calls_insert sends plain values (one row: scalars; several: one array per column)
+    without the model's field preparation: each stored field must come back exactly."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from apps.providers.services import provider_calls_insert
+
+    provider = provider_factory(vendor, name="ledger")
+    when = timezone.now()
+    rows = [
+        {
+            "operation": "embed",
+            "task_id": None,
+            "step_id": None,
+            "agent": f"agent {n}",
+            "user_id": analyst.pk,
+            "organization_id": analyst.organization_id,
+            "provider_id": provider.pk,
+            "provider_name": provider.name,
+            "model": 'm\'odel "quoted" {braces}, commas',
+            "purpose": "index",
+            "classification": "amber",
+            "tokens_in": 17 + n,
+            "tokens_out": n,
+            "cost": Decimal("0.000123"),
+            "latency_ms": 4,
+            "outcome": CallOutcome.OK,
+            "error": "" if n else "a\nmulti-line error",
+            "attempts": [{"provider": "x", "status": "ok", "elapsed_ms": n, "error": "é"}],
+            "created_at": when,
+        }
+        for n in range(count)
+    ]
+    ids = provider_calls_insert(rows)
+
+    assert len(ids) == count
+    for pk, row in zip(ids, rows, strict=True):
+        stored = ProviderCall.objects.get(pk=pk)
+        for name, value in row.items():
+            assert getattr(stored, name) == value, name
