@@ -19,12 +19,15 @@ from apps.users import token_cache
 from apps.users.mfa import mfa_missing
 from apps.users.models import ApiToken
 from apps.users.services import token_authenticate, token_hash, token_touch
-from apps.users.trust import trust_activity_counter
+from apps.users.trust import trust_activity_counter, trust_answers_note, trust_token_reads
 
 
 def user_api_limit(user_id: int) -> tuple[str, str]:
     """The per-user API rate limit (cache key, rate) every API request of the user counts in."""
     return f"api:user:{user_id}", settings.AMAS_API_RATE_LIMIT
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 def _limit_user(user_id: int) -> None:
@@ -45,10 +48,12 @@ def _count_token_request(token_id: int, user_id: int) -> None:
     rate_limits_enforce(_token_limits(token_id, user_id), counters=[trust_activity_counter(user_id=user_id)])
 
 
-def _cached_token(hashed: str, ip: str) -> ApiToken | None:
+def _cached_token(hashed: str, ip: str, request: HttpRequest) -> ApiToken | None:
     """The token from this process's cache (apps.users.token_cache) if its epoch, read in the
     same Redis round trip as the rate limits and the activity count, still holds; else None and
-    the caller authenticates from the database (this request then counts twice: harmless)."""
+    the caller authenticates from the database (this request then counts twice: harmless). A
+    write (likely audited, with the request's trust score) reads the score's other Redis keys in
+    that round trip too."""
     entry = token_cache.entry_get(hashed)
     if entry is None:
         return None
@@ -56,11 +61,13 @@ def _cached_token(hashed: str, ip: str) -> ApiToken | None:
     if not token.is_active:  # expired since it was cached
         token_cache.entry_drop(hashed)
         return None
+    activity = trust_activity_counter(user_id=user.pk)
+    trust_reads = [] if request.method in SAFE_METHODS else trust_token_reads(user_id=user.pk, ip=ip)
     try:
-        retry_after, (_activity, epoch) = rate_limits_count(
+        retry_after, (activity_count, epoch, *trust_values) = rate_limits_count(
             _token_limits(token.pk, user.pk),
-            counters=[trust_activity_counter(user_id=user.pk)],
-            reads=[token_cache.epoch_key(hashed)],
+            counters=[activity],
+            reads=[token_cache.epoch_key(hashed), *trust_reads],
         )
     except Exception:
         # Redis unreachable: the request fails (503), and this process may miss bumps meanwhile.
@@ -71,6 +78,8 @@ def _cached_token(hashed: str, ip: str) -> ApiToken | None:
         return None
     if retry_after is not None:
         raise RateLimited(retry_after)
+    if trust_reads:
+        trust_answers_note(request, keys=[activity[0], *trust_reads], values=[activity_count, *trust_values])
     last_used = (token.last_used_at, token.last_used_ip)
     token_touch(token, ip=ip)
     if (token.last_used_at, token.last_used_ip) != last_used:
@@ -82,7 +91,7 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         secret, ip = token.strip(), client_address(request)
         hashed = token_hash(secret)
-        api_token = _cached_token(hashed, ip) if hashed else None
+        api_token = _cached_token(hashed, ip, request) if hashed else None
         if api_token is None:
             api_token = token_authenticate(secret=secret, ip=ip)
             if api_token is None:

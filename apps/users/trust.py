@@ -97,15 +97,28 @@ def trust_note_activity(
     if device := device_id(request):
         reads.append(_known_key(user_id, KnownClient.Kind.DEVICE, device))
     retry_after, values = rate_limits_count(limits, counters=[counter], reads=reads)
-    try:  # these keys hold integers, which Django's Redis serializer stores as they are
-        answers = {
-            key: None if raw is None else int(raw)
-            for key, raw in zip([counter[0], *reads], values, strict=True)
-        }
-    except (TypeError, ValueError):
-        return retry_after  # not what this code wrote: trust_evaluate asks the cache itself
-    request._amas_trust_answers = (_changes, answers)  # type: ignore[attr-defined]
+    trust_answers_note(request, keys=[counter[0], *reads], values=values)
     return retry_after
+
+
+def trust_token_reads(*, user_id: int, ip: str) -> list[str]:
+    """What trust_evaluate reads for a token request besides the activity count (failed sign-ins,
+    whether the IP is known), for the token authentication to read in its own Redis round trip
+    (apps.users.auth) and hand to trust_answers_note with the activity count."""
+    reads = [_failed_key(user_id)]
+    if ip:
+        reads.append(_known_key(user_id, KnownClient.Kind.IP, ip))
+    return reads
+
+
+def trust_answers_note(request: HttpRequest, *, keys: list[str], values: list[Any]) -> None:
+    """Keep the cache's answers for `keys` (the activity counter first) for trust_evaluate of this
+    request, so that it asks Redis nothing more."""
+    try:  # these keys hold integers, which Django's Redis serializer stores as they are
+        answers = {key: None if raw is None else int(raw) for key, raw in zip(keys, values, strict=True)}
+    except (TypeError, ValueError):
+        return  # not what this code wrote: trust_evaluate asks the cache itself
+    request._amas_trust_answers = (_changes, answers)  # type: ignore[attr-defined]
 
 
 # Counts the changes this process made to what trust_note_activity reads (a failed sign-in, a
