@@ -261,8 +261,8 @@ def _step_run(task: Task, step: TaskStep, owner: str) -> StepOutcome:
 
 
 def _locked(step_id: int, owner: str, task_id: Any = None) -> tuple[Task, TaskStep, list[TaskStep]] | None:
-    """The task, the step and all the task's steps, locked in one
-    statement; None if the lease was lost meanwhile (whoever holds it now records the outcome)."""
+    """The task, the step and all the task's steps, locked in one statement; None if the lease
+    was lost meanwhile (whoever holds it now records the outcome) or the task is gone."""
     if task_id is None:  # the step runner knows it; other callers look it up
         task_id = TaskStep.objects.filter(pk=step_id).values_list("task_id", flat=True).first()
         if task_id is None:
