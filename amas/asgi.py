@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,6 +14,7 @@ from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "amas.settings.local")
+logger = logging.getLogger("django.request")
 
 # Request threads kept for the next request (more are started under a burst, as Django would).
 IDLE_REQUEST_THREADS = 16
@@ -70,7 +72,13 @@ class SyncChainASGIHandler(ASGIHandler):
             if isinstance(response, FileResponse):
                 response.block_size = self.chunk_size
         if not response.streaming:
-            response.close()  # request_finished now, in this thread: the body is already built
+            # request_finished now, in this thread: the body is already built. Django closes after
+            # sending, so a failure here (a database connection that cannot go back to its pool)
+            # never cost the client its answer; it does not here either.
+            try:
+                response.close()
+            except Exception:
+                logger.exception("Closing the response of %s failed", scope.get("path", ""))
         return response
 
     async def handle(self, scope: dict, receive: Any, send: Any) -> None:
