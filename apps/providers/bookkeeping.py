@@ -36,8 +36,9 @@ log = logging.getLogger("amas.providers")
 
 MAX_PENDING = 256  # items queued per process before callers write their own
 _BATCH = 500  # items per write
-# How long the writer lets items gather after the first one arrives: a drain's or a busy worker's
-# calls then share one INSERT and one pipeline (a one-row INSERT costs ~4x a row of a 10-row one).
+# How long the writer lets ledger rows gather after the first one arrives (not outcome scripts):
+# a drain's or a busy worker's calls then share one INSERT (a one-row INSERT costs ~4x a row of a
+# 10-row one).
 # flush() cuts it short; it does not widen what a SIGKILL loses (still at most MAX_PENDING items).
 LINGER_SECONDS = 0.02
 _RETRY_SECONDS = (0.05, 0.2, 1.0)  # a failed write is retried, then logged and dropped
@@ -120,7 +121,9 @@ class _Writer:
                     self.cond.wait()
                 self.idle = False
                 linger_until = time.monotonic() + LINGER_SECONDS
-                while not (self.stopping or self.urgent) and len(self.rows) + len(self.outcomes) < _BATCH:
+                # Outcome scripts are not held back: other processes read what they change (a
+                # budget counter's refund, the circuit's failure count) as soon as it is written.
+                while not (self.stopping or self.urgent or self.outcomes) and len(self.rows) < _BATCH:
                     left = linger_until - time.monotonic()
                     if left <= 0:
                         break

@@ -216,5 +216,8 @@ def reserve(*, limits: list[BudgetLimit], expected_cost: float) -> Reservation:
 
 
 def spent(limit: BudgetLimit) -> Decimal:
+    from apps.providers import bookkeeping
+
+    bookkeeping.flush()  # refunds this process queued behind its calls are counted first
     value = redis_client.client().get(limit.counter)
     return Decimal(int(value or 0)) / MICRO

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.providers import redis_client
 from apps.providers.models import Provider
@@ -154,8 +154,16 @@ def _drop() -> None:
 
 
 def providers_changed(**_: object) -> None:
-    """Signal receiver (Provider and Budget rows): every process reloads them on its next call."""
+    """Signal receiver (Provider and Budget rows): every process reloads them on its next call.
+    This process forgets its rows now; the version is bumped once the change commits (at once
+    outside a transaction): bumped before, another process could read the new version, then the
+    rows still uncommitted, and keep the old rows under the new version until the TTL."""
     _drop()
+    transaction.on_commit(_announce)
+
+
+def _announce() -> None:
+    _drop()  # rows this process re-read while the change was uncommitted
     try:
         redis_client.client().incr(redis_client.key(_VERSION_KEY))
     except redis.RedisError:  # the change is still picked up after the TTL
