@@ -10,6 +10,9 @@ by default), then for each size:
                  post_save; cheap, but decisions were up to AMAS_DECISION_HISTORY_CACHE_SECONDS stale)
     refresh=0    every bump re-reads (the unbounded fix)
     refresh=R    an outdated entry is reused while its read began < R s ago (the shipped bound)
+    ... pinned   the same inside `config_version_pinned()`, as a task submission reads it: the
+                 history version came with the configuration version (not timed here), and the
+                 process's own copy serves an unchanged or fresh-enough version
 
 Usage: venv/bin/python bench/decision_history.py [--sizes 1000,20000] [--rate 60] [--seconds 5]
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from contextlib import nullcontext
 
 from _stack import BenchStack
 
@@ -64,6 +68,7 @@ def main() -> None:
     try:
         from django.conf import settings
 
+        from apps.core.config_cache import config_version_pinned
         from apps.tasks import agent_history
         from apps.users.services import organization_get_or_create
 
@@ -94,10 +99,11 @@ def main() -> None:
                 f"{size} results: full read wall {statistics.median(walls):.1f} ms, "
                 f"CPU {statistics.median(cpus):.1f} ms (median of 10)"
             )
-            for mode, refresh, bump in (
-                ("no-bump", 0.0, False),
-                ("refresh=0", 0.0, True),
-                (f"refresh={args.refresh:g}", args.refresh, True),
+            for mode, refresh, bump, pinned in (
+                ("no-bump", 0.0, False, False),
+                ("refresh=0", 0.0, True, False),
+                (f"refresh={args.refresh:g}", args.refresh, True, False),
+                (f"refresh={args.refresh:g} pinned", args.refresh, True, True),
             ):
                 settings.AMAS_DECISION_HISTORY_REFRESH_SECONDS = refresh
                 reader.outcomes(task_type=task_type, keys=keys, window=window)  # warm entry
@@ -109,13 +115,14 @@ def main() -> None:
                     tick = time.monotonic()
                     if bump:
                         agent_history._bump()  # a step's Result committed (the hook's on_commit)
-                    w, c = time.perf_counter(), time.process_time()
-                    reader.outcomes(task_type=task_type, keys=keys, window=window)
+                    with config_version_pinned() if pinned else nullcontext():
+                        w, c = time.perf_counter(), time.process_time()
+                        reader.outcomes(task_type=task_type, keys=keys, window=window)
                     walls.append((time.perf_counter() - w) * 1000)
                     cpus.append((time.process_time() - c) * 1000)
                     time.sleep(max(0.0, period - (time.monotonic() - tick)))
                 print(
-                    f"  {mode:12} {len(walls)} decisions at {args.rate:g}/s: history per decision "
+                    f"  {mode:19} {len(walls)} decisions at {args.rate:g}/s: history per decision "
                     f"wall mean {statistics.fmean(walls):.2f} ms (p50 {statistics.median(walls):.2f}), "
                     f"CPU mean {statistics.fmean(cpus):.2f} ms; full re-reads {reads['n']}"
                 )
