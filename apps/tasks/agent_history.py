@@ -4,8 +4,9 @@ Registered in TasksConfig.ready().
 
 The cache entry carries the version it was read under and when that read began. Every Result write
 bumps the version after its transaction commits: the worker's write (an INSERT .. ON CONFLICT that
-sends no post_save) through the result hook `history_result_written`, ORM saves/deletes through
-`history_changed`. Between writes, decisions for the same task type share one read.
+sends no post_save) through the events hook `history_events_committed` (its step event names the
+result), ORM saves/deletes through `history_changed`. Between writes, decisions for the same task
+type share one read.
 
 Bounded cost: under load a Result commits between nearly every two submissions, so re-reading on
 every bump would read the whole history per submission (~10 ms at 1,000 results of a type, ~90 ms
@@ -62,11 +63,14 @@ def history_changed(**_: Any) -> None:
     transaction.on_commit(_bump)
 
 
-def history_result_written(result: Any, agent_result: Any) -> None:
-    """Result hook (tasks.hooks): the worker's Result upsert sends no post_save. It runs inside the
-    step's transaction; other processes can read the outcome only after the commit, so the bump
-    waits for it (a bump before would let a reader cache the old rows under the new version)."""
-    transaction.on_commit(_bump)
+def history_events_committed(events: list[Any]) -> None:
+    """Events hook (tasks.hooks), called once after a pipeline transaction commits. A step that
+    ended wrote its Result with the worker's upsert, which sends no post_save (step_complete and
+    step_fail; step_fail runs no result hooks), and its event names the result. Other processes
+    can read the outcome only now, so the bump comes now (a bump before the commit would let a
+    reader cache the old rows under the new version). One bump per transaction."""
+    if any(isinstance(event.payload, dict) and "result_id" in event.payload for event in events):
+        _bump()
 
 
 def _read(task_type: str, window: int) -> dict[HistoryKey, list[Outcome]]:

@@ -18,9 +18,9 @@ class TasksConfig(AppConfig):
             TaskAgentHistory,
             contribute_history,
             history_changed,
-            history_result_written,
+            history_events_committed,
         )
-        from apps.tasks.hooks import register_result_hook
+        from apps.tasks.hooks import register_events_hook
         from apps.tasks.models import Result
 
         # The decision engine reads agent history, and agents earlier results, through these.
@@ -28,8 +28,9 @@ class TasksConfig(AppConfig):
         register_context_contributor(contribute_history)
         post_save.connect(history_changed, sender=Result, dispatch_uid="tasks.agent_history_saved")
         post_delete.connect(history_changed, sender=Result, dispatch_uid="tasks.agent_history_deleted")
-        # The worker writes Results with its own upsert (no post_save): it runs the result hooks.
-        register_result_hook(history_result_written)
+        # The worker writes Results with its own upsert (no post_save); a step's event names its
+        # result, and events hooks run after the commit, for completed and failed steps alike.
+        register_events_hook(history_events_committed)
         # A submission reads the history's version with the configuration version: one round trip.
         register_companion_key(HISTORY_VERSION_KEY)
 

@@ -1,6 +1,6 @@
-"""A step the worker completes reaches the decision engine's cached agent history. The worker
-writes its Result with its own upsert (no post_save), so the result hook bumps the history's
-version after the step commits; with the cache on, the next read sees the outcome."""
+"""A step the worker completes or fails reaches the decision engine's cached agent history. The worker
+writes its Result with its own upsert (no post_save), so an events hook bumps the history's
+version after the step's transaction commits; with the cache on, the next read sees the outcome."""
 
 import time
 
@@ -23,11 +23,11 @@ def _worker_idle(timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def _completed(api) -> tuple[str, int | None]:
-    task_id = submit(api, agents=["test_echo"])["id"]
-    assert wait_for_task(task_id).status == "completed"
+def _finished(api, agent: str = "test_echo", status: str = "completed") -> tuple[str, int | None]:
+    task_id = submit(api, agents=[agent])["id"]
+    assert wait_for_task(task_id).status == status
     _worker_idle()
-    step = Task.objects.get(pk=task_id).steps.get(agent_type="test_echo")
+    step = Task.objects.get(pk=task_id).steps.get(agent_type=agent)
     return step.agent_type, step.agent_config_id
 
 
@@ -39,10 +39,24 @@ def test_the_next_history_read_sees_a_step_the_worker_completed(api, celery_work
     settings.AMAS_DECISION_HISTORY_CACHE_SECONDS = 30  # the cache on, as in production
     settings.AMAS_DECISION_HISTORY_REFRESH_SECONDS = 0  # the staleness bound: none
     window = settings.AMAS_DECISION_WINDOW
-    key = _completed(api)
+    key = _finished(api)
     assert [o.status for o in _outcomes(key, window)] == ["completed"]  # now cached
 
-    assert _completed(api) == key
+    assert _finished(api) == key
     assert [o.status for o in _outcomes(key, window)] == ["completed", "completed"], (
         "the worker's Result write must invalidate the cached history"
+    )
+
+
+def test_the_next_history_read_sees_a_step_that_failed(api, celery_worker, settings):
+    """A failing agent's Result is written by step_fail, which runs no result hooks."""
+    settings.AMAS_DECISION_HISTORY_CACHE_SECONDS = 30
+    settings.AMAS_DECISION_HISTORY_REFRESH_SECONDS = 0
+    window = settings.AMAS_DECISION_WINDOW
+    key = _finished(api, "test_broken", "failed")
+    assert [o.status for o in _outcomes(key, window)] == ["failed"]
+
+    assert _finished(api, "test_broken", "failed") == key
+    assert [o.status for o in _outcomes(key, window)] == ["failed", "failed"], (
+        "a failed step's Result must invalidate the cached history too"
     )
