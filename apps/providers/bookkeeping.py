@@ -71,7 +71,7 @@ class _Writer:
                 self.rows.append(row)
             if outcome is not None:
                 self.outcomes.append(outcome)
-            if self.idle or len(self.rows) + len(self.outcomes) >= _BATCH:
+            if self.idle or outcome is not None or len(self.rows) >= _BATCH:  # outcomes: no linger
                 self.cond.notify_all()
         return True
 
