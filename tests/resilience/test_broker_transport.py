@@ -65,3 +65,28 @@ def test_with_redis_down_closing_fails_only_with_a_connection_error_that_kombu_i
     with redis_stopped():
         conn._do_close_transport()
         conn.close()  # no AttributeError; the message stays in Redis's unacked set for the reaper
+
+
+def test_publishes_share_one_client_and_follow_a_replaced_pool():
+    """The channel's synchronous commands reuse one redis-py client (kombu built one per
+    command); when kombu replaces the channel's connection pool (after a fork, on close) the
+    next publish gets a client of the new pool, and every message arrives."""
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    queue = Queue(name, Exchange(name), name)
+    with Connection(settings.CELERY_BROKER_URL, transport=OURS) as conn:
+        channel = conn.default_channel
+        producer = Producer(channel)
+        producer.publish({"n": 1}, exchange=queue.exchange, routing_key=name, declare=[queue])
+        first = channel._sync_client
+        producer.publish({"n": 2}, exchange=queue.exchange, routing_key=name, declare=[queue])
+        assert first is not None and channel._sync_client is first
+        old_pool = channel.pool
+        channel._after_fork()  # what kombu runs in a forked child: the pools are dropped
+        producer.publish({"n": 3}, exchange=queue.exchange, routing_key=name, declare=[queue])
+        assert channel._sync_client is not first
+        assert channel._sync_client.connection_pool is channel.pool is not old_pool
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        assert client.llen(name) == 3
+    finally:
+        client.delete(name)
