@@ -21,7 +21,7 @@ from django.conf import settings
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.vocabulary import Classification
-from apps.providers import breaker, budgets, cache, config, gate, ratelimit, strategies
+from apps.providers import attribution, breaker, budgets, cache, config, gate, ratelimit, strategies
 from apps.providers.adapters import adapter_for
 from apps.providers.adapters.base import ChatRequest
 from apps.providers.errors import (
@@ -349,6 +349,8 @@ def _record(
     error: str = "",
 ) -> int:
     latency_ms = int((time.perf_counter() - call.started) * 1000)
+    if call.step is not None:  # before the row is written or queued: the result hook relies on it
+        attribution.step_call_note(call.step.pk)
     provider_call_record(
         operation=call.operation,
         task=call.task,
