@@ -279,7 +279,10 @@ def _record(
             delivery.status = DeliveryStatus.FAILED
             delivery.next_attempt_at = None
             delivery.save()
-            _disable(endpoint, "The receiver answered 410 Gone.", metric_reason="gone")
+            # Two deliveries in flight can both meet the 410; the endpoint row is locked, so the
+            # second sees it disabled already: one disable, one audit row.
+            if endpoint.active:
+                _disable(endpoint, "The receiver answered 410 Gone.", metric_reason="gone")
         elif outcome.refused:
             # Egress policy refused the address (private, metadata, ...): retrying cannot help.
             delivery.status = DeliveryStatus.FAILED

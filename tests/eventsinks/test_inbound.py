@@ -257,6 +257,11 @@ call_command("inbound_consume")
 """
 
 
+# The consumer's sessions, told apart from the in-process worker's (its reaper and sweeps also
+# wait on the locked task table, and a kill timed by them came before the message was recorded).
+CONSUMER_APP = "amas-inbound-consumer-test"
+
+
 def database_url() -> str:
     s = connection.settings_dict
     return f"postgresql://{s['USER']}:@/{s['NAME']}?host={s['HOST']}&port={s['PORT']}"
@@ -266,6 +271,7 @@ def start_consumer(settings) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
+        "PGAPPNAME": CONSUMER_APP,  # libpq's default application_name: TaskTableLocked watches it
         "AMAS_INBOUND_AMQP_URL": settings.AMAS_INBOUND_AMQP_URL,
         "AMAS_INBOUND_QUEUE": settings.AMAS_INBOUND_QUEUE,
         "AMAS_INBOUND_REPLY_EXCHANGE": settings.AMAS_INBOUND_REPLY_EXCHANGE,
@@ -290,7 +296,8 @@ class TaskTableLocked:
     def someone_waits(self) -> bool:
         row = self.watch.execute(
             "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND query ILIKE '%tasks_task%'"
+            " WHERE wait_event_type = 'Lock' AND query ILIKE '%%tasks_task%%' AND application_name = %s",
+            [CONSUMER_APP],
         ).fetchone()
         return bool(row and row[0])
 
