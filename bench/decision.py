@@ -70,11 +70,15 @@ def fill(candidates: int, results: int) -> object:
     if provider is not None:
         ProviderCall.objects.bulk_create(
             [
-                ProviderCall(provider=provider, task=history_task, step=step, cost=Decimal("0.002"), outcome="ok")
+                ProviderCall(
+                    provider=provider, task=history_task, step=step, cost=Decimal("0.002"), outcome="ok"
+                )
                 for step in steps[::3]
             ]
         )
-    return Task.objects.create(organization=org, title="decide me", task_type="investigation", target="example.org")
+    return Task.objects.create(
+        organization=org, title="decide me", task_type="investigation", target="example.org"
+    )
 
 
 class PerCandidateHistory:
@@ -95,9 +99,9 @@ class PerCandidateHistory:
             else:
                 results = results.filter(agent=agent_type, step__agent_config_id__isnull=True)
             rows = list(
-                results.order_by("-created_at").values_list("status", "processing_time_ms", "cost", "step_id")[
-                    :window
-                ]
+                results.order_by("-created_at").values_list(
+                    "status", "processing_time_ms", "cost", "step_id"
+                )[:window]
             )
             rows.reverse()
             step_ids = [r[-1] for r in rows]
@@ -105,7 +109,8 @@ class PerCandidateHistory:
             if step_ids:
                 calls = ProviderCall.objects.filter(step_id__in=step_ids)
                 ledger = {
-                    r["step_id"]: float(r["total"]) for r in calls.values("step_id").annotate(total=Sum("cost"))
+                    r["step_id"]: float(r["total"])
+                    for r in calls.values("step_id").annotate(total=Sum("cost"))
                 }
             out[(agent_type, config_id)] = [
                 Outcome(s, int(ms), max(float(c), ledger.get(sid, 0.0))) for s, ms, c, sid in rows
