@@ -87,9 +87,9 @@ class AuditEvent(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise RuntimeError("Audit events are append-only.")
 
-    def content_digest(self) -> str:
-        """Scheme 2: the digest of what the row says, apart from its place in its chain."""
-        content = {
+    def _content(self) -> dict[str, Any]:
+        """What the row says, apart from its place in its chain (both hash schemes cover it)."""
+        return {
             "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
             "event_type": self.event_type,
             "entity_type": self.entity_type,
@@ -104,8 +104,11 @@ class AuditEvent(models.Model):
             "trust_score": self.trust_score,
             "trust_factors": self.trust_factors,
         }
+
+    def content_digest(self) -> str:
+        """Scheme 2: the digest of what the row says, apart from its place in its chain."""
         return hashlib.sha256(
-            json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+            json.dumps(self._content(), sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
         ).hexdigest()
 
     def chained_hash(self, digest: str) -> str:
@@ -114,26 +117,9 @@ class AuditEvent(models.Model):
         return hashlib.sha256(place.encode()).hexdigest()
 
     def canonical(self) -> bytes:
-        """The bytes the hash covers: every column but the hash itself, in a fixed form that
-        reads back identically from the database."""
-        created = self.created_at.astimezone(UTC).isoformat(timespec="microseconds")
-        payload = {
-            "seq": self.seq,
-            "created_at": created,
-            "event_type": self.event_type,
-            "entity_type": self.entity_type,
-            "entity_id": self.entity_id,
-            "actor_id": self.actor_id,
-            "actor_label": self.actor_label,
-            "organization_id": self.organization_id,
-            "changes": self.changes,
-            "ip": self.ip,
-            "user_agent": self.user_agent,
-            "request_id": self.request_id,
-            "trust_score": self.trust_score,
-            "trust_factors": self.trust_factors,
-            "prev_hash": self.prev_hash,
-        }
+        """Scheme 1: the bytes the hash covers: every column but the hash itself, in a fixed form
+        that reads back identically from the database."""
+        payload = {**self._content(), "seq": self.seq, "prev_hash": self.prev_hash}
         if self.chain is not None:  # legacy rows hash exactly what they were written with
             payload["chain"] = self.chain
             payload["chain_seq"] = self.chain_seq
