@@ -5,6 +5,7 @@ from django.db import connection, transaction
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify
 from apps.audit.services import audit_record
+from tests.audit.tampering import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -14,14 +15,6 @@ def _record_three(actor):
         audit_record(event_type="test.event", entity_type="thing", entity_id=i, actor=actor, changes={"n": i})
         for i in range(1, 4)
     ]
-
-
-def _raw(sql, params=()):
-    """Tamper as a database owner would: switch the append-only trigger off for the statement."""
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
-        cursor.execute(sql, params)
-        cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
 
 
 def _verify_fails() -> str:
@@ -55,14 +48,14 @@ def test_secret_looking_changes_are_redacted(analyst):
 
 def test_edited_row_is_named(analyst):
     _, second, _ = _record_three(analyst)
-    _raw("UPDATE audit_auditevent SET changes = %s WHERE id = %s", ['{"n": 99}', second.pk])
+    tamper("UPDATE audit_auditevent SET changes = %s WHERE id = %s", ['{"n": 99}', second.pk])
     message = _verify_fails()
     assert f"seq={second.seq} (id={second.pk})" in message and "edited" in message
 
 
 def test_deleted_row_is_named(analyst):
     _, second, third = _record_three(analyst)
-    _raw("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
+    tamper("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
     message = _verify_fails()
     assert f"seq {second.seq} was deleted" in message
     assert f"id={third.pk}" in message
@@ -71,9 +64,9 @@ def test_deleted_row_is_named(analyst):
 def test_reordered_rows_are_named(analyst):
     first, second, _ = _record_three(analyst)
     # Swap two rows' positions in the chain (seq is unique: go through a free number).
-    _raw("UPDATE audit_auditevent SET seq = -1 WHERE id = %s", [first.pk])
-    _raw("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [first.seq, second.pk])
-    _raw("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [second.seq, first.pk])
+    tamper("UPDATE audit_auditevent SET seq = -1 WHERE id = %s", [first.pk])
+    tamper("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [first.seq, second.pk])
+    tamper("UPDATE audit_auditevent SET seq = %s WHERE id = %s", [second.seq, first.pk])
     message = _verify_fails()
     assert f"seq={first.seq} (id={second.pk})" in message
 

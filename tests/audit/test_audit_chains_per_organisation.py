@@ -4,38 +4,24 @@ written before that (chain NULL) still verify as the one global chain they were 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.utils import timezone
 
-from apps.audit.models import GENESIS_HASH, AuditEvent
+from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify
 from apps.audit.services import audit_record
 from apps.users.models import Organization
+from tests.audit.tampering import hashed_chain, tamper
 
 pytestmark = pytest.mark.django_db
-
-
-def _raw(sql, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
-        cursor.execute(sql, params)
-        cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
 
 
 def _legacy_rows(n):
     """A database as migration 0003 finds it: only rows the single global chain wrote (seq 1..n,
     no chain columns; the fixtures' rows are removed first), and the sequence after them."""
-    _raw("DELETE FROM audit_auditevent")
+    tamper("DELETE FROM audit_auditevent")
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval('audit_event_seq', GREATEST(%s, nextval('audit_event_seq')))", [n + 1])
-    prev, rows = GENESIS_HASH, []
-    for seq in range(1, n + 1):
-        row = AuditEvent(seq=seq, event_type="old.event", entity_type="thing", prev_hash=prev)
-        row.created_at = timezone.now()
-        row.hash = row.compute_hash()
-        row.save(force_insert=True)
-        prev = row.hash
-        rows.append(row)
-    return rows
+    rows = [AuditEvent(seq=seq, event_type="old.event", entity_type="thing") for seq in range(1, n + 1)]
+    return hashed_chain(rows)
 
 
 def test_organisations_chain_separately_and_verify(analyst):
@@ -61,7 +47,7 @@ def test_a_deletion_in_one_organisation_is_named_with_its_chain(analyst):
     first, second, third = (
         audit_record(event_type="t.a", entity_type="thing", entity_id=i, actor=analyst) for i in range(3)
     )
-    _raw("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
+    tamper("DELETE FROM audit_auditevent WHERE id = %s", [second.pk])
     with pytest.raises(CommandError) as excinfo:
         call_command("audit_verify")
     message = str(excinfo.value)
@@ -71,6 +57,6 @@ def test_a_deletion_in_one_organisation_is_named_with_its_chain(analyst):
 def test_an_edited_legacy_row_is_still_named(analyst):
     legacy = _legacy_rows(3)
     audit_record(event_type="t.a", entity_type="thing", actor=analyst)
-    _raw("UPDATE audit_auditevent SET event_type = 'x' WHERE id = %s", [legacy[1].pk])
+    tamper("UPDATE audit_auditevent SET event_type = 'x' WHERE id = %s", [legacy[1].pk])
     report = audit_chain_verify()
     assert not report.ok and report.first_break.event_id == legacy[1].pk

@@ -4,46 +4,35 @@ before migration 0005), and audit_verify checks each row by its own scheme."""
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
-from apps.audit.models import GENESIS_HASH, AuditEvent
+from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify
 from apps.audit.services import audit_record
+from tests.audit.tampering import hashed_chain, tamper
 
 pytestmark = pytest.mark.django_db
 
 
-def _raw(sql, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
-        cursor.execute(sql, params)
-        cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
-
-
 def _scheme_one_rows(organization_id, n):
     """A chain as the two-statement append (audit_chain_next, then the INSERT) wrote it."""
-    _raw("DELETE FROM audit_auditevent")
-    prev, rows = GENESIS_HASH, []
+    tamper("DELETE FROM audit_auditevent")
+    rows = []
     for position in range(1, n + 1):
         with connection.cursor() as cursor:
             cursor.execute("SELECT nextval('audit_event_seq')")
             (seq,) = cursor.fetchone()
-        row = AuditEvent(
-            seq=seq,
-            chain=organization_id,
-            chain_seq=position,
-            organization_id=organization_id,
-            event_type="old.event",
-            entity_type="thing",
-            changes={"n": position},
-            prev_hash=prev,
+        rows.append(
+            AuditEvent(
+                seq=seq,
+                chain=organization_id,
+                chain_seq=position,
+                organization_id=organization_id,
+                event_type="old.event",
+                entity_type="thing",
+                changes={"n": position},
+            )
         )
-        row.created_at = timezone.now()
-        row.hash = row.compute_hash()
-        row.save(force_insert=True)
-        prev = row.hash
-        rows.append(row)
-    return rows
+    return hashed_chain(rows)
 
 
 def test_new_rows_continue_a_chain_of_old_rows(analyst):
@@ -63,13 +52,13 @@ def test_an_edited_new_row_is_named(analyst):
     first, second = (
         audit_record(event_type="t.a", entity_type="thing", entity_id=i, actor=analyst) for i in range(2)
     )
-    _raw("UPDATE audit_auditevent SET entity_id = 'other' WHERE id = %s", [first.pk])
+    tamper("UPDATE audit_auditevent SET entity_id = 'other' WHERE id = %s", [first.pk])
     report = audit_chain_verify()
     assert not report.ok and report.first_break.event_id == first.pk
 
 
 def test_a_row_moved_to_the_other_scheme_is_named(analyst):
     row = audit_record(event_type="t.a", entity_type="thing", actor=analyst)
-    _raw("UPDATE audit_auditevent SET hash_scheme = 1 WHERE id = %s", [row.pk])
+    tamper("UPDATE audit_auditevent SET hash_scheme = 1 WHERE id = %s", [row.pk])
     report = audit_chain_verify()
     assert not report.ok and report.first_break.event_id == row.pk
