@@ -9,8 +9,10 @@ describe the present (queue depth, agent utilisation, open websockets, breaker s
 scrape time from Redis and Postgres instead of being counted.
 
 Counters live as long as Redis keeps them: Redis restarted without persistence resets them, which
-Prometheus handles like a process restart (rate() sees a counter reset). An increment made while
-Redis is unreachable is dropped (logged at debug level): metrics never fail the work they count.
+Prometheus handles like a process restart (rate() sees a counter reset). Metrics never fail the
+work they count: an increment `record` cannot send (Redis restarting, or slower than the 1 s
+timeout under load) goes into this process's buffer below and is sent by its next flush, so a
+blip delays a count instead of losing it.
 
 Per-request counters (the API middleware's 14 increments a request) are buffered instead
 (`record_later`): summed per series in this process and sent by a background thread every
@@ -119,12 +121,15 @@ def record(*batches: list[tuple[str, str, float]]) -> None:
 
 def _write(increments: list[tuple[str, str, float]]) -> None:
     try:
-        pipe = redis_client().pipeline(transaction=False)
+        # MULTI/EXEC as in flush(): all or nothing, so keeping the increments after a failure
+        # does not count any of them twice.
+        pipe = redis_client().pipeline(transaction=True)
         for key, name, amount in increments:
             pipe.hincrbyfloat(key, name, amount)
         pipe.execute()
     except redis.RedisError as exc:
-        log.debug("metric dropped, Redis unreachable: %s", exc)
+        record_later(increments)
+        log.debug("metrics kept for the next flush, Redis unreachable: %s", exc)
 
 
 # --- the per-process buffer of record_later ------------------------------------------------------

@@ -63,3 +63,12 @@ def test_a_flush_without_redis_keeps_the_sums(client):
         metrics.flush()  # fails quietly
     samples = scrape(client)  # the scrape flushes this process's buffer first
     assert value(samples, "amas_api_requests_total", method="GET", route="/buffered", status="200") == 2
+
+
+def test_an_increment_redis_did_not_take_is_sent_by_the_next_flush(client):
+    """A worker's step counters are sent at once; one Redis could not take (restarting, or slower
+    than the metrics timeout under load) is kept and sent later, not dropped."""
+    with override_settings(AMAS_METRICS_REDIS_URL="redis://127.0.0.1:9/0"):  # nothing listens there
+        metrics.STEPS_FINISHED.inc(agent="kept", status="completed")
+    samples = scrape(client)  # the scrape flushes this process's buffer first
+    assert value(samples, "amas_steps_total", agent="kept", status="completed") == 1
