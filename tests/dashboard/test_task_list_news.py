@@ -105,3 +105,58 @@ def test_the_news_request_runs_a_bounded_number_of_queries(client, analyst, djan
     _task(analyst, "Fresh")
     with django_assert_max_num_queries(6):
         assert client.get(news).status_code == HTTPStatus.OK
+
+
+def _refresh_url(client, list_url: str) -> str:
+    html = client.get(list_url).content.decode()
+    return unescape(re.search(r'id="task-results"[^>]*hx-get="([^"]+)"', html, re.S).group(1))
+
+
+def _rerender(client, refresh_url: str) -> str:
+    """The list's live re-render (socket reconnect, or a new task on the page), as htmx asks it."""
+    headers = {"HX-Request": "true", "HX-Target": "task-results"}
+    return client.get(refresh_url, headers=headers).content.decode()
+
+
+def _news_in(html: str) -> tuple[str, str]:
+    found = re.search(r'id="task-news"[^>]*hx-get="([^"]+)" hx-trigger="([^"]+)"', html, re.S)
+    return unescape(found.group(1)), found.group(2)
+
+
+def test_a_re_render_keeps_counting_from_when_the_list_was_shown(client, analyst):
+    """The race the browser test met: a task created while a live re-render of page 2 was in
+    flight. The re-render replaces the element that had the event queued, so it asks once more
+    on load, and from the time the page was first shown, not its own render time."""
+    for i in range(30):
+        _task(analyst, f"Task {i:02}", minutes_ago=60 - i)
+    client.force_login(analyst)
+    refresh = _refresh_url(client, "/tasks/?page=2")
+    first_news, first_trigger = _news_in(client.get("/tasks/?page=2").content.decode())
+    assert "load" not in first_trigger  # the first render has nothing to catch up on
+
+    _task(analyst, "Fresh")
+    news, trigger = _news_in(_rerender(client, refresh))
+    assert "load" in trigger
+    assert parse_qs(urlsplit(news).query)["page"] == ["2"]
+    response = client.get(news)
+    assert response.status_code == HTTPStatus.OK and "HX-Trigger" not in response
+    assert "1 new task matches these filters" in response.content.decode()
+
+
+def test_on_the_first_page_a_re_render_that_shows_the_new_task_ends_the_news(client, analyst):
+    _task(analyst, "Old one", minutes_ago=5)
+    client.force_login(analyst)
+    refresh = _refresh_url(client, "/tasks/")
+    _task(analyst, "Made elsewhere")
+    html = _rerender(client, refresh)
+    assert "Made elsewhere" in html
+    news, _trigger = _news_in(html)
+    # Shown since the list was first shown, but already on the page: no notice, no new re-render.
+    assert client.get(news).status_code == HTTPStatus.NO_CONTENT
+
+
+def test_a_bad_rendered_time_is_a_clear_400(client, analyst):
+    client.force_login(analyst)
+    response = client.get("/tasks/news/", {"since": timezone.now().isoformat(), "rendered": "soon"})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "rendered must be an ISO 8601 time" in response.content.decode()

@@ -68,37 +68,71 @@ def task_list(request: AuthenticatedRequest) -> HttpResponse:
     query.pop("page", None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
+    query.pop("shown", None)
+    sort_query.pop("shown", None)
+    # `shown`: when the reader first saw this list. Its live re-renders (socket reconnect, a new
+    # task on the page) keep it, so "N new tasks since this list was shown" still counts from
+    # there; each render's own time decides whether a new task is already on the page.
+    shown, rendered = _shown_at(request), timezone.now()
     news_query = request.GET.copy()
+    news_query.pop("shown", None)
     news_query["page"] = str(page.number)
-    news_query["since"] = timezone.now().isoformat()
+    news_query["since"] = shown.isoformat()
+    news_query["rendered"] = rendered.isoformat()
+    refresh_query = request.GET.copy()
+    refresh_query["shown"] = shown.isoformat()
+    section = requested_section(request, LIST_SECTIONS)
     context = {
         "form": form,
         "page": page,
         # A task created elsewhere asks task_list_news whether it belongs on this page.
         "news_query": news_query.urlencode(),
+        "refresh_url": f"{request.path}?{refresh_query.urlencode()}",
+        # A re-render asks once more: an event that arrived while it was in flight was meant for
+        # the element the swap removed.
+        "news_recheck": section is not None,
         "bulk_all_limit": BULK_ALL_LIMIT,
         "query": query.urlencode(),
         "sort_query": sort_query.urlencode(),
         "sort": form.cleaned_data.get("sort") or "-created",
     }
-    section = requested_section(request, LIST_SECTIONS)
     return render(request, section_template("dashboard/tasks/list.html", section), context)
+
+
+def _shown_at(request: AuthenticatedRequest) -> datetime:
+    """The `shown` a live re-render carries (never later than now), else now."""
+    now = timezone.now()
+    try:
+        shown = datetime.fromisoformat(request.GET.get("shown", ""))
+    except ValueError:
+        return now
+    if timezone.is_naive(shown):
+        shown = timezone.make_aware(shown)
+    return min(shown, now)
+
+
+def _time_param(request: AuthenticatedRequest, name: str, default: str = "") -> datetime | None:
+    try:
+        value = datetime.fromisoformat(request.GET.get(name) or default)
+    except ValueError:
+        return None
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
 @login_required
 @require_GET
 def task_list_news(request: AuthenticatedRequest) -> HttpResponse:
     """Asked by the task list when a task is created anywhere in the organisation: tasks that
-    match the list's filters and were created since it was rendered (`since`) either belong on
-    the visible page (the answer tells the list to re-render itself, which inserts them in their
-    sorted place) or elsewhere (a "N new tasks" notice linking to them, newest first). Nothing
-    new for this list: 204, the page stays as it is."""
-    try:
-        since = datetime.fromisoformat(request.GET.get("since", ""))
-    except ValueError:
+    match the list's filters and were created since it was shown (`since`) either belong on the
+    visible page and were created after it was rendered (`rendered`: the answer tells the list to
+    re-render itself, which inserts them in their sorted place) or are not on it (a "N new tasks"
+    notice linking to them, newest first). Nothing new off this page: 204, it stays as it is."""
+    since = _time_param(request, "since")
+    if since is None:
         return HttpResponse("since must be an ISO 8601 time (the list's render time).", status=400)
-    if timezone.is_naive(since):
-        since = timezone.make_aware(since)
+    rendered = _time_param(request, "rendered", since.isoformat())
+    if rendered is None:
+        return HttpResponse("rendered must be an ISO 8601 time (the page's render time).", status=400)
     form = TaskFilterForm(request.GET)
     filters = selectors.TaskFilters(**form.filters())
     qs = board.task_list_page(user=request.user, filters=filters)
@@ -111,12 +145,15 @@ def task_list_news(request: AuthenticatedRequest) -> HttpResponse:
         number = 1
     start = (number - 1) * PAGE_SIZE
     on_page = qs.order_by(*form.ordering()).values_list("created_at", flat=True)[start : start + PAGE_SIZE]
-    if any(created > since for created in on_page):
+    if any(created > rendered for created in on_page):
         response = HttpResponse("")
         response["HX-Trigger"] = "amas:task-list-refresh"
         return response
+    new -= sum(created > since for created in on_page)  # already on the page the reader sees
+    if not new:
+        return HttpResponse(status=HTTPStatus.NO_CONTENT)
     query = request.GET.copy()
-    for key in ("page", "since", "sort"):
+    for key in ("page", "since", "rendered", "sort"):
         query.pop(key, None)
     context = {"new": new, "newest_url": f"{reverse('task_list')}?{query.urlencode()}"}
     return render(request, "dashboard/tasks/list.html#task-news", context)
