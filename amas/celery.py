@@ -35,6 +35,18 @@ def _database_connections_checked(**kwargs: object) -> None:
     close_old_connections()
 
 
+@signals.worker_process_shutdown.connect
+def _metrics_flushed(**kwargs: object) -> None:
+    """A pool child leaves through os._exit (atexit handlers do not run): send the metrics it
+    buffered (task counts, task events; apps/core/metrics.py record_later) before it goes."""
+    from apps.core import metrics
+
+    try:
+        metrics.flush()
+    except Exception:  # never keep a child from exiting
+        logging.getLogger(__name__).warning("Could not send a pool child's metrics", exc_info=True)
+
+
 _reaper_stop = threading.Event()
 
 

@@ -62,9 +62,12 @@ def _worker_task_finished(
 ) -> None:
     started = _started.pop(task_id or "", None)
     name = getattr(task, "name", "") or "unknown"
-    metrics.WORKER_TASKS.inc(task=name, state=(state or "unknown").lower())
+    # Buffered like the API's counts: two MULTI/EXEC round trips per Celery task were a third of
+    # a bare no-op task's CPU in a pool child (amas.celery flushes a child's buffer at its exit).
+    batches = [metrics.WORKER_TASKS.increments(task=name, state=(state or "unknown").lower())]
     if started is not None:
-        metrics.WORKER_TASK_SECONDS.observe(time.perf_counter() - started, task=name)
+        batches.append(metrics.WORKER_TASK_SECONDS.observations(time.perf_counter() - started, task=name))
+    metrics.record_later(*batches)
 
 
 _installed = False

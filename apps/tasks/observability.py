@@ -15,11 +15,15 @@ STEP_TERMINAL_EVENTS = {"step.completed", "step.failed", "step.cancelled", "step
 
 def task_events_record(events: list[Any]) -> None:
     """Events hook (after commit, in whichever process made the change, once per transaction):
-    the counters and histograms of a transaction's events go to Redis in one round trip
-    (metrics.record); a step's outcome has two events that count."""
+    the counters and histograms of a transaction's events go into the process's metrics buffer
+    (metrics.record_later), which its flusher sends to Redis about once a second: a step's
+    outcome paid a MULTI/EXEC round trip for them (~0.1 ms of worker CPU and a Redis command
+    batch per task). A worker's pool child sends its buffer when it exits
+    (amas.celery._metrics_flushed); one killed with SIGKILL loses at most a flush interval of
+    counts, as web processes do for their API requests (apps/core/metrics.py)."""
     batches = [batch for event in events for batch in _event_increments(event)]
     if batches:
-        metrics.record(*batches)
+        metrics.record_later(*batches)
 
 
 def _event_increments(event: Any) -> list[list[tuple[str, str, float]]]:
