@@ -49,6 +49,7 @@ class AuditEvent(models.Model):
         "users.Organization",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # the (organization, -seq) index starts with it
         null=True,
         blank=True,
         related_name="+",

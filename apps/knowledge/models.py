@@ -59,8 +59,13 @@ class SourceKind(models.TextChoices):
 
 
 class Chunk(models.Model):
-    organization = models.ForeignKey("users.Organization", on_delete=models.CASCADE, related_name="+")
-    task = models.ForeignKey("tasks.Task", on_delete=models.CASCADE, related_name="knowledge_chunks")
+    # organization and task: no index of their own, chunk_org_created and chunk_task_kind start with them.
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    task = models.ForeignKey(
+        "tasks.Task", on_delete=models.CASCADE, related_name="knowledge_chunks", db_index=False
+    )
     result = models.ForeignKey(
         "tasks.Result", on_delete=models.CASCADE, null=True, blank=True, related_name="knowledge_chunks"
     )
@@ -119,8 +124,11 @@ class EmbeddingSpace(models.Model):
 
 
 class ChunkEmbedding(models.Model):
-    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="embeddings")
-    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="embeddings")
+    # No index of their own: chunk_embedding_unique starts with chunk, chunk_embedding_space is space's.
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="embeddings", db_index=False)
+    space = models.ForeignKey(
+        EmbeddingSpace, on_delete=models.CASCADE, related_name="embeddings", db_index=False
+    )
     vector = VectorField()
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -26,7 +26,11 @@ TERMINAL_STATUSES = frozenset(
 
 class Task(TimeStampedModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("users.Organization", on_delete=models.PROTECT, related_name="tasks")
+    # No index of its own (db_index=False) where a composite index below starts with the column: every
+    # index is written on each insert and each non-HOT update of a task (issue 19, PG round 6).
+    organization = models.ForeignKey(
+        "users.Organization", on_delete=models.PROTECT, related_name="tasks", db_index=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tasks", null=True
     )
@@ -54,7 +58,9 @@ class Task(TimeStampedModel):
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="runs")
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="runs", db_index=False
+    )
     schedule = models.OneToOneField(
         "django_celery_beat.PeriodicTask",
         on_delete=models.SET_NULL,
@@ -115,7 +121,8 @@ class TaskStep(models.Model):
     """One agent's run within a task. Steps of the same group run in parallel; the aggregate step
     (is_aggregate) runs after every group ended and writes the task summary."""
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: step_unique_slot starts with task_id (see Task.organization).
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps", db_index=False)
     agent_type = models.CharField(max_length=64)
     agent_config_id = models.BigIntegerField(null=True, blank=True)
     agent_config = models.JSONField(default=dict, blank=True)
@@ -165,7 +172,8 @@ class Result(models.Model):
     """What one step produced. One per step (re-delivered steps update, never duplicate)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="results")
+    # No index of its own: result_task_created starts with task_id (see Task.organization).
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="results", db_index=False)
     step = models.OneToOneField(TaskStep, on_delete=models.CASCADE, related_name="result")
     agent = models.CharField(max_length=64)
     status = models.CharField(max_length=16)
@@ -189,7 +197,8 @@ class Result(models.Model):
 class TaskEvent(models.Model):
     """The event store: every change of a task appends one row in the same transaction."""
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: event_unique_seq starts with task_id (see Task.organization).
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveIntegerField()
     type = models.CharField(max_length=32)
     payload = models.JSONField(default=dict)
