@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -284,21 +285,28 @@ def _result_upsert(task: Task, step: TaskStep, **fields: Any) -> Result:
     row = Result(task=task, step=step, agent=step.agent_type, **fields)
     columns = Result._meta.concrete_fields
     values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in columns]
-    quote = connection.ops.quote_name
-    update = ", ".join(f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in columns if f.name in fields)
-    names = ", ".join(quote(f.column) for f in columns)
-    marks = ", ".join(["%s"] * len(columns))
-    # Identifiers come from the model's meta, values are parameters.
-    sql = (
-        f"INSERT INTO {quote(Result._meta.db_table)} ({names}) VALUES ({marks}) "  # noqa: S608
-        f'ON CONFLICT ("step_id") DO UPDATE SET {update} RETURNING "id"'
-    )
+    sql = _result_upsert_sql(frozenset(fields))
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row.id = cursor.fetchone()[0]
     row._state.adding = False
     row._state.db = connection.alias
     return row
+
+
+@cache
+def _result_upsert_sql(fields: frozenset[str]) -> str:
+    """Built once per set of replaced fields (a worker uses two: completed and failed steps)."""
+    columns = Result._meta.concrete_fields
+    quote = connection.ops.quote_name
+    update = ", ".join(f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in columns if f.name in fields)
+    names = ", ".join(quote(f.column) for f in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    # Identifiers come from the model's meta, values are parameters.
+    return (
+        f"INSERT INTO {quote(Result._meta.db_table)} ({names}) VALUES ({marks}) "  # noqa: S608
+        f'ON CONFLICT ("step_id") DO UPDATE SET {update} RETURNING "id"'
+    )
 
 
 def _elapsed_ms(started: float) -> int:
