@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Model
 
+from apps.core.prepared import prepared_cursor
 from apps.tasks.models import Result, StepStatus, Task, TaskStep
 
 Converter = Callable[[Any, Any, Any], Any]
@@ -80,7 +81,7 @@ def claim_lock(step_id: int) -> tuple[Task, TaskStep] | None:
     not queued (a duplicate or stale delivery: then nothing is locked, nor waited for, unless the
     step was queued when the statement began) or gone."""
     async_commit = bool(settings.AMAS_STEP_CLAIM_ASYNC_COMMIT)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_claim_sql(async_commit), [step_id, StepStatus.QUEUED])
         row = cursor.fetchone()
     if row is None:
@@ -110,7 +111,7 @@ def task_steps_lock(task_id: Any) -> tuple[Task, list[TaskStep]] | None:
     when it began, so a sibling's Result committed while the statement waited for the task lock
     would be missing. `step.result` queries (after the lock) when task_finish needs a sibling's;
     the step runner caches its own step's new Result (result_cache)."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_outcome_sql(), [task_id])
         rows = cursor.fetchall()
     if not rows:

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
+from apps.core.prepared import prepared_cursor
 from apps.tasks.models import Task, TaskStep
 
 
@@ -74,7 +75,7 @@ def task_rows_insert(task: Task, steps: Sequence[TaskStep]) -> None:
     task_insert, step_insert = _task_insert(), _step_insert()
     params: list[Any] = []
     task_insert.values(task, params)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         if not steps:
             cursor.execute(task_insert.sql % task_insert.row, params)
         else:
