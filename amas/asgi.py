@@ -7,17 +7,44 @@ from typing import Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.http import FileResponse, HttpResponseBase
+from django.core.handlers.base import BaseHandler
+from django.http import FileResponse, HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
+
+from amas.db_pool import pool_check_install
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "amas.settings.local")
 logger = logging.getLogger("django.request")
 
 # Request threads kept for the next request (more are started under a burst, as Django would).
 IDLE_REQUEST_THREADS = 16
+
+
+def _bearer_api_request(request: HttpRequest) -> bool:
+    """An API request that TokenAuth alone authenticates: its Authorization header's scheme is
+    Bearer (ninja's HttpBearer test), so the session is never asked (apps/users/auth.py)."""
+    if not request.path.startswith("/api/"):
+        return False
+    header = request.META.get("HTTP_AUTHORIZATION") or ""
+    return header.split(" ", 1)[0].lower() == "bearer"
+
+
+def _handler_with(middleware: list[str]) -> BaseHandler:
+    """A sync handler whose chain is `middleware`. Django builds a chain only from
+    settings.MIDDLEWARE, so the setting is swapped while this one loads (once, at startup,
+    before any request is served)."""
+    handler = BaseHandler()
+    full = settings.MIDDLEWARE
+    settings.MIDDLEWARE = middleware
+    try:
+        handler.load_middleware(is_async=False)
+    finally:
+        settings.MIDDLEWARE = full
+    return handler
 
 
 class SyncChainASGIHandler(ASGIHandler):
@@ -44,6 +71,7 @@ class SyncChainASGIHandler(ASGIHandler):
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
+        self._bearer_api = _handler_with(settings.BEARER_API_MIDDLEWARE)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -67,7 +95,9 @@ class SyncChainASGIHandler(ASGIHandler):
         if request is None:
             response: HttpResponseBase = error_response  # type: ignore[assignment]  # 400 or 413
         else:
-            response = self.get_response(request)
+            # A bearer-token API request takes the chain without the browser-only middleware.
+            chain = self._bearer_api if _bearer_api_request(request) else self
+            response = chain.get_response(request)
             response._handler_class = self.__class__  # type: ignore[attr-defined]
             if isinstance(response, FileResponse):
                 response.block_size = self.chunk_size
@@ -119,6 +149,7 @@ class SyncChainASGIHandler(ASGIHandler):
 
 # Django must be set up before anything imports models (consumers do).
 django.setup(set_prefix=False)
+pool_check_install()
 django_asgi_app = SyncChainASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
@@ -62,6 +63,19 @@ class TrustMiddleware:
                 secure=settings.SESSION_COOKIE_SECURE,
             )
         return response
+
+
+class BearerRequestUserMiddleware:
+    """AuthenticationMiddleware's place in the chain of bearer-token API requests
+    (settings.BEARER_API_MIDDLEWARE): the user is anonymous until the token authenticates
+    (apps.users.auth.TokenAuth sets request.user); a session cookie sent along is not read."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.user = AnonymousUser()
+        return self.get_response(request)
 
 
 # Paths a user without required MFA may still reach: allauth (set up MFA, log out, re-authenticate)
