@@ -35,7 +35,11 @@ FROM pg_stat_user_tables"""
 INDEXES_SQL = """
 SELECT s.relname, s.indexrelname, s.idx_scan, pg_relation_size(s.indexrelid)
 FROM pg_stat_user_indexes s"""
-WAL_SQL = "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal"
+WAL_SQL = """
+SELECT wal_records, wal_fpi, wal_bytes,
+       (SELECT sum(writes) FROM pg_stat_io WHERE object = 'wal'),
+       (SELECT sum(fsyncs) FROM pg_stat_io WHERE object = 'wal')
+FROM pg_stat_wal"""
 DATABASE_SQL = """
 SELECT xact_commit, xact_rollback, sessions, blks_hit, blks_read FROM pg_stat_database
 WHERE datname = current_database()"""
@@ -171,7 +175,7 @@ def report(meter: StatementMeter, tasks: int, top: int) -> None:
     )
     print(
         f"WAL per task: {wal[0] / tasks:.1f} records, {wal[1] / tasks:.2f} full-page images, "
-        f"{wal[2] / tasks:.0f} bytes"
+        f"{wal[2] / tasks:.0f} bytes, {wal[3] / tasks:.2f} writes, {wal[4] / tasks:.2f} fsyncs"
     )
 
 
