@@ -6,7 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
 from apps.core.api_errors import errors
@@ -52,7 +52,7 @@ def create_task(request: HttpRequest, payload: Annotated[TaskIn, PayloadBody(...
         files=files,
         schedule=payload.schedule.model_dump(exclude_none=True) if payload.schedule else None,
     )
-    return HTTPStatus.CREATED, task
+    return Status(HTTPStatus.CREATED, TaskDetailOut.of(task))
 
 
 @router.get("/tasks", response={HTTPStatus.OK: list[TaskOut], **errors(422)}, url_name="list_tasks")
@@ -67,7 +67,7 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilterIn]):
 )
 def get_task(request: HttpRequest, task_id: UUID):
     user = require_scope(request, "tasks:read")
-    return selectors.task_detail(user=user, task_id=task_id)
+    return TaskDetailOut.of(selectors.task_detail(user=user, task_id=task_id))
 
 
 @router.get(

@@ -132,6 +132,33 @@ class TaskDetailOut(TaskOut):
         steps = getattr(obj, "api_steps", None)  # loaded with the task by selectors.task_detail
         return steps if steps is not None else list(obj.steps.all())
 
+    @classmethod
+    def of(cls, task: Any) -> "TaskDetailOut":
+        """The answer for a task whose steps ride on `api_steps` (selectors.task_detail,
+        services.task_create), built from its fields without validation: they are the task
+        row's own typed values, and validating them field by field through ninja's getter was
+        ~0.3 ms of a GET /api/v1/tasks/{id} (issue 19). The same output as validating the task
+        (tests/tasks/test_task_detail_out.py); ninja dumps a returned model without validating it
+        again. A task without `api_steps` is validated as usual (`model_validate`)."""
+        steps = getattr(task, "api_steps", None)
+        if steps is None:
+            return cls.model_validate(task)
+        values = {name: getattr(task, name) for name in _TASK_ATTRIBUTES}
+        values["is_recurring"] = task.schedule_id is not None
+        values["created_by"] = task.created_by.email if task.created_by_id is not None else None
+        values["steps"] = [
+            StepOut.model_construct(**{name: getattr(step, name) for name in _STEP_ATTRIBUTES})
+            for step in steps
+        ]
+        return cls.model_construct(**values)
+
+
+# TaskDetailOut.of: the fields read as attributes of the same name (the others are derived).
+_TASK_ATTRIBUTES = tuple(
+    name for name in TaskDetailOut.model_fields if name not in {"is_recurring", "created_by", "steps"}
+)
+_STEP_ATTRIBUTES = tuple(StepOut.model_fields)
+
 
 class EventOut(Schema):
     seq: int
