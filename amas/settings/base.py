@@ -145,6 +145,9 @@ def _database_from_env() -> dict:
 
 DATABASES = {"default": _database_from_env()}
 AMAS_WORKER_CONN_MAX_AGE = env.int("AMAS_WORKER_CONN_MAX_AGE", default=60)
+# The pipeline's fixed statements as prepared statements (apps/core/prepared.py); false behind a
+# transaction-mode PgBouncer older than 1.21.
+AMAS_DATABASE_PREPARED_STATEMENTS = env.bool("AMAS_DATABASE_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "users.User"

@@ -28,7 +28,7 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
     integer type that holds it, and a None where nothing gives it a type (`%s IS NULL`) needs a
     cast."""
     connection = connections[using]
-    if connection.vendor != "postgresql" or not getattr(settings, "AMAS_DATABASE_PREPARED_STATEMENTS", True):
+    if connection.vendor != "postgresql" or not settings.AMAS_DATABASE_PREPARED_STATEMENTS:
         return connection.cursor()
     # Defined only with psycopg 3, which django-stubs do not assume.
     from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
