@@ -181,14 +181,21 @@ def vectors_store(answers: Iterable[ChunkVectors]) -> int:
 # The joins make a row whose chunk or space is gone write nothing (instead of failing the whole
 # INSERT on a foreign key); the space must also still be the same model (its id came from this
 # process's memo).
+# The vectors travel as one string, split by Postgres: passed as a text[] of a few KB per vector,
+# psycopg's client-side binding built and quoted the array literal element by element in Python
+# (a few percent of a pool child's CPU under load); one str is escaped in C. A vector's text form
+# ("[0.1,-2e-05,...]") never holds the separator.
+_VECTOR_SEPARATOR = ";"
 _UPSERT = """
     INSERT INTO knowledge_chunkembedding (chunk_id, space_id, vector, created_at)
     SELECT v.chunk_id, v.space_id, v.vector::vector, now()
-    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS v(chunk_id, space_id, model, vector)
+    FROM unnest(%s::bigint[], %s::bigint[], %s::text[], {vectors}) AS v(chunk_id, space_id, model, vector)
     JOIN knowledge_chunk c ON c.id = v.chunk_id
     JOIN knowledge_embeddingspace s ON s.id = v.space_id AND s.model = v.model
     ON CONFLICT (chunk_id, space_id) DO UPDATE SET vector = EXCLUDED.vector
 """
+_UPSERT_JOINED = _UPSERT.format(vectors="string_to_array(%s::text, ';')")
+_UPSERT_ARRAY = _UPSERT.format(vectors="%s::text[]")  # a vector missing or holding the separator
 
 
 def _upsert(answers: Sequence[ChunkVectors], spaces: Sequence[EmbeddingSpace]) -> int:
@@ -203,8 +210,14 @@ def _upsert(answers: Sequence[ChunkVectors], spaces: Sequence[EmbeddingSpace]) -
             space_ids.append(space.pk)
             models.append(space.model)
             vectors.append(field.get_prep_value(vector))
+    texts = [v for v in vectors if v is not None and _VECTOR_SEPARATOR not in v]
+    values: str | list[str | None]
+    if len(texts) == len(vectors):
+        sql, values = _UPSERT_JOINED, _VECTOR_SEPARATOR.join(texts)
+    else:
+        sql, values = _UPSERT_ARRAY, vectors
     with connection.cursor() as cur:
-        cur.execute(_UPSERT, [chunk_ids, space_ids, models, vectors])
+        cur.execute(sql, [chunk_ids, space_ids, models, values])
         return max(cur.rowcount, 0)
 
 
