@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import Field, Model
 from django.utils import timezone
 
+from apps.core.prepared import prepared_cursor
 from apps.tasks.models import Task, TaskEvent
 from apps.tasks.outbox import outbox
 
@@ -164,7 +165,7 @@ def _events_write(task: Task, events: list[TaskEvent], rows: Iterable[tuple[Mode
         main = "SELECT 1"
     # Data-modifying WITH parts run once, to completion, whether or not the main part reads them.
     sql = f"WITH {', '.join(ctes)} {main}" if ctes else main
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         # Postgres returns the rows of a multi-row VALUES insert in order (bulk_create relies on it)
         ids = [row[0] for row in cursor.fetchall()] if events else []

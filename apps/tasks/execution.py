@@ -24,6 +24,7 @@ from apps.agents.base import AgentCancelled, AgentContext, AgentError, AgentResu
 from apps.agents.concurrency import agent_slot_acquire, agent_slot_release
 from apps.agents.context import contribute
 from apps.agents.registry import agent_registry
+from apps.core.prepared import prepared_cursor
 from apps.tasks import cancellation, hooks, step_rows
 from apps.tasks.events import EventType, event_append, events_batched
 from apps.tasks.models import Result, StepStatus, Task, TaskStatus, TaskStep
@@ -286,7 +287,7 @@ def _result_upsert(task: Task, step: TaskStep, **fields: Any) -> Result:
     columns = Result._meta.concrete_fields
     values = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in columns]
     sql = _result_upsert_sql(frozenset(fields))
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, values)
         row.id = cursor.fetchone()[0]
     row._state.adding = False
