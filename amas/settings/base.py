@@ -407,6 +407,9 @@ AMAS_KNOWLEDGE_QUEUE = env.str("AMAS_KNOWLEDGE_QUEUE", default="default")
 # A drain of the index queue (apps/knowledge/index_queue.py) starts this long after the first push:
 # a task that ends within it has its description and result embedded in one router call.
 AMAS_INDEX_DELAY_SECONDS = env.float("AMAS_INDEX_DELAY_SECONDS", default=1.0)
+# A source whose indexing fails (not Postgres/Redis being away) is retried by the sweep, and after
+# this many failed attempts dead-lettered: `manage.py index_dead --list / --requeue`.
+AMAS_INDEX_MAX_ATTEMPTS = env.int("AMAS_INDEX_MAX_ATTEMPTS", default=3)
 AMAS_SEARCH_CANDIDATES = env.int("AMAS_SEARCH_CANDIDATES", default=100)  # per ranking, before fusion
 AMAS_SEARCH_RRF_K = env.int("AMAS_SEARCH_RRF_K", default=60)
 # pgvector hnsw.ef_search: the lowest with recall@10 >= 0.95 and two standard errors to spare at

@@ -8,6 +8,7 @@ class KnowledgeConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.agents.context import register_context_contributor
+        from apps.knowledge import observability
         from apps.knowledge.agent_context import contribute_storage
         from apps.knowledge.graph import graph_backends
         from apps.knowledge.graph.neo4j import Neo4jGraphStore
@@ -29,3 +30,4 @@ class KnowledgeConfig(AppConfig):
         register_attachment_store(AttachmentStore(check_limits=artefact_check_limits, create=artefact_create))
         # ctx.storage and ctx.graph for agents (as providers fills ctx.ai).
         register_context_contributor(contribute_storage)
+        observability.register()  # the index queue's dead letters and retries on /metrics

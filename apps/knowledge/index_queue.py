@@ -27,13 +27,29 @@ long backoff) finds its list empty and takes from PENDING like any drain; a sour
 is indexed once in effect (unchanged text embeds nothing).
 
 A drain indexes what it takes as one batch (apps/knowledge/indexing.py::sources_index): a few
-statements whatever the number of sources, and one router call per task."""
+statements whatever the number of sources, and one router call per task.
+
+Poison sources. A batch that fails with anything but Postgres or Redis being away (or the
+drain's own time limit) is indexed again one source at a time, so the others commit. A source
+that fails on its own counts an attempt (`ATTEMPTS` + source, kept a day past the last failure)
+and waits in `RETRY` until a sweep gives it back to PENDING (RETRY_DELAY after its first
+failure, twice that after its second, ...: a storage blip outlasts no retry); after
+AMAS_INDEX_MAX_ATTEMPTS failed attempts it goes to `DEAD` (source -> error text, time, attempts)
+instead, is logged once at WARNING, counted (apps/knowledge/observability.py) and left alone
+until an operator re-queues it (`manage.py index_dead`). Without this one such source failed its
+whole drain, the sweep gave the taken list back ~7 minutes later, and it failed again, forever,
+holding back the sources taken with it.
+
+Taken lists left by drains from before the stamp existed have none, so the sweep would never
+see them; at most once per `taken_stale_seconds` the sweep looks for taken lists (SCAN) and stamps
+those without a stamp with the time it found them, so they are recovered one period later."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import redis
 from django.conf import settings
@@ -50,6 +66,13 @@ TAKEN_AT = "amas:index:taken-at"  # sorted set: message id -> when its drain las
 TAKEN_MARGIN = 60  # seconds past the drain's hard time limit before its list counts as abandoned
 SCHEDULED_TTL = 60  # a drain that was lost before it ran is re-sent by the next push after this
 BATCH = 100
+RETRY = "amas:index:retry"  # sorted set: source -> when a sweep may re-queue it
+RETRY_DELAY = 30  # seconds before a source's first retry, doubled for each further one
+ATTEMPTS = "amas:index:attempts:"  # + source: its failed attempts so far
+ATTEMPTS_TTL = 86400  # a count a day old is forgotten (the source indexed since, or was re-pushed)
+DEAD = "amas:index:dead"  # hash: source -> JSON {"error", "at", "attempts"}; never retried by itself
+UNSTAMPED_SCANNED = "amas:index:unstamped-scanned"  # set while the last look for unstamped lists is recent
+ERROR_CHARS = 500  # of the error text kept with a dead-lettered source
 
 
 def index_later(source: str, *, fallback: Callable[[], None]) -> None:
@@ -128,7 +151,9 @@ def sweep() -> bool:
     that. Also gives the sources of abandoned taken lists back to PENDING (see the module
     docstring). Returns whether a drain was sent."""
     client = redis_client()
+    unstamped_stamp(client)
     recover_abandoned(client)
+    retries_release(client)
     return _schedule_if_pending(client)
 
 
@@ -149,6 +174,17 @@ end
 return moved
 """
 
+# KEYS: RETRY, PENDING; ARGV: now. The sources due for a retry go back onto PENDING, atomically
+# (a source is never both waiting and pending, nor lost between the two).
+_RELEASE = """
+local sources = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for i = 1, #sources, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(sources, i, math.min(i + 999, #sources)))
+  redis.call('ZREM', KEYS[1], unpack(sources, i, math.min(i + 999, #sources)))
+end
+return #sources
+"""
+
 
 def taken_stale_seconds() -> float:
     """How old a drain's stamp must be before its taken list counts as abandoned."""
@@ -167,6 +203,62 @@ def recover_abandoned(client: redis.Redis, *, older_than: float | None = None) -
     return moved
 
 
+def unstamped_stamp(client: redis.Redis, *, force: bool = False) -> int:
+    """Stamp taken lists that have no stamp (left by drains from before stamps existed) with now,
+    so `recover_abandoned` gives them back one period later. A SCAN of the keyspace, so done at
+    most once per taken_stale_seconds (a list found a period late is recovered a period late);
+    `force` looks now. A list a live drain stamps meanwhile keeps its own stamp (NX); a stamp
+    added for a list its drain deleted just after the SCAN is removed by the recovery that finds
+    it empty. Returns how many lists were stamped."""
+    if not force and not client.set(UNSTAMPED_SCANNED, 1, nx=True, ex=max(1, int(taken_stale_seconds()))):
+        return 0
+    ids = [_text(key)[len(TAKEN) :] for key in client.scan_iter(match=TAKEN + "*", count=1000)]
+    if not ids:
+        return 0
+    now = time.time()
+    stamped = int(client.zadd(TAKEN_AT, dict.fromkeys(ids, now), nx=True) or 0)
+    if stamped:
+        log.warning(
+            "Found %d taken index lists without a stamp; they are given back in %.0f s",
+            stamped,
+            taken_stale_seconds(),
+        )
+    return stamped
+
+
+def retries_release(client: redis.Redis, *, now: float | None = None) -> int:
+    """Give the sources due for another attempt by `now` (default: now) back to PENDING.
+    Returns how many."""
+    return int(client.eval(_RELEASE, 2, RETRY, PENDING, time.time() if now is None else now))
+
+
+def dead_letters(client: redis.Redis | None = None) -> dict[str, dict]:
+    """The dead-lettered sources: source -> {"error", "at" (epoch seconds), "attempts"}."""
+    client = client or redis_client()
+    return {_text(k): json.loads(v) for k, v in client.hgetall(DEAD).items()}
+
+
+def dead_requeue(sources: Iterable[str] | None = None) -> list[str]:
+    """Put dead-lettered sources (all when `sources` is None) back onto PENDING with a fresh
+    attempt count, and send a drain. Returns the sources re-queued (those that were dead)."""
+    client = redis_client()
+    wanted = [_text(s) for s in (client.hkeys(DEAD) if sources is None else sources)]
+    if not wanted:
+        return []
+    pipe = client.pipeline(transaction=True)
+    for source in wanted:
+        pipe.hdel(DEAD, source)
+    # HDEL answers 1 only once per source: two operators re-queueing at once push it once.
+    requeued = [s for s, removed in zip(wanted, pipe.execute(), strict=True) if removed]
+    if requeued:
+        pipe = client.pipeline(transaction=True)
+        pipe.delete(*(ATTEMPTS + s for s in requeued))
+        pipe.rpush(PENDING, *requeued)
+        pipe.execute()
+        _schedule_if_pending(client)
+    return requeued
+
+
 def _schedule_if_pending(client: redis.Redis, *, countdown: float | None = None) -> bool:
     from apps.knowledge.tasks import index_pending_task
 
@@ -180,35 +272,92 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _fatal() -> tuple[type[BaseException], ...]:
+    """Errors that concern the drain, not a source: Postgres or Redis away, the network, the
+    drain's own soft time limit. They fail the drain (retried with its taken list intact)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.db import InterfaceError, OperationalError
+
+    return (
+        OperationalError,
+        InterfaceError,
+        redis.RedisError,
+        ConnectionError,
+        TimeoutError,
+        SoftTimeLimitExceeded,
+    )
+
+
 def _index_batch(sources: list[str]) -> None:
     """Index the sources together. Postgres or Redis away: raise, so the message is retried and
-    finds its taken list again. Any other database error concerns some source, not the batch (a
-    row deleted under a foreign key, another drain writing the same passage first): the sources
-    are then indexed one by one, so one that fails again holds up none of the others."""
-    from django.db import DatabaseError, InterfaceError, OperationalError
-
+    finds its taken list again. Any other error concerns some source, not the batch (a row
+    deleted under a foreign key, another drain writing the same passage first, a file gone from
+    storage): the sources are then indexed one by one, so one that fails again holds up none of
+    the others."""
     from apps.knowledge import indexing
 
     try:
         indexing.sources_index(sources)
-    except (OperationalError, InterfaceError, redis.RedisError):
+    except _fatal():
         raise
-    except DatabaseError:
-        log.warning("Indexing %d sources together failed; one by one now", len(sources), exc_info=True)
+    except Exception as exc:
+        if len(sources) == 1:
+            _source_failed(sources[0], exc)
+            return
+        log.warning(
+            "Indexing %d sources together failed (%s); one by one now", len(sources), type(exc).__name__
+        )
+        log.debug("The batch's error", exc_info=True)
         for source in sources:
             _index_one(source)
 
 
 def _index_one(source: str) -> None:
     """Index one source. Postgres or Redis away: raise (as above). Anything else concerns this
-    source only: logged, and the others go on."""
-    from django.db import DatabaseError, InterfaceError, OperationalError
-
+    source only: counted against it (see the module docstring), and the others go on."""
     from apps.knowledge import indexing
 
     try:
         indexing.sources_index([source])
-    except (OperationalError, InterfaceError, redis.RedisError):
+    except _fatal():
         raise
-    except DatabaseError:
-        log.exception("Could not index %s", source)
+    except Exception as exc:
+        _source_failed(source, exc)
+
+
+def _source_failed(source: str, exc: Exception) -> None:
+    """Count a failed attempt at `source`: retried by a later sweep, dead-lettered after
+    AMAS_INDEX_MAX_ATTEMPTS. Logs name the source and the error's type only: an error's text may
+    quote the document (it is kept with the dead letter, for the operator)."""
+    from apps.knowledge import observability
+
+    client = redis_client()
+    limit = settings.AMAS_INDEX_MAX_ATTEMPTS
+    pipe = client.pipeline(transaction=True)
+    pipe.incr(ATTEMPTS + source)
+    pipe.expire(ATTEMPTS + source, ATTEMPTS_TTL)
+    attempts = int(pipe.execute()[0])
+    log.debug("Indexing %s failed", source, exc_info=exc)
+    if attempts < limit:
+        client.zadd(RETRY, {source: time.time() + RETRY_DELAY * 2 ** (attempts - 1)})
+        log.info(
+            "Could not index %s (%s, attempt %d of %d); a sweep retries it later",
+            source,
+            type(exc).__name__,
+            attempts,
+            limit,
+        )
+        return
+    error = f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(DEAD, source, json.dumps({"error": error, "at": time.time(), "attempts": attempts}))
+    pipe.delete(ATTEMPTS + source)
+    pipe.zrem(RETRY, source)
+    pipe.execute()
+    observability.INDEX_DEAD_LETTERED.inc()
+    log.warning(
+        "Index source %s dead-lettered after %d failed attempts (%s); see manage.py index_dead --list",
+        source,
+        attempts,
+        type(exc).__name__,
+    )

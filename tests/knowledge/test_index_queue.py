@@ -20,6 +20,9 @@ def queue():
         index_queue.TAKEN + "killed",
         index_queue.TAKEN + "m",
         index_queue.TAKEN_AT,
+        index_queue.RETRY,
+        index_queue.DEAD,
+        index_queue.UNSTAMPED_SCANNED,
     ]
     client.delete(*keys)
     yield client
