@@ -67,7 +67,10 @@ TAKEN_MARGIN = 60  # seconds past the drain's hard time limit before its list co
 SCHEDULED_TTL = 60  # a drain that was lost before it ran is re-sent by the next push after this
 BATCH = 100
 RETRY = "amas:index:retry"  # sorted set: source -> when a sweep may re-queue it
-RETRY_DELAY = 30  # seconds before a source's first retry, doubled for each further one
+# Seconds before a source's first retry, doubled for each further one: with 3 attempts a source
+# is given up on ~3 minutes after its first failure, so an outage of something we do not treat
+# as fatal (object storage) of a minute or two dead-letters nothing.
+RETRY_DELAY = 60
 ATTEMPTS = "amas:index:attempts:"  # + source: its failed attempts so far
 ATTEMPTS_TTL = 86400  # a count a day old is forgotten (the source indexed since, or was re-pushed)
 DEAD = "amas:index:dead"  # hash: source -> JSON {"error", "at", "attempts"}; never retried by itself
