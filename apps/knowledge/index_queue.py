@@ -276,8 +276,11 @@ def _text(value: bytes | str) -> str:
 
 
 def _fatal() -> tuple[type[BaseException], ...]:
-    """Errors that concern the drain, not a source: Postgres or Redis away, the network, the
-    drain's own soft time limit. They fail the drain (retried with its taken list intact)."""
+    """Errors that concern the drain, not a source: Postgres or Redis away, the network (object
+    storage unreachable included: an S3 outage must not dead-letter every source with a file),
+    the drain's own soft time limit. They fail the drain (retried with its taken list intact)."""
+    from botocore.exceptions import ConnectionError as StorageConnectionError  # type: ignore[import-untyped]
+    from botocore.exceptions import HTTPClientError as StorageHTTPError
     from celery.exceptions import SoftTimeLimitExceeded
     from django.db import InterfaceError, OperationalError
 
@@ -287,6 +290,8 @@ def _fatal() -> tuple[type[BaseException], ...]:
         redis.RedisError,
         ConnectionError,
         TimeoutError,
+        StorageConnectionError,
+        StorageHTTPError,
         SoftTimeLimitExceeded,
     )
 

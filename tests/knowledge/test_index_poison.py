@@ -195,3 +195,34 @@ def test_a_taken_list_without_a_stamp_is_stamped_by_the_sweep_and_recovered_a_pe
     wait(lambda: indexed(task), "the unstamped taken list was not recovered")
     assert not queue.exists(index_queue.TAKEN + "pre-round-5")
     assert queue.zscore(index_queue.TAKEN_AT, "pre-round-5") is None
+
+
+def test_object_storage_down_fails_the_drain_and_counts_against_no_source(
+    queue, organization, analyst, settings
+):
+    """An S3 outage is not a poison: a source whose file cannot be read because the storage is
+    unreachable keeps no failed attempt (else an outage of a few minutes would dead-letter every
+    task with a file); the drain fails and is retried with its taken list."""
+    from amas.testing.s3 import MotoS3Server
+
+    server = MotoS3Server()
+    server.start()
+    try:
+        settings.STORAGES = {
+            "default": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": server.storage_options(server.create_bucket()),
+            },
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+        task = make_task(organization, user=analyst, title="stored in s3", files={"notes.txt": SECRET_TEXT})
+        assert Artefact.objects.get(task=task).file.storage.exists(Artefact.objects.get(task=task).file.name)
+    finally:
+        server.stop()
+    source = f"task:{task.pk}"
+    queue.rpush(index_queue.PENDING, source)
+    with pytest.raises(index_queue._fatal()):
+        index_queue.drain("s3-down")
+    assert not queue.exists(index_queue.ATTEMPTS + source)
+    assert queue.zcard(index_queue.RETRY) == 0 and not queue.hexists(index_queue.DEAD, source)
+    assert queue.lrange(index_queue.TAKEN + "s3-down", 0, -1) == [source.encode()]  # kept for the retry
