@@ -33,6 +33,20 @@ def _bearer_api_request(request: HttpRequest) -> bool:
     return header.split(" ", 1)[0].lower() == "bearer"
 
 
+def _bearer_api_middleware() -> list[str]:
+    """The chain of a bearer-token API request: settings.MIDDLEWARE as it is now, without
+    settings.BROWSER_ONLY_MIDDLEWARE, and the token's anonymous-until-authenticated user in
+    AuthenticationMiddleware's place."""
+    browser_only = set(settings.BROWSER_ONLY_MIDDLEWARE)
+    return [
+        "apps.users.middleware.BearerRequestUserMiddleware"
+        if path == "django.contrib.auth.middleware.AuthenticationMiddleware"
+        else path
+        for path in settings.MIDDLEWARE
+        if path not in browser_only
+    ]
+
+
 def _handler_with(middleware: list[str]) -> BaseHandler:
     """A sync handler whose chain is `middleware`. Django builds a chain only from
     settings.MIDDLEWARE, so the setting is swapped while this one loads (once, at startup,
@@ -71,7 +85,7 @@ class SyncChainASGIHandler(ASGIHandler):
 
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
-        self._bearer_api = _handler_with(settings.BEARER_API_MIDDLEWARE)
+        self._bearer_api = _handler_with(_bearer_api_middleware())
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -62,29 +62,23 @@ MIDDLEWARE = [
     "apps.users.middleware.MFARequiredMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
-# The chain of an API request that carries a bearer token (`Authorization: Bearer ...` under
-# /api/; amas/asgi.py picks it per request): MIDDLEWARE without what serves browsers only. Such a
+# Left out of the chain of an API request that carries a bearer token (`Authorization: Bearer
+# ...` under /api/; amas/asgi.py builds that chain from MIDDLEWARE when it loads, so middleware
+# added to MIDDLEWARE later, e.g. OpenTelemetry's, is in both): what serves browsers only. Such a
 # request is authenticated by its token alone (apps/users/auth.py TokenAuth: a wrong token is a
 # 401, never a fall-back to the session, and a user who lacks required MFA is refused there), so
 # it needs no session, CSRF cookie, messages, allauth context, MFA redirect or htmx details;
-# X-Frame-Options comes from SecurityHeadersMiddleware. Its user is anonymous until TokenAuth
-# sets it (BearerRequestUserMiddleware, in AuthenticationMiddleware's place). ~0.25 ms of CPU a
-# request (docs/benchmarks.md, issue 19 round 6).
-BEARER_API_MIDDLEWARE = [
-    "apps.users.middleware.BearerRequestUserMiddleware"
-    if path == "django.contrib.auth.middleware.AuthenticationMiddleware"
-    else path
-    for path in MIDDLEWARE
-    if path
-    not in {
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        "django.middleware.csrf.CsrfViewMiddleware",
-        "django.contrib.messages.middleware.MessageMiddleware",
-        "django.middleware.clickjacking.XFrameOptionsMiddleware",
-        "allauth.account.middleware.AccountMiddleware",
-        "apps.users.middleware.MFARequiredMiddleware",
-        "django_htmx.middleware.HtmxMiddleware",
-    }
+# X-Frame-Options comes from SecurityHeadersMiddleware. AuthenticationMiddleware's place is taken
+# by apps.users.middleware.BearerRequestUserMiddleware (anonymous until TokenAuth sets the user).
+# ~0.25 ms of CPU a request (docs/benchmarks.md, issue 19 round 6).
+BROWSER_ONLY_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "apps.users.middleware.MFARequiredMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "amas.urls"

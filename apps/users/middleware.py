@@ -67,7 +67,7 @@ class TrustMiddleware:
 
 class BearerRequestUserMiddleware:
     """AuthenticationMiddleware's place in the chain of bearer-token API requests
-    (settings.BEARER_API_MIDDLEWARE): the user is anonymous until the token authenticates
+    (amas/asgi.py, settings.BROWSER_ONLY_MIDDLEWARE): the user is anonymous until the token authenticates
     (apps.users.auth.TokenAuth sets request.user); a session cookie sent along is not read."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

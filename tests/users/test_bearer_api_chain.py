@@ -1,8 +1,10 @@
 """Bearer-token API requests take a middleware chain without the browser-only middleware
-(settings.BEARER_API_MIDDLEWARE, picked in amas/asgi.py). Driven through amas.asgi.application
-in-process, as daphne serves it: the token alone decides who asks (a wrong token is a 401 even
-beside a valid session; a user who lacks required MFA is refused), the response keeps its
-hardening headers and sets no cookies, and browser requests still get sessions and CSRF."""
+(settings.MIDDLEWARE without settings.BROWSER_ONLY_MIDDLEWARE, built and picked in amas/asgi.py).
+Driven through amas.asgi.application in-process, as daphne serves it: the token alone decides who
+asks (a wrong token is a 401 even beside a valid session; a user who lacks required MFA is
+refused), the response keeps its hardening headers and sets no cookies, and browser requests
+still get sessions and CSRF; middleware added to MIDDLEWARE after settings load (OpenTelemetry's)
+is in the bearer chain too (tests/ops/test_tracing.py traces a token POST)."""
 
 import asyncio
 import json
