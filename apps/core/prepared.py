@@ -16,9 +16,33 @@ older than 1.21, which cannot send a prepared statement to the server connection
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.utils import CursorWrapper
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+
+class _PreparedDebugCursor(CursorDebugWrapper):
+    """Where queries are logged (DEBUG, tests' query counters): Django's debug wrapper takes the
+    text it records from a client-side cursor's last query, which a server-binding cursor does
+    not have, so it would record None. Record the statement with its parameters quoted in, as
+    Django does for server-side binding."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(_shown(self.db, sql, params), params):
+            return CursorWrapper.execute(self, sql, params)
+
+    def executemany(self, sql: Any, param_list: Any) -> Any:
+        with self.debug_sql(sql, param_list, many=True):
+            return CursorWrapper.executemany(self, sql, param_list)
+
+
+def _shown(connection: Any, sql: Any, params: Any) -> str:
+    try:
+        return str(connection.ops.compose_sql(sql, params))
+    except Exception:  # a value the client cannot quote: the statement as written
+        return str(sql)
 
 
 def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
@@ -49,4 +73,7 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> CursorWrapper:
         loader = raw.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
         if connection.timezone != loader.timezone:  # as DatabaseWrapper.create_cursor
             register_tzloader(connection.timezone, cursor)
+        if connection.queries_logged:
+            connection.validate_thread_sharing()
+            return _PreparedDebugCursor(cursor, connection)
         return connection._prepare_cursor(cursor)  # type: ignore[attr-defined]  # Django's own wrapping

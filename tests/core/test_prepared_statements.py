@@ -37,9 +37,13 @@ def test_a_statement_is_prepared_once_and_answers_as_the_orms_cursor_does():
     assert all("|| '!'" in statement for statement in _prepared_on_this_connection())
 
 
-def test_its_queries_are_counted_like_any_other(django_assert_num_queries):
-    with django_assert_num_queries(1), prepared_cursor() as cursor:
+def test_its_queries_are_counted_and_logged_like_any_other(django_assert_num_queries):
+    with django_assert_num_queries(1) as captured, prepared_cursor() as cursor:
         cursor.execute(SQL, _params())
+    # With its parameters quoted in, as Django logs server-side bound queries (not None: the
+    # tests that look for a table in the captured queries read this text).
+    logged = captured.captured_queries[0]["sql"]
+    assert "|| '!'" in logged and "'queued'" in logged
 
 
 @pytest.mark.django_db(transaction=True)  # closes the connection
