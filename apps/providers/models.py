@@ -141,15 +141,21 @@ class ProviderCall(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     operation = models.CharField(max_length=16, default="generate")  # generate | embed
+    # The foreign keys a Meta index starts with have no index of their own (migration 0006).
     task = models.ForeignKey(
-        "tasks.Task", on_delete=models.SET_NULL, null=True, blank=True, related_name="provider_calls"
+        "tasks.Task",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="provider_calls",
+        db_index=False,
     )
     step = models.ForeignKey(
         "tasks.TaskStep", on_delete=models.SET_NULL, null=True, blank=True, related_name="provider_calls"
     )
     agent = models.CharField(max_length=64, blank=True)
     provider = models.ForeignKey(
-        Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+        Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls", db_index=False
     )
     provider_name = models.CharField(max_length=100, blank=True)
     model = models.CharField(max_length=200, blank=True)
@@ -163,10 +169,20 @@ class ProviderCall(models.Model):
     error = models.TextField(blank=True)
     attempts = models.JSONField(default=list, blank=True)
     organization = models.ForeignKey(
-        "users.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "users.Organization",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
 
     objects = LedgerManager()
