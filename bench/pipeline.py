@@ -142,6 +142,30 @@ def bare_celery(latency_n: int, throughput_n: int) -> dict[str, float]:
     }
 
 
+def http_hello(stack: BenchStack, n: int) -> dict[str, float]:
+    """A bare django-ninja hello-world GET through the same web server (amas.web, its own process,
+    stopped again before the pipeline runs), one at a time with the same HTTP client library: what
+    HTTP alone costs a round trip, so that bare Celery + this is the floor any API-submitted task
+    pays, whatever the product does."""
+    import httpx
+
+    base_url = stack.start_web(processes=1, app="bench.hello_asgi:application")
+    server = stack.processes[-1]
+    try:
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            for _ in range(20):
+                client.get("/api/hello").raise_for_status()
+            latencies = []
+            for _ in range(n):
+                started = time.perf_counter()
+                client.get("/api/hello").raise_for_status()
+                latencies.append((time.perf_counter() - started) * 1000)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99)}
+
+
 def wait_terminal(task_ids: list[str], timeout: float = 600) -> dict[str, datetime]:
     """Poll until the tasks ended (their finished_at, the database's clock, is what is measured;
     the polling only decides when the next submission starts). One precompiled statement per poll:
@@ -251,6 +275,7 @@ def main() -> None:
         worker, web = stack.processes[0].pid, stack.processes[1].pid
         meter = CpuMeter(stack, worker_pid=worker, web_pid=web) if args.cpu else None
         bare = bare_celery(args.latency_n, args.throughput_n)
+        hello = http_hello(stack, args.latency_n)
         with session_client(base_url) as client:
             pipe = pipeline(client, args.latency_n, args.throughput_n, args.clients, meter)
     except Exception:
@@ -268,6 +293,12 @@ def main() -> None:
     print(
         f"| round trip p50, one at a time | {bare['p50']:.1f} ms | {pipe['p50']:.1f} ms | "
         f"{pipe['p50'] / bare['p50']:.2f}x |"
+    )
+    floor = bare["p50"] + hello["p50"]
+    print(
+        f"| reference: HTTP hello-world GET p50, same server | | {hello['p50']:.1f} ms | |\n"
+        f"| reference: bare Celery + HTTP hello-world p50 (the floor of any API-submitted task) | "
+        f"{floor:.1f} ms | {pipe['p50']:.1f} ms | {pipe['p50'] / floor:.2f}x |"
     )
     print(
         f"| round trip p99, one at a time | {bare['p99']:.1f} ms | {pipe['p99']:.1f} ms | "
