@@ -24,6 +24,13 @@ logger = logging.getLogger("django.request")
 IDLE_REQUEST_THREADS = 16
 
 
+# What sets a browser request's user (Django's, or AMAS's subclass with the cached session user).
+AUTHENTICATION_MIDDLEWARE = (
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.users.middleware.SessionUserMiddleware",
+)
+
+
 def _bearer_api_request(request: HttpRequest) -> bool:
     """An API request that TokenAuth alone authenticates: its Authorization header's scheme is
     Bearer (ninja's HttpBearer test), so the session is never asked (apps/users/auth.py)."""
@@ -39,9 +46,7 @@ def _bearer_api_middleware() -> list[str]:
     AuthenticationMiddleware's place."""
     browser_only = set(settings.BROWSER_ONLY_MIDDLEWARE)
     return [
-        "apps.users.middleware.BearerRequestUserMiddleware"
-        if path == "django.contrib.auth.middleware.AuthenticationMiddleware"
-        else path
+        "apps.users.middleware.BearerRequestUserMiddleware" if path in AUTHENTICATION_MIDDLEWARE else path
         for path in settings.MIDDLEWARE
         if path not in browser_only
     ]

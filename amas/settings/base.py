@@ -53,7 +53,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's AuthenticationMiddleware with the session's user from a per-process cache
+    # (apps/users/session_user.py).
+    "apps.users.middleware.SessionUserMiddleware",
     "apps.audit.context.AuditRequestMiddleware",
     "apps.users.middleware.TrustMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -139,6 +141,9 @@ def _database_from_env() -> dict:
 
 DATABASES = {"default": _database_from_env()}
 AMAS_WORKER_CONN_MAX_AGE = env.int("AMAS_WORKER_CONN_MAX_AGE", default=60)
+# A worker's connection that ended its last task less than this ago and whose socket is quiet is
+# not health-checked (SELECT 1) before the next task (amas/celery.py); 0: always checked.
+AMAS_WORKER_HEALTH_CHECK_AFTER_SECONDS = env.float("AMAS_WORKER_HEALTH_CHECK_AFTER_SECONDS", default=5.0)
 # The pipeline's fixed statements as prepared statements (apps/core/prepared.py); false behind a
 # transaction-mode PgBouncer older than 1.21.
 AMAS_DATABASE_PREPARED_STATEMENTS = env.bool("AMAS_DATABASE_PREPARED_STATEMENTS", default=True)
@@ -201,6 +206,9 @@ AMAS_API_RATE_LIMIT = env.str("AMAS_API_RATE_LIMIT", default="120/m")  # per use
 AMAS_API_TOKEN_RATE_LIMIT = env.str("AMAS_API_TOKEN_RATE_LIMIT", default=AMAS_API_RATE_LIMIT)
 # Resolved API tokens cached per process; revocation stays immediate (apps.users.token_cache).
 AMAS_TOKEN_CACHE_SECONDS = env.int("AMAS_TOKEN_CACHE_SECONDS", default=60)
+# How long a process may keep a session's user without reloading it (apps/users/session_user.py;
+# any change to the user ends it at once in every process). 0 loads it on every request.
+AMAS_SESSION_USER_CACHE_SECONDS = env.int("AMAS_SESSION_USER_CACHE_SECONDS", default=60)
 AMAS_TRUST_STEP_UP_THRESHOLD = env.int("AMAS_TRUST_STEP_UP_THRESHOLD", default=60)
 AMAS_TRUST_RATE_BASELINE = env.int("AMAS_TRUST_RATE_BASELINE", default=60)  # requests/min before penalty
 # Client addresses (apps/core/client_address.py): X-Forwarded-For is read only when the peer is in

@@ -3,16 +3,20 @@ the redirect that makes users who must use MFA set it up before anything else.""
 
 import uuid
 from collections.abc import Callable
+from functools import partial
 from http import HTTPStatus
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 
 from apps.users.auth import user_api_limit
 from apps.users.mfa import mfa_missing
+from apps.users.session_user import session_user
 from apps.users.trust import DEVICE_COOKIE, DEVICE_SALT, trust_note_activity
 
 DEVICE_COOKIE_AGE = 60 * 60 * 24 * 400  # browsers cap cookie lifetimes at 400 days
@@ -63,6 +67,23 @@ class TrustMiddleware:
                 secure=settings.SESSION_COOKIE_SECURE,
             )
         return response
+
+
+def _request_session_user(request: HttpRequest) -> object:
+    if not hasattr(request, "_cached_user"):
+        request._cached_user = session_user(request)  # type: ignore[attr-defined]
+    return request._cached_user  # type: ignore[attr-defined]
+
+
+class SessionUserMiddleware(AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware (a subclass: what checks for it still finds it) whose
+    lazy request.user is apps.users.session_user.session_user: the same user and the same session
+    checks, from a per-process cache that a change to the user ends in every process. request.auser
+    (async code) stays Django's."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)  # the session check and request.auser
+        request.user = SimpleLazyObject(partial(_request_session_user, request))  # type: ignore[assignment]
 
 
 class BearerRequestUserMiddleware:

@@ -1,0 +1,199 @@
+"""The signed-in user of a browser session, from a per-process cache instead of a database query
+on every request (django.contrib.auth.get_user loads the user with the ORM each time: ~1 ms of a
+session API request's wall time, the first Postgres round trip of every signed-in request).
+
+An entry is keyed by the user's id and holds the user's non-secret fields (apps.users.token_cache
+USER_FIELDS: no password hash, no last_login; those load from the database if anything reads them)
+and the session auth hash Django compared when it loaded the user (an HMAC of the password hash:
+what every one of the user's sessions holds anyway). A session's user comes from the entry only
+when:
+
+- the session names a user id and one of settings.AUTHENTICATION_BACKENDS (as Django requires),
+- the session's auth hash equals the entry's (exactly Django's first check; a session signed with
+  a fallback SECRET_KEY, or any mismatch, takes Django's own path, which re-signs or flushes it),
+- the entry is younger than AMAS_SESSION_USER_CACHE_SECONDS, and
+- the user's *epoch*, a random value in Redis under `auth:user-epoch:<id>`, is still the one read
+  before the entry's rows were loaded (one GET per request, where the ORM load was a Postgres
+  round trip plus model building).
+
+Every save of a user except a sign-in's last_login update (password, is_active, role,
+organisation, staff, superuser, e-mail, name, ...) and a user's deletion replace the epoch: before
+the change commits (raises if Redis is down, so the change fails closed) and again after the
+commit, as token_cache does for tokens, so every process reloads the user on its next request.
+Anything else (MFA devices: apps.users.mfa asks the database itself; permissions and groups:
+loaded per request by Django's backends) is not in the entry. When Redis cannot be read the user
+is loaded from the database as Django does and the process drops its entries (it may have missed a
+bump)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import AnonymousUser
+from django.core.cache import caches
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
+from redis.exceptions import RedisError
+
+from apps.users.models import User
+from apps.users.token_cache import EPOCH_TTL_SECONDS, USER_FIELDS, _instance, _redis
+
+log = logging.getLogger(__name__)
+
+MAX_ENTRIES = 10_000
+# A user saved with only these fields keeps its entry (a sign-in's last_login update).
+_UNCACHED_ONLY = frozenset({"last_login"})
+
+
+@dataclass
+class Entry:
+    epoch: Any
+    session_hash: str
+    user: dict[str, Any]
+    loaded_at: float  # time.monotonic()
+
+
+_entries: dict[int, Entry] = {}
+
+
+def epoch_key(user_id: Any) -> str:
+    return f"auth:user-epoch:{user_id}"
+
+
+def entries_clear() -> None:
+    _entries.clear()
+
+
+def _epoch_read(user_id: int) -> Any:
+    found = _redis()
+    if found is None:
+        return caches["default"].get(epoch_key(user_id))
+    backend, client = found
+    return client.get(backend.make_and_validate_key(epoch_key(user_id)))
+
+
+def _epoch_current(user_id: int) -> Any:
+    """The user's epoch, created when missing; read BEFORE the user's row (see the module)."""
+    found = _redis()
+    if found is None:
+        backend = caches["default"]
+        backend.add(epoch_key(user_id), secrets.token_hex(8), timeout=EPOCH_TTL_SECONDS)
+        return backend.get(epoch_key(user_id))
+    backend, client = found
+    key = backend.make_and_validate_key(epoch_key(user_id))
+    pipe = client.pipeline(transaction=False)
+    pipe.set(key, secrets.token_hex(8), nx=True, ex=EPOCH_TTL_SECONDS)
+    pipe.get(key)
+    return pipe.execute()[1]
+
+
+def _cached(user_id: int, session_hash: str) -> User | None:
+    entry = _entries.get(user_id)
+    if entry is None:
+        return None
+    if time.monotonic() - entry.loaded_at > settings.AMAS_SESSION_USER_CACHE_SECONDS or not (
+        session_hash and constant_time_compare(session_hash, entry.session_hash)
+    ):
+        return None
+    try:
+        epoch = _epoch_read(user_id)
+    except (RedisError, OSError) as exc:
+        log.warning("Session user epoch not readable (%s): user loaded from the database", type(exc).__name__)
+        entries_clear()
+        return None
+    if epoch is None or epoch != entry.epoch:
+        _entries.pop(user_id, None)
+        return None
+    return _instance(User, entry.user)
+
+
+def session_user(request: HttpRequest) -> User | AnonymousUser:
+    """django.contrib.auth.get_user(request), answered from this process's cache when it can be
+    (see the module); otherwise Django's own function, whose answer is then cached."""
+    session = request.session
+    try:
+        user_id = User._meta.pk.to_python(session[SESSION_KEY])
+        backend_path = session[BACKEND_SESSION_KEY]
+    except (KeyError, ValueError):
+        return auth.get_user(request)
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return auth.get_user(request)
+    session_hash = session.get(HASH_SESSION_KEY) or ""
+    user = _cached(user_id, session_hash)
+    if user is not None:
+        return user
+    epoch = None
+    if settings.AMAS_SESSION_USER_CACHE_SECONDS > 0:
+        try:
+            epoch = _epoch_current(user_id)
+        except (RedisError, OSError) as exc:
+            log.warning("Session user epoch not readable (%s): user not cached", type(exc).__name__)
+            entries_clear()
+    loaded = auth.get_user(request)
+    if epoch is not None and isinstance(loaded, User) and loaded.pk == user_id:
+        if len(_entries) >= MAX_ENTRIES:
+            _entries.clear()  # rare: cheaper than an LRU on every request
+        _entries[user_id] = Entry(
+            epoch=epoch,
+            # What the session now holds: Django verified it (or re-signed it with the current key).
+            session_hash=loaded.get_session_auth_hash(),
+            user={name: getattr(loaded, name) for name in USER_FIELDS},
+            loaded_at=time.monotonic(),
+        )
+    return loaded
+
+
+# --- invalidation --------------------------------------------------------------------------------
+
+
+def _bump_now(user_id: Any) -> None:
+    _entries.pop(user_id, None)  # this process needs no round trip to forget
+    found = _redis()
+    if found is None:
+        caches["default"].set(epoch_key(user_id), secrets.token_hex(8), timeout=EPOCH_TTL_SECONDS)
+        return
+    backend, client = found
+    client.set(backend.make_and_validate_key(epoch_key(user_id)), secrets.token_hex(8), ex=EPOCH_TTL_SECONDS)
+
+
+def epoch_bump(user_id: Any) -> None:
+    """End the user's cached entries in every process: now (raises if Redis is down, so the change
+    being made fails with it) and again once the transaction commits (an entry loaded in between,
+    from the uncommitted old row, dies then)."""
+    _bump_now(user_id)
+
+    def after_commit() -> None:
+        try:
+            _bump_now(user_id)
+        except Exception:  # committed; the pre-commit bump and the entries' age bound it
+            log.exception("session user cache: epoch bump after commit failed for user %s", user_id)
+            entries_clear()
+
+    transaction.on_commit(after_commit)
+
+
+def _user_saved(
+    sender: Any, instance: User, created: bool = False, update_fields: Any = None, **kwargs: Any
+) -> None:
+    if created or (update_fields is not None and _UNCACHED_ONLY.issuperset(update_fields)):
+        return  # a new user has no entry; a sign-in's last_login changes nothing cached
+    epoch_bump(instance.pk)
+
+
+def _user_deleted(sender: Any, instance: User, **kwargs: Any) -> None:
+    epoch_bump(instance.pk)
+
+
+def connect() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    post_save.connect(_user_saved, sender=User, dispatch_uid="session-user-cache-save")
+    post_delete.connect(_user_deleted, sender=User, dispatch_uid="session-user-cache-delete")
