@@ -12,9 +12,11 @@ when:
 - the session's auth hash equals the entry's (exactly Django's first check; a session signed with
   a fallback SECRET_KEY, or any mismatch, takes Django's own path, which re-signs or flushes it),
 - the entry is younger than AMAS_SESSION_USER_CACHE_SECONDS, and
-- the user's *epoch*, a random value in Redis under `auth:user-epoch:<id>`, is still the one read
-  before the entry's rows were loaded (one GET per request, where the ORM load was a Postgres
-  round trip plus model building).
+- the user's *epoch*, a random value in Redis under `auth:session-user:<id>`, is still the one read
+  before the entry's rows were loaded. The session engine (apps/users/sessions.py) reads it
+  together with the session, in one Redis round trip, when this process has seen the session's
+  user before; otherwise it costs a GET. The ORM load was a Postgres round trip plus model
+  building.
 
 Every save of a user except a sign-in's last_login update (password, is_active, role,
 organisation, staff, superuser, e-mail, name, ...) and a user's deletion replace the epoch: before
@@ -27,6 +29,8 @@ bump)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import secrets
 import time
@@ -65,37 +69,79 @@ _entries: dict[int, Entry] = {}
 
 
 def epoch_key(user_id: Any) -> str:
-    return f"auth:user-epoch:{user_id}"
+    return f"auth:session-user:{user_id}"
 
 
 def entries_clear() -> None:
     _entries.clear()
+    _session_users.clear()
 
 
-def _epoch_read(user_id: int) -> Any:
+def _epoch(raw: Any) -> int | None:
+    """An epoch as stored: an integer, which Django's Redis serializer stores as its digits, so a
+    raw GET and the cache API (the session engine's MGET) read the same value."""
+    return None if raw is None else int(raw)
+
+
+def _epoch_read(user_id: int) -> int | None:
     found = _redis()
     if found is None:
-        return caches["default"].get(epoch_key(user_id))
+        return _epoch(caches["default"].get(epoch_key(user_id)))
     backend, client = found
-    return client.get(backend.make_and_validate_key(epoch_key(user_id)))
+    return _epoch(client.get(backend.make_and_validate_key(epoch_key(user_id))))
 
 
-def _epoch_current(user_id: int) -> Any:
+def _epoch_current(user_id: int) -> int | None:
     """The user's epoch, created when missing; read BEFORE the user's row (see the module)."""
     found = _redis()
     if found is None:
         backend = caches["default"]
-        backend.add(epoch_key(user_id), secrets.token_hex(8), timeout=EPOCH_TTL_SECONDS)
-        return backend.get(epoch_key(user_id))
+        backend.add(epoch_key(user_id), secrets.randbits(62), timeout=EPOCH_TTL_SECONDS)
+        return _epoch(backend.get(epoch_key(user_id)))
     backend, client = found
     key = backend.make_and_validate_key(epoch_key(user_id))
     pipe = client.pipeline(transaction=False)
-    pipe.set(key, secrets.token_hex(8), nx=True, ex=EPOCH_TTL_SECONDS)
+    pipe.set(key, secrets.randbits(62), nx=True, ex=EPOCH_TTL_SECONDS)
     pipe.get(key)
-    return pipe.execute()[1]
+    return _epoch(pipe.execute()[1])
 
 
-def _cached(user_id: int, session_hash: str) -> User | None:
+# --- the session engine's part (apps/users/sessions.py) ------------------------------------------
+
+# Which user each session was last seen signed in with, in this process: the session engine reads
+# that user's epoch with the session. Keyed by a digest, never the session key itself.
+_session_users: dict[bytes, int] = {}
+_PREFETCHED = "_amas_user_epoch"
+
+
+def _session_digest(session_key: str) -> bytes:
+    return hashlib.blake2b(session_key.encode(), digest_size=16).digest()
+
+
+def user_of_session(session_key: str | None) -> int | None:
+    """The user whose epoch to read with this session (a hint: session_user checks the session's
+    own user id against it), or None."""
+    if not session_key or settings.AMAS_SESSION_USER_CACHE_SECONDS <= 0:
+        return None
+    return _session_users.get(_session_digest(session_key))
+
+
+def epoch_prefetched(session: Any, user_id: int, raw: Any) -> None:
+    """Keep the epoch read with the session for session_user (this request only: a session object
+    lives for one request)."""
+    with contextlib.suppress(TypeError, ValueError):  # not an epoch we wrote: session_user reads it
+        setattr(session, _PREFETCHED, (user_id, _epoch(raw)))
+
+
+def _session_seen(session: Any, user_id: int) -> None:
+    key = getattr(session, "session_key", None)
+    if key:
+        if len(_session_users) >= MAX_ENTRIES:
+            _session_users.clear()
+        _session_users[_session_digest(key)] = user_id
+
+
+def _cached(user_id: int, session_hash: str, session: Any) -> User | None:
     entry = _entries.get(user_id)
     if entry is None:
         return None
@@ -103,9 +149,11 @@ def _cached(user_id: int, session_hash: str) -> User | None:
         session_hash and constant_time_compare(session_hash, entry.session_hash)
     ):
         return None
+    prefetched = getattr(session, _PREFETCHED, None)
     try:
-        epoch = _epoch_read(user_id)
-    except (RedisError, OSError) as exc:
+        # Read with the session (apps/users/sessions.py) when the engine knew this session's user.
+        epoch = prefetched[1] if prefetched is not None and prefetched[0] == user_id else _epoch_read(user_id)
+    except (RedisError, OSError, ValueError) as exc:
         log.warning("Session user epoch not readable (%s): user loaded from the database", type(exc).__name__)
         entries_clear()
         return None
@@ -127,14 +175,15 @@ def session_user(request: HttpRequest) -> User | AnonymousUser:
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
         return auth.get_user(request)
     session_hash = session.get(HASH_SESSION_KEY) or ""
-    user = _cached(user_id, session_hash)
+    user = _cached(user_id, session_hash, session)
     if user is not None:
+        _session_seen(session, user_id)
         return user
     epoch = None
     if settings.AMAS_SESSION_USER_CACHE_SECONDS > 0:
         try:
             epoch = _epoch_current(user_id)
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, ValueError) as exc:
             log.warning("Session user epoch not readable (%s): user not cached", type(exc).__name__)
             entries_clear()
     loaded = auth.get_user(request)
@@ -148,6 +197,7 @@ def session_user(request: HttpRequest) -> User | AnonymousUser:
             user={name: getattr(loaded, name) for name in USER_FIELDS},
             loaded_at=time.monotonic(),
         )
+        _session_seen(session, user_id)
     return loaded
 
 
@@ -158,10 +208,10 @@ def _bump_now(user_id: Any) -> None:
     _entries.pop(user_id, None)  # this process needs no round trip to forget
     found = _redis()
     if found is None:
-        caches["default"].set(epoch_key(user_id), secrets.token_hex(8), timeout=EPOCH_TTL_SECONDS)
+        caches["default"].set(epoch_key(user_id), secrets.randbits(62), timeout=EPOCH_TTL_SECONDS)
         return
     backend, client = found
-    client.set(backend.make_and_validate_key(epoch_key(user_id)), secrets.token_hex(8), ex=EPOCH_TTL_SECONDS)
+    client.set(backend.make_and_validate_key(epoch_key(user_id)), secrets.randbits(62), ex=EPOCH_TTL_SECONDS)
 
 
 def epoch_bump(user_id: Any) -> None:

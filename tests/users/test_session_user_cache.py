@@ -52,6 +52,35 @@ def test_a_cached_session_user_costs_no_users_query(signed_in):
     assert _user_queries(captured) == []
 
 
+def _redis_calls() -> dict[str, int]:
+    from django.core.cache import cache
+
+    stats = cache._cache.get_client(write=True).info("commandstats")
+    return {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
+
+
+def _calls_of_one_request(client: Client) -> dict[str, int]:
+    before = _redis_calls()
+    assert client.get(ME).status_code == 200
+    after = _redis_calls()
+    return {name: after.get(name, 0) - before.get(name, 0) for name in ("get", "mget")}
+
+
+@pytest.mark.django_db
+def test_the_epoch_comes_with_the_session(signed_in):
+    """Once this process has seen the session's user, the session engine reads the user's epoch
+    in the session's own MGET (apps/users/sessions.py): one command where a session it has not
+    seen costs two GETs (the session's, the epoch's)."""
+    client, _ = signed_in
+    for _ in range(2):
+        assert client.get(ME).status_code == 200
+    seen = _calls_of_one_request(client)
+    session_user._session_users.clear()  # this process forgets which user the session had
+    unseen = _calls_of_one_request(client)
+    assert (seen["mget"], unseen["mget"]) == (1, 0)
+    assert unseen["get"] - seen["get"] == 2
+
+
 @pytest.mark.django_db
 def test_without_the_cache_the_user_is_loaded_each_time(signed_in, settings):
     settings.AMAS_SESSION_USER_CACHE_SECONDS = 0
