@@ -22,7 +22,9 @@ Every save of a user except a sign-in's last_login update (password, is_active, 
 organisation, staff, superuser, e-mail, name, ...) and a user's deletion replace the epoch: before
 the change commits (raises if Redis is down, so the change fails closed) and again after the
 commit, as token_cache does for tokens, so every process reloads the user on its next request.
-Anything else (MFA devices: apps.users.mfa asks the database itself; permissions and groups:
+For a user who must use MFA the entry also holds whether they have a second factor (asked
+once per request otherwise, by the MFA middleware and the API's session authentication each); a
+second factor created or deleted replaces the epoch too. Anything else (permissions and groups:
 loaded per request by Django's backends) is not in the entry. When Redis cannot be read the user
 is loaded from the database as Django does and the process drops its entries (it may have missed a
 bump)."""
@@ -47,6 +49,7 @@ from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from redis.exceptions import RedisError
 
+from apps.users import mfa
 from apps.users.models import User
 from apps.users.token_cache import EPOCH_TTL_SECONDS, USER_FIELDS, _instance, _redis
 
@@ -63,6 +66,7 @@ class Entry:
     session_hash: str
     user: dict[str, Any]
     loaded_at: float  # time.monotonic()
+    mfa_enabled: bool | None  # for users who must use MFA: whether they have a second factor
 
 
 _entries: dict[int, Entry] = {}
@@ -160,7 +164,10 @@ def _cached(user_id: int, session_hash: str, session: Any) -> User | None:
     if epoch is None or epoch != entry.epoch:
         _entries.pop(user_id, None)
         return None
-    return _instance(User, entry.user)
+    user = _instance(User, entry.user)
+    if entry.mfa_enabled is not None:
+        mfa.mfa_remember(user, entry.mfa_enabled)
+    return user
 
 
 def session_user(request: HttpRequest) -> User | AnonymousUser:
@@ -196,6 +203,8 @@ def session_user(request: HttpRequest) -> User | AnonymousUser:
             session_hash=loaded.get_session_auth_hash(),
             user={name: getattr(loaded, name) for name in USER_FIELDS},
             loaded_at=time.monotonic(),
+            # Asked after the epoch was read, like the user's row.
+            mfa_enabled=mfa.mfa_enabled(loaded) if mfa.mfa_required(loaded) else None,
         )
         _session_seen(session, user_id)
     return loaded
@@ -242,8 +251,22 @@ def _user_deleted(sender: Any, instance: User, **kwargs: Any) -> None:
     epoch_bump(instance.pk)
 
 
+def _authenticator_changed(sender: Any, instance: Any, created: bool = True, **kwargs: Any) -> None:
+    # Only whether a second factor exists is cached (mfa_missing); logins save last_used_at.
+    if created:
+        mfa.changes += 1  # answers remembered on user instances in this process
+        epoch_bump(instance.user_id)
+
+
 def connect() -> None:
+    from allauth.mfa.models import Authenticator
     from django.db.models.signals import post_delete, post_save
 
     post_save.connect(_user_saved, sender=User, dispatch_uid="session-user-cache-save")
     post_delete.connect(_user_deleted, sender=User, dispatch_uid="session-user-cache-delete")
+    post_save.connect(
+        _authenticator_changed, sender=Authenticator, dispatch_uid="session-user-cache-mfa-save"
+    )
+    post_delete.connect(
+        _authenticator_changed, sender=Authenticator, dispatch_uid="session-user-cache-mfa-delete"
+    )

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
 from django.db import connection
@@ -173,6 +174,51 @@ def test_a_sign_in_keeps_the_entry(signed_in):
     assert _user_queries(captured) == []
 
 
+def _mfa_queries(captured: CaptureQueriesContext) -> list[str]:
+    table = Authenticator._meta.db_table
+    return [q["sql"] for q in captured.captured_queries if f'FROM "{table}"' in q["sql"]]
+
+
+@pytest.fixture
+def admin_signed_in(user_factory):
+    admin = user_factory(role=Role.ADMIN)
+    enable_totp(admin)
+    client = Client()
+    client.force_login(admin)
+    return client, admin
+
+
+@pytest.mark.django_db
+def test_an_admins_second_factor_is_cached_with_the_user(admin_signed_in):
+    """An admin must use MFA: whether they have a second factor comes with the cached user
+    (before, the MFA middleware and the session authentication each asked the database)."""
+    client, _ = admin_signed_in
+    assert client.get(ME).status_code == 200
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(ME).status_code == 200
+    assert _mfa_queries(captured) == []
+
+
+@pytest.mark.django_db
+def test_removing_an_admins_second_factor_holds_at_once(admin_signed_in):
+    client, admin = admin_signed_in
+    assert client.get(ME).status_code == 200
+    Authenticator.objects.filter(user=admin).delete()
+    response = client.get(ME)
+    assert response.status_code == 403
+    assert response.json()["code"] == "mfa_required"
+
+
+@pytest.mark.django_db
+def test_setting_up_mfa_lets_the_admin_in_at_once(user_factory):
+    admin = user_factory(role=Role.ADMIN)
+    client = Client()
+    client.force_login(admin)
+    assert client.get(ME).status_code == 403  # cached: no second factor
+    enable_totp(admin)
+    assert client.get(ME).status_code == 200
+
+
 # --- in another process --------------------------------------------------------------------------
 
 
@@ -231,3 +277,17 @@ def test_changes_hold_in_another_process(server_url, user_factory):
     member.set_password("another-horse-battery")
     member.save()
     assert _get(me, cookie)[0] == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_factor_removed_holds_in_another_process(server_url, user_factory):
+    admin = user_factory(role=Role.ADMIN)
+    enable_totp(admin)
+    me = f"{server_url}{ME}"
+    cookie = _session_cookie(admin)
+    _warm(me, cookie)
+    Authenticator.objects.filter(user=admin).delete()
+    status, body = _get(me, cookie)
+    assert (status, body.get("code")) == (403, "mfa_required")
+    enable_totp(admin)
+    assert _get(me, cookie)[0] == 200
