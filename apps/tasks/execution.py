@@ -29,6 +29,7 @@ from apps.tasks import cancellation, hooks, step_rows
 from apps.tasks.events import EventType, event_append, events_batched
 from apps.tasks.models import Result, StepStatus, Task, TaskStatus, TaskStep
 from apps.tasks.orchestrator import steps_progress, steps_resend, steps_send, task_advance
+from apps.tasks.outbox import Outbox, flush_held, outboxes_held
 from apps.tasks.state import step_transition, task_transition
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,11 @@ def _lease_until() -> Any:
 
 
 DEFERRED = "deferred"
+
+# An agent that ends within this long of its start has its claim's events sent with its
+# outcome's, after the outcome's commit (one broadcast, one round of hooks; the outcome no
+# longer waits for the claim's); a slower one's go out when it passes this mark.
+FAST_AGENT_SECONDS = 0.01
 
 
 def step_claim(step_id: int, owner: str) -> tuple[Task, TaskStep] | str | None:
@@ -117,9 +123,10 @@ def _heartbeat(step_id: int, owner: str) -> bool:
 class _Progress:
     """Throttled progress writes from the agent thread (its own DB connection)."""
 
-    def __init__(self, step_id: int, owner: str) -> None:
+    def __init__(self, step_id: int, owner: str, announced: threading.Event) -> None:
         self.step_id = step_id
         self.owner = owner
+        self.announced = announced
         self.last_pct = -1
         self.last_at = 0.0
 
@@ -128,6 +135,8 @@ class _Progress:
         if pct == self.last_pct or (now - self.last_at < settings.AMAS_PROGRESS_MIN_INTERVAL and pct < 100):
             return
         self.last_pct, self.last_at = pct, now
+        # Not before the claim's events went out (_step_run): websockets get events in order.
+        self.announced.wait()
         with transaction.atomic():
             step = TaskStep.objects.filter(pk=self.step_id).only("task_id").first()
             if step is None:
@@ -176,8 +185,20 @@ def _agent_thread(agent: Any, ctx: AgentContext, box: dict[str, Any]) -> None:
 
 
 def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
-    """Claim the step (and a slot of its agent's concurrency limit), run it, record the outcome."""
+    """Claim the step (and a slot of its agent's concurrency limit), run it, record the outcome.
+    What the step's transactions send after commit (events to websockets and hooks, the next
+    steps' messages) is held, in commit order, and sent as the agent passes FAST_AGENT_SECONDS
+    (_step_run) and when the step ends, whichever way it ends."""
     owner = lease_owner(celery_task_id)
+    held: list[Outbox] = []
+    try:
+        with outboxes_held() as held:
+            return _step_execute(step_id, owner, held)
+    finally:
+        flush_held(held)
+
+
+def _step_execute(step_id: int, owner: str, held: list[Outbox]) -> StepOutcome:
     claimed = step_claim(step_id, owner)
     if claimed is None:
         return StepOutcome("skipped", "nothing to do (finished, cancelled or running elsewhere)")
@@ -186,14 +207,15 @@ def step_execute(step_id: int, celery_task_id: str) -> StepOutcome:
     assert not isinstance(claimed, str)
     task, step = claimed
     try:
-        return _step_run(task, step, owner)
+        return _step_run(task, step, owner, held)
     finally:
         agent_slot_release(step.agent_config_id, step_id)
 
 
-def _step_run(task: Task, step: TaskStep, owner: str) -> StepOutcome:
+def _step_run(task: Task, step: TaskStep, owner: str, held: list[Outbox]) -> StepOutcome:
     step_id = step.pk
     started = time.monotonic()
+    announced = threading.Event()  # the claim's events were sent
     try:
         agent_class = agent_registry.get(step.agent_type)
         params = agent_class.Params.from_config_and_task(
@@ -210,7 +232,7 @@ def _step_run(task: Task, step: TaskStep, owner: str) -> StepOutcome:
         step=step,
         parameters=params,
         previous_results=_previous_results(task) if agent_class.aggregator else None,
-        progress_callback=_Progress(step_id, owner),
+        progress_callback=_Progress(step_id, owner, announced),
         cancelled_callback=stop.is_set,
     )
     contribute(ctx)
@@ -219,6 +241,12 @@ def _step_run(task: Task, step: TaskStep, owner: str) -> StepOutcome:
         target=_agent_thread, args=(agent_class(), ctx, box), name=f"agent-{step_id}", daemon=True
     )
     thread.start()
+    thread.join(timeout=FAST_AGENT_SECONDS)
+    if thread.is_alive():  # not a fast agent: its claim's events go now (see FAST_AGENT_SECONDS)
+        try:
+            flush_held(held)
+        finally:
+            announced.set()
     deadline = started + step.timeout_seconds
     next_beat = time.monotonic() + settings.AMAS_STEP_HEARTBEAT_SECONDS
     reason = ""

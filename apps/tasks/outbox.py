@@ -3,7 +3,9 @@ step should start as soon as possible), then the task events to websockets, then
 (webhooks, metrics, indexing). One after-commit callback per transaction does all three."""
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -51,6 +53,38 @@ def _guarded(what: str, call: Callable[[], object], *, attempts: int = 1) -> Non
                 log.warning("After commit: could not %s", what, exc_info=True)
 
 
+_held = threading.local()  # .boxes: the outboxes an open `outboxes_held` block keeps
+
+
+@contextmanager
+def outboxes_held() -> Iterator[list[Outbox]]:
+    """The outboxes of transactions this thread commits inside the block are kept, in commit
+    order, in the list yielded instead of being flushed at commit; the caller flushes them with
+    `flush_held` (the block's end does not). The step runner holds its claim's and its
+    outcome's: a fast agent's four events then go in one broadcast and one round of hooks."""
+    if getattr(_held, "boxes", None) is not None:
+        raise RuntimeError("outboxes_held blocks do not nest")
+    boxes: list[Outbox] = []
+    _held.boxes = boxes
+    try:
+        yield boxes
+    finally:
+        _held.boxes = None
+
+
+def flush_held(boxes: list[Outbox]) -> None:
+    """Send what held outboxes hold as one outbox (their step messages, then their events in
+    commit order, then the hooks) and empty the list: a second call sends nothing."""
+    if not boxes:
+        return
+    merged = Outbox()
+    for box in boxes:
+        merged.sends += box.sends
+        merged.events += box.events
+    boxes.clear()
+    merged.flush()
+
+
 def outbox() -> Outbox:
     """The current transaction's outbox (created, and its callback registered, on first use)."""
     connection = transaction.get_connection()
@@ -61,7 +95,11 @@ def outbox() -> Outbox:
     box = Outbox()
 
     def flush() -> None:
-        box.flush()
+        held = getattr(_held, "boxes", None)
+        if held is not None:
+            held.append(box)
+        else:
+            box.flush()
 
     flush.amas_outbox = box  # type: ignore[attr-defined]
     # robust: the change is committed; a failing send, broadcast or hook must not fail the caller
