@@ -19,6 +19,7 @@ from apps.audit.context import current_request
 from apps.audit.models import AuditEvent
 from apps.core import request_context
 from apps.core.client_address import client_address
+from apps.core.prepared import prepared_cursor
 from apps.core.security import redact_data
 
 if TYPE_CHECKING:
@@ -125,8 +126,11 @@ def audit_record(
     event.hash_scheme = 2
     event.created_at = timezone.now()
     # No savepoint: a failed append raises and so fails the caller's transaction anyway; outside
-    # one, atomic() opens the transaction the lock lives in.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # one, atomic() opens the transaction the lock lives in. A prepared statement (fixed text):
+    # Postgres parsed and planned the call anew on every append, and the client quoted its 15
+    # parameters into the text; every argument has a declared type in audit_append's signature
+    # (a None takes it from there, the two jsonb arguments are cast).
+    with transaction.atomic(savepoint=False), prepared_cursor() as cursor:
         cursor.execute(
             _APPEND_SQL,
             [
