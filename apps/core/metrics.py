@@ -325,13 +325,19 @@ def _connections_key() -> str:
     return f"{settings.AMAS_METRICS_PREFIX}:connections:{socket.gethostname()}:{os.getpid()}"
 
 
+_connections_lock = threading.Lock()
+
+
 def connections_changed(delta: int) -> None:
+    """Connections open and close in worker threads at the same time: the count and its SET go
+    under one lock, else an older count's SET could land last (two opened, 1 stored)."""
     global _local_connections
-    _local_connections = max(0, _local_connections + delta)
-    try:
-        redis_client().set(_connections_key(), _local_connections, ex=_CONNECTIONS_TTL)
-    except redis.RedisError as exc:
-        log.debug("connection count not stored: %s", exc)
+    with _connections_lock:
+        _local_connections = max(0, _local_connections + delta)
+        try:
+            redis_client().set(_connections_key(), _local_connections, ex=_CONNECTIONS_TTL)
+        except redis.RedisError as exc:
+            log.debug("connection count not stored: %s", exc)
 
 
 def connections_refresh() -> None:
@@ -365,10 +371,12 @@ class CountConnections:
 
         async def counting_send(message: dict) -> None:
             nonlocal opened
-            await send(message)
+            # Counted before the accept goes out: a client that sees its socket open also sees
+            # it counted (if the send fails, the finally below takes it back).
             if message.get("type") == "websocket.accept" and not opened:
                 opened = True
                 await sync_to_async(connections_changed, thread_sensitive=False)(1)
+            await send(message)
 
         async def refresh() -> None:
             while True:

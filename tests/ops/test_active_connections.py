@@ -27,3 +27,26 @@ async def test_open_websockets_are_counted(client, analyst):
     await second.disconnect()
     samples = await database_sync_to_async(scrape)(client)
     assert value(samples, "amas_active_connections") == 0
+
+
+async def test_connections_opened_and_closed_at_once_are_counted(client, analyst):
+    """Sockets accepted and closed concurrently (their counts are stored from worker threads):
+    the stored count is the last one, not an older one whose write landed later."""
+    import asyncio
+
+    await database_sync_to_async(metrics.reset)()
+    token = await database_sync_to_async(
+        lambda: token_create(user=analyst, name="ws", scopes=["tasks:read"]).secret
+    )()
+    headers = [(b"origin", b"http://localhost"), (b"authorization", f"Bearer {token}".encode())]
+    sockets = [WebsocketCommunicator(application, "/ws/monitor/", headers=headers) for _ in range(12)]
+    connected = await asyncio.gather(*(s.connect() for s in sockets))
+    assert all(accepted for accepted, _ in connected)
+    samples = await database_sync_to_async(scrape)(client)
+    assert value(samples, "amas_active_connections") == 12
+    await asyncio.gather(*(s.disconnect() for s in sockets[:7]))
+    samples = await database_sync_to_async(scrape)(client)
+    assert value(samples, "amas_active_connections") == 5
+    await asyncio.gather(*(s.disconnect() for s in sockets[7:]))
+    samples = await database_sync_to_async(scrape)(client)
+    assert value(samples, "amas_active_connections") == 0
