@@ -21,6 +21,7 @@ django.setup()
 from apps.agents.registry import agent_registry
 from bench.agents import NoopAgent
 agent_registry.register(NoopAgent)
+import bench.skeleton  # its Celery task (bench/pipeline.py's skeleton reference)
 """
 
 
