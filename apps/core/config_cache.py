@@ -22,6 +22,15 @@ Redis), so a restarted counter does not walk back onto tags that processes still
 Companion keys: other small Redis values a pinned block needs (the agent history's version, read
 by the decision engine during a submission) are fetched in the same round trip as the version
 (`register_companion_key`, `pinned_companion`), so a submission pays one round trip for both.
+
+Read with the session: an HTTP request opens an offer (`version_offer_open`, on request_started)
+that the session engine fills with the version and the companions it fetched in the session's own
+MGET (apps/users/sessions.py); the request's first pinned block takes that read instead of asking
+Redis again. The block then holds the configuration as of the start of the request, not of the
+block (~1-2 ms earlier in a POST). An offer is used once, only in the request that filled it
+(request_finished closes it; a websocket's session load finds none open), and never once this
+process has seen a configuration change after the read (`_changes`): a request that changed the
+configuration reads the version anew, as before.
 """
 
 from __future__ import annotations
@@ -51,6 +60,67 @@ _companion_keys: list[str] = []
 _NOT_FETCHED = (False, None)
 # The companions' values read with the pinned version (None: not pinned, or Redis unreadable).
 _companions: ContextVar[dict[str, Any] | None] = ContextVar("amas_config_companions", default=None)
+# Configuration changes this process has seen (config_changed, _bump): an offer read before one of
+# them is not used.
+_changes = 0
+
+
+class _Offer:
+    """The version (and companions) read with the request's session, until a pinned block takes it."""
+
+    __slots__ = ("companions", "version", "changes")
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.companions: dict[str, Any] | None = None
+        self.changes = -1
+
+
+_offer: ContextVar[_Offer | None] = ContextVar("amas_config_version_offer", default=None)
+
+
+def version_offer_open(sender: Any = None, **kwargs: Any) -> None:
+    """request_started receiver: this request may read the version with its session."""
+    _offer.set(_Offer())
+
+
+def version_offer_close(sender: Any = None, **kwargs: Any) -> None:
+    """request_finished receiver: nothing read in this request is used after it."""
+    _offer.set(None)
+
+
+def version_offer_keys() -> list[str]:
+    """The keys to read with the session (none outside an HTTP request, or once filled)."""
+    offer = _offer.get()
+    if offer is None or offer.changes >= 0:
+        return []
+    offer.changes = _changes  # before the read: a change seen after it voids the offer
+    return [VERSION_KEY, *_companion_keys]
+
+
+def version_offer_fill(found: dict[str, Any]) -> None:
+    """The values of version_offer_keys() as the cache's get_many returned them."""
+    offer = _offer.get()
+    version = found.get(VERSION_KEY)
+    if offer is None or version is None:  # missing: the pinned block creates it
+        return
+    try:
+        offer.version = int(version)
+    except (TypeError, ValueError):
+        return
+    offer.companions = {key: found[key] for key in _companion_keys if key in found}
+
+
+def _offered() -> tuple[int, dict[str, Any]] | None:
+    """The offer's read, once, if no configuration change was seen since."""
+    offer = _offer.get()
+    if offer is None or offer.version is None or offer.companions is None:
+        return None
+    version, companions = offer.version, offer.companions
+    offer.version = offer.companions = None
+    if offer.changes != _changes:
+        return None
+    return version, companions
 
 
 def register_companion_key(key: str) -> None:
@@ -101,7 +171,13 @@ def config_version_pinned() -> Iterator[None]:
     if _pinned.get() is not _NO_PIN:
         yield
         return
-    version, companions = _read_version_and_companions(list(_companion_keys))
+    offered = _offered()
+    version: int | None
+    companions: dict[str, Any] | None
+    if offered is not None:  # read with the session (see the module docstring)
+        version, companions = offered
+    else:
+        version, companions = _read_version_and_companions(list(_companion_keys))
     token = _pinned.set(version)
     companions_token = _companions.set(companions)
     try:
@@ -112,6 +188,8 @@ def config_version_pinned() -> Iterator[None]:
 
 
 def _bump() -> None:
+    global _changes
+    _changes += 1
     for local in _caches:
         local.clear()
     try:
@@ -127,6 +205,8 @@ def config_changed(sender: Any = None, **kwargs: Any) -> None:
     """post_save/post_delete receiver for rows a ConfigCache holds: this process forgets its
     entries now (its own next read, even inside the same transaction, sees the change) and every
     process's after the version is bumped on commit (at once outside a transaction)."""
+    global _changes
+    _changes += 1
     for local in _caches:
         local.clear()
     if connection.in_atomic_block:

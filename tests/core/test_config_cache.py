@@ -61,3 +61,53 @@ def test_a_rolled_back_change_leaves_nothing_cached(organization):
         assert _names(organization) == ["never"]  # the transaction reads its own row
         raise RuntimeError("roll back")
     assert _names(organization) == []
+
+
+# --- the version read with the session (apps/users/sessions.py) ----------------------------------
+
+
+def _offer_filled():
+    """What the session engine does in a request: open the offer, read its keys, fill it."""
+    config_cache.version_offer_open()
+    keys = config_cache.version_offer_keys()
+    assert keys[0] == config_cache.VERSION_KEY
+    config_cache.version_offer_fill(cache.get_many(keys))
+
+
+def test_the_first_pinned_block_of_a_request_takes_the_version_read_with_the_session(organization):
+    config_cache.config_version()  # the key exists
+    _offer_filled()
+    offered = cache.get(config_cache.VERSION_KEY)
+    cache.incr(config_cache.VERSION_KEY)  # another process changes something after the read
+    try:
+        with config_cache.config_version_pinned():
+            assert config_cache.config_version() == offered
+        with config_cache.config_version_pinned():  # used once: the next block reads anew
+            assert config_cache.config_version() == offered + 1
+    finally:
+        config_cache.version_offer_close()
+
+
+def test_a_change_after_the_read_is_seen_by_the_request_that_made_it(
+    organization, django_capture_on_commit_callbacks
+):
+    config_cache.config_version()
+    _offer_filled()
+    offered = cache.get(config_cache.VERSION_KEY)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            _sink(organization)  # this request changes the configuration: the version moves
+        with config_cache.config_version_pinned():
+            assert config_cache.config_version() == cache.get(config_cache.VERSION_KEY) != offered
+            assert _names(organization) == ["siem"]
+    finally:
+        config_cache.version_offer_close()
+
+
+def test_no_offer_outside_a_request():
+    config_cache.version_offer_close()
+    assert config_cache.version_offer_keys() == []  # a websocket's session load reads no more
+    config_cache.version_offer_open()
+    assert config_cache.version_offer_keys() != []
+    assert config_cache.version_offer_keys() == []  # read once per request
+    config_cache.version_offer_close()
