@@ -58,16 +58,19 @@ def chunks_match(sources: Sequence[SourceText]) -> list[Chunk]:
     # No savepoint when a caller's transaction is open: two statements fewer, and a failure here
     # fails the caller's block anyway.
     with transaction.atomic(savepoint=False):
-        existing: dict[str, dict[int, Chunk]] = defaultdict(dict)
+        # Tuples, not model instances: most existing chunks are unchanged and vectored (a
+        # result's drain matches its task's description again), and building a Chunk per row
+        # was a good part of this function's CPU; the few that need vectors are built below.
+        existing: dict[str, dict[int, tuple[int, str, bool]]] = defaultdict(dict)
         rows = (
             Chunk.objects.select_for_update(of=("self",))
             .filter(source_key__in=[s.key for s in sources])
             .annotate(vectored=Exists(ChunkEmbedding.objects.filter(chunk=OuterRef("pk"))))
-            .only("pk", "source_key", "ordinal", "content_hash", "task_id")
             .order_by("source_key", "ordinal")  # the same lock order in every drain
+            .values_list("pk", "source_key", "ordinal", "content_hash", "vectored")
         )
-        for row in rows:
-            existing[row.source_key][row.ordinal] = row
+        for pk, key, ordinal, content_hash, vectored in rows:
+            existing[key][ordinal] = (pk, content_hash, vectored)
         stale: list[int] = []
         fresh: list[Chunk] = []
         unvectored: list[Chunk] = []
@@ -75,14 +78,23 @@ def chunks_match(sources: Sequence[SourceText]) -> list[Chunk]:
             have = existing.pop(source.key, {})
             for ordinal, piece in enumerate(chunk_text(source.text, size=size, overlap=overlap)):
                 digest = hashlib.sha256(piece.encode()).hexdigest()
-                chunk = have.pop(ordinal, None)
-                if chunk is not None and chunk.content_hash == digest:
-                    if not chunk.vectored:  # type: ignore[attr-defined]
-                        chunk.text, chunk.task = piece, source.task
-                        unvectored.append(chunk)
+                found = have.pop(ordinal, None)
+                if found is not None and found[1] == digest:
+                    if not found[2]:
+                        unvectored.append(
+                            Chunk(
+                                pk=found[0],
+                                organization_id=source.task.organization_id,
+                                task=source.task,
+                                source_key=source.key,
+                                ordinal=ordinal,
+                                text=piece,
+                                content_hash=digest,
+                            )
+                        )
                     continue
-                if chunk is not None:
-                    stale.append(chunk.pk)
+                if found is not None:
+                    stale.append(found[0])
                 fresh.append(
                     Chunk(
                         organization_id=source.task.organization_id,
@@ -98,7 +110,7 @@ def chunks_match(sources: Sequence[SourceText]) -> list[Chunk]:
                         source_created_at=source.created_at,
                     )
                 )
-            stale += [c.pk for c in have.values()]  # passages past the text's new end
+            stale += [found[0] for found in have.values()]  # passages past the text's new end
         if stale:
             Chunk.objects.filter(pk__in=stale).delete()
         if fresh:
