@@ -12,7 +12,7 @@ in one multi-row INSERT when the block ends (still inside the transaction). The 
 rows the block changes through `row_save` join that statement as UPDATEs (one statement writes a
 transition's rows and its events: a step's claim and outcome were four statements each)."""
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -111,53 +111,6 @@ def events_batched(task: Task) -> Iterator[None]:
         delattr(task, _BATCH)
     if batch.events or batch.rows:
         _events_write(task, batch.events, batch.rows.values())
-
-
-@contextmanager
-def events_unwritten(task: Task) -> Iterator[list[TaskEvent]]:
-    """Number the events appended to `task` in this block (moving task.last_event_seq) without
-    writing them: the caller writes the list in its own statement, with `events_insert_sql`, in
-    the same transaction (a new task's events go in the INSERT of its rows: task_rows_insert).
-    row_save has nothing to write here: the rows are the caller's."""
-    if getattr(task, _BATCH, None) is not None:
-        raise RuntimeError("events_unwritten inside events_batched: the batch would write them twice")
-    batch = _Batch()
-    setattr(task, _BATCH, batch)
-    try:
-        yield batch.events
-    finally:
-        delattr(task, _BATCH)
-    if batch.rows:
-        raise RuntimeError("row_save inside events_unwritten: nothing would write the row")
-
-
-def events_insert_sql(
-    task: Task, events: list[TaskEvent], params: list[Any], payload_sql: Callable[[TaskEvent], str | None]
-) -> str:
-    """The multi-row INSERT of `events` (RETURNING "id", "seq"), their values appended to params.
-    payload_sql(event) may give an SQL expression for an event's payload in which each %s is the
-    payload (jsonb); None: the payload as it is."""
-    rows = []
-    for event in events:
-        payload = _PAYLOAD.get_db_prep_save(event.payload, connection)
-        expression = payload_sql(event)
-        params += [task.pk, event.seq, event.type]
-        if expression is None:
-            params.append(payload)
-            expression = "%s"
-        else:
-            params += [payload] * expression.count("%s")
-        params.append(event.created_at)
-        rows.append(f"(%s, %s, %s, {expression}, %s)")
-    return _INSERT_SQL.removesuffix('RETURNING "id"') % ", ".join(rows) + ' RETURNING "id", "seq"'
-
-
-def events_written(events: list[TaskEvent], ids_by_seq: dict[int, Any]) -> None:
-    """Mark events written by the caller's statement (their ids from its RETURNING)."""
-    for event in events:
-        event.pk = ids_by_seq[event.seq]
-        event._state.adding = False
-        event._state.db = connection.alias
 
 
 def _update_sql(row: Model, fields: set[str], params: list[Any]) -> str:

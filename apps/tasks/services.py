@@ -20,7 +20,7 @@ from apps.core.config_cache import config_version_pinned
 from apps.core.exceptions import PermissionDenied, ValidationFailed
 from apps.core.vocabulary import Classification, TaskType, task_types
 from apps.tasks import cancellation
-from apps.tasks.events import EventType, event_append, events_batched, events_unwritten
+from apps.tasks.events import EventType, event_append, events_batched
 from apps.tasks.hooks import attachment_store
 from apps.tasks.models import (
     STEP_TERMINAL_STATUSES,
@@ -197,21 +197,6 @@ def task_create(
         task.status = TaskStatus.QUEUED
         task.queued_at = timezone.now()
     steps = steps_build(task, plan, queue_first_group=True) if plan is not None else []
-    if not files:
-        # task.created and task.queued are numbered first and go in the statement that inserts
-        # the task and its steps (one round trip); the queued payload's step ids are filled in
-        # by it (task_rows_insert). With files, the attachments' rows need the task row first.
-        with events_unwritten(task) as events:
-            event_append(task, EventType.TASK_CREATED, _snapshot(task))
-            if plan is not None:
-                payload = _queued_payload(task, steps, step_ids_known=False)
-                event_append(task, EventType.TASK_QUEUED, {"status": task.status, **payload})
-        task_rows_insert(task, steps, events)
-        steps_dispatch_queued(task, steps)
-        if plan is not None:
-            task.api_steps = sorted(steps, key=lambda s: (s.group_index, s.position))  # type: ignore[attr-defined]
-        _audit("task.create", task, user)
-        return task
     task_rows_insert(task, steps)
     steps_dispatch_queued(task, steps)
     # No select_for_update: a row inserted by this transaction is invisible, so unlockable, to
@@ -231,13 +216,12 @@ def task_create(
     return task
 
 
-def _queued_payload(task: Task, steps: list[TaskStep], *, step_ids_known: bool = True) -> dict[str, Any]:
-    """step_ids_known=False: step_id None, filled in by task_rows_insert when it writes the steps."""
+def _queued_payload(task: Task, steps: list[TaskStep]) -> dict[str, Any]:
     return {
         "plan": task.plan,
         "steps": [
             {
-                "step_id": s.id if step_ids_known else None,
+                "step_id": s.id,
                 "agent": s.agent_type,
                 "group": s.group_index,
                 "position": s.position,

@@ -17,8 +17,7 @@ from django.db import connection
 from django.db.models import AutoField, BigAutoField, Model, SmallAutoField
 
 from apps.core.prepared import prepared_cursor
-from apps.tasks.events import events_insert_sql, events_written
-from apps.tasks.models import Task, TaskEvent, TaskStep
+from apps.tasks.models import Task, TaskStep
 
 
 class _Insert:
@@ -71,32 +70,8 @@ def _step_insert() -> _Insert:
     return _Insert(TaskStep)
 
 
-# A payload's "steps" entries whose step_id is None get the ids of the steps inserted with them,
-# matched on (group, position) (step_unique_slot): in the stored row here, in Python after.
-_STEP_IDS_FILLED = (
-    "jsonb_set(%s::jsonb, '{steps}', COALESCE((SELECT jsonb_agg(jsonb_set(x.v, '{step_id}', "
-    "to_jsonb(s.\"id\")) ORDER BY x.n) FROM jsonb_array_elements(%s::jsonb -> 'steps') WITH "
-    "ORDINALITY AS x(v, n) JOIN s ON s.\"group_index\" = (x.v ->> 'group')::int AND "
-    "s.\"position\" = (x.v ->> 'position')::int), '[]'::jsonb))"
-)
-
-
-def _wants_step_ids(event: TaskEvent) -> bool:
-    entries = event.payload.get("steps") if isinstance(event.payload, dict) else None
-    return isinstance(entries, list) and any(
-        isinstance(entry, dict) and entry.get("step_id", 0) is None for entry in entries
-    )
-
-
-def task_rows_insert(task: Task, steps: Sequence[TaskStep], events: list[TaskEvent] | None = None) -> None:
-    """INSERT the new task and its steps (in one statement); sets the steps' ids, in order.
-
-    With `events` (numbered by events_unwritten, task.last_event_seq already moved) the same
-    statement inserts them: the creation transaction's task, steps and events in one round trip.
-    An event whose payload lists the steps with step_id None gets their ids (_STEP_IDS_FILLED)."""
-    if events:
-        _rows_and_events_insert(task, steps, events)
-        return
+def task_rows_insert(task: Task, steps: Sequence[TaskStep]) -> None:
+    """INSERT the new task and its steps (in one statement); sets the steps' ids, in order."""
     task_insert, step_insert = _task_insert(), _step_insert()
     params: list[Any] = []
     task_insert.values(task, params)
@@ -112,43 +87,6 @@ def task_rows_insert(task: Task, steps: Sequence[TaskStep], events: list[TaskEve
             cursor.execute(f'WITH t AS ({task_sql}) {steps_sql} RETURNING "id"', params)
             for step, (pk,) in zip(steps, cursor.fetchall(), strict=True):
                 step.pk = pk
-    for row in (task, *steps):
-        row._state.adding = False
-        row._state.db = connection.alias
-
-
-def _rows_and_events_insert(task: Task, steps: Sequence[TaskStep], events: list[TaskEvent]) -> None:
-    task_insert, step_insert = _task_insert(), _step_insert()
-    params: list[Any] = []
-    task_insert.values(task, params)
-    parts = [f"t AS ({task_insert.sql % task_insert.row})"]
-    selects = []
-    if steps:
-        for step in steps:
-            step_insert.values(step, params)
-        rows = ", ".join([step_insert.row] * len(steps))
-        parts.append(f's AS ({step_insert.sql % rows} RETURNING "id", "group_index", "position")')
-        selects.append('SELECT 0, "id", "group_index", "position" FROM s')
-
-    def payload_sql(event: TaskEvent) -> str | None:
-        return _STEP_IDS_FILLED if steps and _wants_step_ids(event) else None
-
-    # Data-modifying WITH parts run once, to completion; the foreign keys of the step and event
-    # rows are checked when the statement ends, when the task row is there.
-    parts.append(f"e AS ({events_insert_sql(task, events, params, payload_sql)})")
-    selects.append('SELECT 1, "id", "seq", 0 FROM e')
-    with prepared_cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}", params)
-        returned = cursor.fetchall()
-    step_ids = {(group, position): pk for kind, pk, group, position in returned if kind == 0}
-    for step in steps:
-        step.pk = step_ids[(step.group_index, step.position)]
-    events_written(events, {seq: pk for kind, pk, seq, _ in returned if kind == 1})
-    for event in events:
-        if steps and _wants_step_ids(event):
-            for entry in event.payload["steps"]:
-                if entry.get("step_id", 0) is None:
-                    entry["step_id"] = step_ids[(entry["group"], entry["position"])]
     for row in (task, *steps):
         row._state.adding = False
         row._state.db = connection.alias
