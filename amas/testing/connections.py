@@ -23,6 +23,24 @@ def _track(sender: Any, connection: Any, **kwargs: Any) -> None:
 connection_created.connect(_track, dispatch_uid="amas.testing.connections")
 
 
+def drop_all_threads() -> None:
+    """After the test server was restarted (tests/resilience/outages.py): every connection any
+    thread of this process opened before is dead, and a wrapper whose health check already ran
+    would use its dead connection as is (its thread runs no request signals to reset that; a
+    long-lived sync_to_async thread met the restart's "terminating connection" on its next test).
+    Close them and let each wrapper that is not inside a transaction connect anew on next use."""
+    for wrapper in list(_opened):
+        raw = wrapper.connection
+        if raw is None:
+            continue
+        try:
+            raw.close()
+        except Exception as exc:  # best effort: it is dead already
+            print(f"could not close a connection: {exc}", file=sys.__stderr__)
+        if not wrapper.in_atomic_block:
+            wrapper.connection = None
+
+
 def report_and_close_leftovers() -> None:
     from django.db import connection
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from django.db import connections
 
 from amas.testing import services
+from amas.testing.connections import drop_all_threads
 
 
 def _stack() -> services.TestStack:
@@ -47,3 +48,4 @@ def postgres_stopped() -> Iterator[None]:
     finally:
         postgres.start()
         connections.close_all()
+        drop_all_threads()  # other threads' connections died with the server too
